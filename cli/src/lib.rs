@@ -1,0 +1,7 @@
+//! ebpf-pack: build, verify and bundle CO-RE eBPF probes and a static loader for embedded Linux boards.
+//!
+//! The library is the pure core (target model, planning, ELF checks, bundling); `main.rs` is the thin CLI
+//! edge that spawns processes and touches the filesystem.
+
+pub mod arch;
+pub mod target;

@@ -1,0 +1,399 @@
+//! Renders raw bytes as `field=value` text through BTF: ring buffer records and map keys/values.
+//!
+//! Integers print in decimal (signed per their BTF encoding), char arrays as strings, nested structs as
+//! `outer.inner=…`, other arrays as `[a,b,c]`. Data shorter than its type prints `?` for the missing
+//! parts; nothing here panics on bad BTF or short data.
+
+use std::fmt::Write as _;
+
+use crate::btf::{Btf, Kind, Type};
+
+/// Deepest type nesting rendered before falling back to `…`.
+const MAX_DEPTH: u32 = 12;
+/// Most array elements rendered before `,...`.
+const MAX_ELEMS: u64 = 256;
+/// `BTF_INT_SIGNED`.
+const INT_SIGNED: u8 = 1;
+/// `BTF_INT_CHAR`.
+const INT_CHAR: u8 = 2;
+/// `BTF_INT_BOOL`.
+const INT_BOOL: u8 = 4;
+
+/// Appends `bytes` as lower-case hex.
+pub fn write_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for &b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 15)] as char);
+    }
+}
+
+/// Appends `s` unchanged when it is a plain token, else quoted with C-style escapes.
+///
+/// Quoting applies to empty strings and strings with spaces, quotes, `=`, backslashes or bytes outside
+/// printable ASCII, so every `field=value` token stays one whitespace-free word or one quoted string.
+pub fn write_string(out: &mut String, s: &[u8]) {
+    let plain = !s.is_empty()
+        && s
+            .iter()
+            .all(|&b| b.is_ascii_graphic() && !matches!(b, b'"' | b'=' | b'\\'));
+    if plain {
+        out.extend(s.iter().map(|&b| b as char));
+        return;
+    }
+    out.push('"');
+    for &b in s {
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\t' => out.push_str("\\t"),
+            b' '..=b'~' => out.push(b as char),
+            _ => {
+                out.push_str("\\x");
+                write_hex(out, &[b]);
+            }
+        }
+    }
+    out.push('"');
+}
+
+/// An integer type's width and signedness, when `ty` (beneath typedefs) is a plain byte-aligned integer.
+pub fn integer_type(btf: &Btf, ty: u32) -> Option<(usize, bool)> {
+    let t = btf.ty(btf.resolve(ty))?;
+    match t.kind {
+        Kind::Int {
+            encoding,
+            bit_offset: 0,
+            bits,
+        } if encoding & INT_BOOL == 0
+            && matches!(t.size_or_type, 1 | 2 | 4 | 8)
+            && u32::from(bits) == t.size_or_type * 8 =>
+        {
+            Some((t.size_or_type as usize, encoding & INT_SIGNED != 0))
+        }
+        _ => None,
+    }
+}
+
+/// Reads an unsigned integer of 1..=8 bytes in the given byte order.
+pub fn read_uint(bytes: &[u8], big_endian: bool) -> Option<u64> {
+    if bytes.is_empty() || bytes.len() > 8 {
+        return None;
+    }
+    let fold = |acc: u64, &b: &u8| acc << 8 | u64::from(b);
+    Some(if big_endian {
+        bytes.iter().fold(0, fold)
+    } else {
+        bytes.iter().rev().fold(0, fold)
+    })
+}
+
+/// Sign-extends the low `bits` bits of `v`.
+pub fn sign_extend(v: u64, bits: u32) -> i64 {
+    if bits == 0 || bits >= 64 {
+        return v as i64;
+    }
+    let shift = 64 - bits;
+    ((v << shift) as i64) >> shift
+}
+
+/// Extracts `nbits` bits starting at bit `bit_off` of `bytes` (bit numbering per byte order).
+fn extract_bits(bytes: &[u8], bit_off: u64, nbits: u32, big_endian: bool) -> Option<u64> {
+    if nbits == 0 || nbits > 64 {
+        return None;
+    }
+    let mut v = 0u64;
+    for i in 0..u64::from(nbits) {
+        let k = bit_off.checked_add(i)?;
+        let byte = *bytes.get(usize::try_from(k / 8).ok()?)?;
+        if big_endian {
+            v = v << 1 | u64::from((byte >> (7 - k % 8)) & 1);
+        } else {
+            v |= u64::from((byte >> (k % 8)) & 1) << i;
+        }
+    }
+    Some(v)
+}
+
+/// Renders bytes through one object's BTF.
+pub struct Decoder<'a> {
+    btf: &'a Btf,
+}
+
+impl<'a> Decoder<'a> {
+    /// A decoder for data described by `btf` (and in its byte order).
+    pub fn new(btf: &'a Btf) -> Self {
+        Decoder { btf }
+    }
+
+    /// Appends `field=value` tokens for `bytes` of type `ty` (space-separated, and separated from what
+    /// `out` already holds); a value that is not a struct becomes `label=value`.
+    pub fn record(&self, out: &mut String, ty: u32, bytes: &[u8], label: &str) {
+        let id = self.btf.resolve(ty);
+        match self.btf.ty(id) {
+            Some(t) if matches!(t.kind, Kind::Struct | Kind::Union) => {
+                let mut prefix = String::new();
+                self.members(out, &mut prefix, t, bytes, ' ', 0);
+            }
+            _ => {
+                if !out.is_empty() {
+                    out.push(' ');
+                }
+                out.push_str(label);
+                out.push('=');
+                self.value(out, ty, bytes, 0);
+            }
+        }
+    }
+
+    /// Appends `sep name=value` for every member; nested structs extend `prefix` with `name.`.
+    fn members(
+        &self,
+        out: &mut String,
+        prefix: &mut String,
+        t: &Type,
+        bytes: &[u8],
+        sep: char,
+        depth: u32,
+    ) {
+        for m in self.btf.members(t) {
+            let (bit_off, bitfield) = if t.kind_flag {
+                (u64::from(m.offset & 0x00ff_ffff), m.offset >> 24)
+            } else {
+                (u64::from(m.offset), 0)
+            };
+            let name = self.btf.string(m.name_off);
+            let id = self.btf.resolve(m.ty);
+            let Some(mt) = self.btf.ty(id) else { continue };
+            let byte_off = usize::try_from(bit_off / 8).unwrap_or(usize::MAX);
+            let is_aggregate = matches!(mt.kind, Kind::Struct | Kind::Union);
+            if is_aggregate && bitfield == 0 && (name.is_empty() || sep == ' ') && depth < MAX_DEPTH {
+                // Anonymous members flatten into the parent; named ones extend the prefix (top level only).
+                let inner = bytes.get(byte_off..).unwrap_or(&[]);
+                let len = prefix.len();
+                if !name.is_empty() {
+                    prefix.push_str(name);
+                    prefix.push('.');
+                }
+                self.members(out, prefix, mt, inner, sep, depth + 1);
+                prefix.truncate(len);
+                continue;
+            }
+            // The first token of a line or of a `{...}` needs no separator.
+            if !out.is_empty() && !out.ends_with('{') {
+                out.push(sep);
+            }
+            out.push_str(prefix);
+            out.push_str(name);
+            out.push('=');
+            match (mt.kind, bitfield) {
+                (Kind::Int { encoding, bits, .. }, b) if b > 0 || bit_off % 8 != 0 => {
+                    let bits = if b > 0 { b } else { u32::from(bits) };
+                    self.bits(out, bytes, bit_off, bits, encoding & INT_SIGNED != 0);
+                }
+                (Kind::Enum | Kind::Enum64, b) if b > 0 => {
+                    match extract_bits(bytes, bit_off, b, self.btf.is_big_endian()) {
+                        Some(v) => self.enum_name(out, mt, v, b),
+                        None => out.push('?'),
+                    }
+                }
+                _ => {
+                    let size = self.btf.size_of(id).unwrap_or(0);
+                    match slice(bytes, byte_off, size) {
+                        Some(field) => self.value(out, m.ty, field, depth + 1),
+                        None => out.push('?'),
+                    }
+                }
+            }
+        }
+    }
+
+    fn bits(&self, out: &mut String, bytes: &[u8], bit_off: u64, bits: u32, signed: bool) {
+        match extract_bits(bytes, bit_off, bits, self.btf.is_big_endian()) {
+            Some(v) if signed => {
+                let _ = write!(out, "{}", sign_extend(v, bits));
+            }
+            Some(v) => {
+                let _ = write!(out, "{v}");
+            }
+            None => out.push('?'),
+        }
+    }
+
+    fn enum_name(&self, out: &mut String, t: &Type, v: u64, bits: u32) {
+        let mask = if bits >= 64 { u64::MAX } else { (1u64 << bits) - 1 };
+        match self
+            .btf
+            .enumerators(t)
+            .iter()
+            .find(|e| e.value & mask == v & mask)
+        {
+            Some(e) => out.push_str(self.btf.string(e.name_off)),
+            None if t.kind_flag => {
+                let _ = write!(out, "{}", sign_extend(v, bits));
+            }
+            None => {
+                let _ = write!(out, "{v}");
+            }
+        }
+    }
+
+    /// Appends one value of type `ty` held exactly in `bytes`.
+    fn value(&self, out: &mut String, ty: u32, bytes: &[u8], depth: u32) {
+        let big = self.btf.is_big_endian();
+        let id = self.btf.resolve(ty);
+        let Some(t) = self.btf.ty(id) else {
+            return hex_value(out, bytes);
+        };
+        if depth > MAX_DEPTH {
+            out.push_str("...");
+            return;
+        }
+        match t.kind {
+            Kind::Int {
+                encoding,
+                bit_offset,
+                bits,
+            } if bytes.len() <= 8 => {
+                let Some(raw) = read_uint(bytes, big) else {
+                    return out.push('?');
+                };
+                let bits = u32::from(bits).min(64);
+                let v = if bits == 0 || bits >= 64 {
+                    raw >> bit_offset.min(63)
+                } else {
+                    (raw >> bit_offset.min(63)) & ((1u64 << bits) - 1)
+                };
+                if encoding & INT_BOOL != 0 {
+                    out.push_str(if v != 0 { "true" } else { "false" });
+                } else if encoding & INT_SIGNED != 0 {
+                    let _ = write!(out, "{}", sign_extend(v, bits));
+                } else {
+                    let _ = write!(out, "{v}");
+                }
+            }
+            Kind::Enum | Kind::Enum64 if !bytes.is_empty() && bytes.len() <= 8 => {
+                let v = read_uint(bytes, big).unwrap_or(0);
+                self.enum_name(out, t, v, (bytes.len() * 8) as u32);
+            }
+            Kind::Ptr => hex_value(out, bytes),
+            Kind::Float if bytes.len() == 4 || bytes.len() == 8 => {
+                let raw = read_uint(bytes, big).unwrap_or(0);
+                if bytes.len() == 4 {
+                    let _ = write!(out, "{}", f32::from_bits(raw as u32));
+                } else {
+                    let _ = write!(out, "{}", f64::from_bits(raw));
+                }
+            }
+            Kind::Array { elem, nelems } => self.array(out, elem, nelems, bytes, depth),
+            Kind::Struct | Kind::Union => {
+                out.push('{');
+                let mut prefix = String::new();
+                self.members(out, &mut prefix, t, bytes, ',', depth + 1);
+                out.push('}');
+            }
+            _ => hex_value(out, bytes),
+        }
+    }
+
+    fn array(&self, out: &mut String, elem: u32, nelems: u32, bytes: &[u8], depth: u32) {
+        if self.is_char(elem) {
+            let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+            return write_string(out, &bytes[..end]);
+        }
+        let size = self.btf.size_of(elem).unwrap_or(0);
+        out.push('[');
+        if size > 0 {
+            for i in 0..u64::from(nelems) {
+                if i > 0 {
+                    out.push(',');
+                }
+                if i >= MAX_ELEMS {
+                    out.push_str("...");
+                    break;
+                }
+                let off = usize::try_from(i * size).unwrap_or(usize::MAX);
+                match slice(bytes, off, size) {
+                    Some(e) => self.value(out, elem, e, depth + 1),
+                    None => out.push('?'),
+                }
+            }
+        }
+        out.push(']');
+    }
+
+    /// Whether `ty` is a C character type (`char`, `signed char`, `unsigned char`), not through a typedef:
+    /// `__u8 addr[16]` stays a number list while `char comm[16]` becomes a string.
+    fn is_char(&self, ty: u32) -> bool {
+        let id = self.btf.strip_qualifiers(ty);
+        match self.btf.ty(id) {
+            Some(t) => match t.kind {
+                Kind::Int { encoding, .. } if t.size_or_type == 1 => {
+                    encoding & INT_CHAR != 0 || self.btf.string(t.name_off).ends_with("char")
+                }
+                _ => false,
+            },
+            None => false,
+        }
+    }
+}
+
+/// `bytes[off..off + len]`, if in bounds.
+fn slice(bytes: &[u8], off: usize, len: u64) -> Option<&[u8]> {
+    let len = usize::try_from(len).ok()?;
+    bytes.get(off..off.checked_add(len)?)
+}
+
+/// Appends `0x` and the bytes in hex (memory order).
+fn hex_value(out: &mut String, bytes: &[u8]) {
+    out.push_str("0x");
+    write_hex(out, bytes);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_are_quoted_only_when_needed() {
+        let cases: [(&[u8], &str); 7] = [
+            (b"cat", "cat"),
+            (b"/tmp/x", "/tmp/x"),
+            (b"", "\"\""),
+            (b"a b", "\"a b\""),
+            (b"k=v", "\"k=v\""),
+            (b"say \"hi\"\n", "\"say \\\"hi\\\"\\n\""),
+            (b"\x01\xff", "\"\\x01\\xff\""),
+        ];
+        for (input, want) in cases {
+            let mut out = String::new();
+            write_string(&mut out, input);
+            assert_eq!(out, want);
+        }
+    }
+
+    #[test]
+    fn integers_read_in_both_byte_orders_and_sign_extend() {
+        assert_eq!(read_uint(&[1, 2], false), Some(0x0201));
+        assert_eq!(read_uint(&[1, 2], true), Some(0x0102));
+        assert_eq!(read_uint(&[], true), None);
+        assert_eq!(read_uint(&[0; 9], true), None);
+        assert_eq!(sign_extend(0xff, 8), -1);
+        assert_eq!(sign_extend(0x7f, 8), 127);
+        assert_eq!(sign_extend(u64::MAX, 64), -1);
+    }
+
+    #[test]
+    fn bitfields_extract_per_byte_order() {
+        // LE: a:3 = 5 at bit 0, b:5 = 17 at bit 3 -> byte 0b10001_101.
+        let le = [0b1000_1101u8];
+        assert_eq!(extract_bits(&le, 0, 3, false), Some(5));
+        assert_eq!(extract_bits(&le, 3, 5, false), Some(17));
+        // BE: a:3 = 5 in the top bits, b:5 = 17 below -> 0b101_10001.
+        let be = [0b1011_0001u8];
+        assert_eq!(extract_bits(&be, 0, 3, true), Some(5));
+        assert_eq!(extract_bits(&be, 3, 5, true), Some(17));
+        assert_eq!(extract_bits(&be, 6, 5, true), None);
+    }
+}

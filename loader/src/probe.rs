@@ -1,0 +1,205 @@
+//! One BPF object file and what the loader learns from its bytes alone: programs and their sections,
+//! maps, BTF and whether CO-RE relocations need kernel BTF. No kernel access here.
+
+use std::path::{Path, PathBuf};
+
+use ebpf_pack_manifest::AttachKind;
+use object::{Object, ObjectSection, ObjectSymbol, SectionKind, SymbolKind};
+
+use crate::btf::{self, Btf};
+use crate::failure::{Exit, Failure};
+
+/// A program of the object: the function aya knows it by and the section that says where it attaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgramSpec {
+    /// Function name (aya's key for the program).
+    pub function: String,
+    /// ELF section name (`tracepoint/syscalls/sys_enter_openat`).
+    pub section: String,
+    /// Attach kind and point from the shared section table; `None` if the section is no known kind.
+    pub attach: Option<(AttachKind, Option<String>)>,
+}
+
+/// A map declared by the object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapDecl {
+    /// Map name.
+    pub name: String,
+    /// `BPF_MAP_TYPE_*`, when known from the object.
+    pub map_type: Option<u32>,
+    /// BTF type id of the key.
+    pub key: Option<u32>,
+    /// BTF type id of the value.
+    pub value: Option<u32>,
+    /// Pinning mode requested by the object (0 = none).
+    pub pinning: u32,
+}
+
+/// A parsed BPF object.
+#[derive(Debug, Clone)]
+pub struct ProbeObject {
+    /// Probe name (the file stem without `.bpf.o`).
+    pub name: String,
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// The object's bytes, as handed to aya.
+    pub data: Vec<u8>,
+    /// Programs, sorted by function name.
+    pub programs: Vec<ProgramSpec>,
+    /// Maps in declaration order.
+    pub maps: Vec<MapDecl>,
+    /// The object's own BTF, used to decode events and map contents.
+    pub btf: Option<Btf>,
+    /// Why the object's `.BTF` could not be read, if it is present but malformed.
+    pub btf_problem: Option<String>,
+    /// Whether `.BTF.ext` holds CO-RE relocations (kernel BTF required).
+    pub core: bool,
+}
+
+/// The probe name of an object file: its file name without `.bpf.o` (or `.o`).
+pub fn probe_name(path: &Path) -> String {
+    let file = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = file
+        .strip_suffix(".bpf.o")
+        .or_else(|| file.strip_suffix(".o"))
+        .unwrap_or(&file);
+    stem.to_owned()
+}
+
+impl ProbeObject {
+    /// Reads and parses an object file.
+    pub fn read(name: String, path: &Path) -> Result<ProbeObject, Failure> {
+        let data = std::fs::read(path).map_err(|e| {
+            Failure::new(
+                Exit::BadInput,
+                format!("probe {name}: cannot read {}: {e}", path.display()),
+            )
+        })?;
+        ProbeObject::parse(name, path.to_path_buf(), data)
+            .map_err(|e| Failure::new(Exit::BadInput, e))
+    }
+
+    /// Parses an object's bytes; the error names the probe and file.
+    pub fn parse(name: String, path: PathBuf, data: Vec<u8>) -> Result<ProbeObject, String> {
+        let bad = |what: String| format!("probe {name}: {}: {what}", path.display());
+        let elf = object::File::parse(&*data).map_err(|e| bad(format!("not an ELF object: {e}")))?;
+        if elf.architecture() != object::Architecture::Bpf {
+            return Err(bad(format!(
+                "not a BPF object (machine {:?})",
+                elf.architecture()
+            )));
+        }
+        let section_data = |name: &str| elf.section_by_name(name).and_then(|s| s.data().ok());
+        let (btf, btf_problem) = match section_data(".BTF").map(Btf::parse) {
+            Some(Ok(b)) => (Some(b), None),
+            Some(Err(e)) => (None, Some(e.to_string())),
+            None => (None, None),
+        };
+        let core = match section_data(".BTF.ext").map(btf::ext_has_core_relocs) {
+            Some(Ok(c)) => c,
+            Some(Err(e)) => return Err(bad(format!(".BTF.ext: {e}"))),
+            None => false,
+        };
+
+        let mut programs = Vec::new();
+        let mut maps: Vec<MapDecl> = btf
+            .as_ref()
+            .map(|b| {
+                b.map_defs()
+                    .into_iter()
+                    .map(|d| MapDecl {
+                        name: d.name,
+                        map_type: d.map_type,
+                        key: d.key,
+                        value: d.value,
+                        pinning: d.pinning,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for sym in elf.symbols() {
+            let Some(index) = sym.section_index() else {
+                continue;
+            };
+            let Ok(section) = elf.section_by_index(index) else {
+                continue;
+            };
+            let (Ok(sym_name), Ok(sec_name)) = (sym.name(), section.name()) else {
+                continue;
+            };
+            if sym_name.is_empty() {
+                continue;
+            }
+            // Like aya: every function symbol in an executable section other than `.text*` is a program.
+            if sym.kind() == SymbolKind::Text
+                && section.kind() == SectionKind::Text
+                && !sec_name.starts_with(".text")
+            {
+                programs.push(ProgramSpec {
+                    function: sym_name.to_owned(),
+                    section: sec_name.to_owned(),
+                    attach: AttachKind::from_section(sec_name),
+                });
+            } else if sec_name.starts_with("maps") && sym.kind() == SymbolKind::Data {
+                // Legacy `struct bpf_map_def` maps: the first word is the map type.
+                let map_type = section.data().ok().and_then(|d| {
+                    let off = usize::try_from(sym.address()).ok()?;
+                    let w: [u8; 4] = d.get(off..off.checked_add(4)?)?.try_into().ok()?;
+                    Some(if elf.is_little_endian() {
+                        u32::from_le_bytes(w)
+                    } else {
+                        u32::from_be_bytes(w)
+                    })
+                });
+                maps.push(MapDecl {
+                    name: sym_name.to_owned(),
+                    map_type,
+                    key: None,
+                    value: None,
+                    pinning: 0,
+                });
+            }
+        }
+        programs.sort_by(|a, b| a.function.cmp(&b.function));
+        Ok(ProbeObject {
+            name,
+            path,
+            data,
+            programs,
+            maps,
+            btf,
+            btf_problem,
+            core,
+        })
+    }
+
+    /// The declared map called `name`.
+    pub fn map(&self, name: &str) -> Option<&MapDecl> {
+        self.maps.iter().find(|m| m.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_names_drop_the_object_suffix() {
+        assert_eq!(probe_name(Path::new("/b/bpf/opensnoop.bpf.o")), "opensnoop");
+        assert_eq!(probe_name(Path::new("x.o")), "x");
+        assert_eq!(probe_name(Path::new("/")), "");
+    }
+
+    #[test]
+    fn non_elf_and_non_bpf_files_are_rejected() {
+        let err = ProbeObject::parse("x".into(), "x.o".into(), b"hello".to_vec());
+        assert!(err.is_err_and(|e| e.contains("not an ELF object")));
+        let me = std::env::current_exe().expect("test binary path");
+        let data = std::fs::read(&me).expect("read test binary");
+        let err = ProbeObject::parse("x".into(), me, data);
+        assert!(err.is_err_and(|e| e.contains("not a BPF object")));
+    }
+}

@@ -1,0 +1,238 @@
+//! Every system call `ebpf-run` makes itself (aya does the rest): signal handlers, the memlock limit,
+//! `poll(2)` on ring buffers, and raw `bpf(2)` map iteration for keys and values of any size.
+//!
+//! All `unsafe` code of the loader lives here, behind safe functions whose buffers are sized from the
+//! kernel's own description of the map.
+
+use std::io;
+use std::mem;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set by the SIGINT/SIGTERM handler.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_stop_signal(_signal: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// Makes SIGINT and SIGTERM request a clean stop (see [`stop_requested`]) instead of killing the process.
+///
+/// The handlers are installed without `SA_RESTART`, so a blocked `poll(2)` returns promptly.
+pub fn install_stop_handlers() -> io::Result<()> {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: an all-zero `sigaction` is a valid value (no flags, empty handler) that we then fill in.
+        let mut action: libc::sigaction = unsafe { mem::zeroed() };
+        action.sa_sigaction = on_stop_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        // SAFETY: `sa_mask` is a valid, exclusively borrowed sigset_t.
+        unsafe { libc::sigemptyset(&mut action.sa_mask) };
+        // SAFETY: `action` is fully initialised and outlives the call; the handler only stores to an
+        // atomic, which is async-signal-safe; a null old-action pointer is allowed.
+        if unsafe { libc::sigaction(signal, &action, std::ptr::null_mut()) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Whether SIGINT or SIGTERM has arrived.
+pub fn stop_requested() -> bool {
+    STOP.load(Ordering::SeqCst)
+}
+
+/// Raises RLIMIT_MEMLOCK to infinity: kernels before 5.11 charge BPF maps against it.
+pub fn raise_memlock_limit() -> io::Result<()> {
+    let limit = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: `limit` is a valid rlimit that outlives the call.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Waits up to `timeout_ms` for any of `fds` to become readable; `Ok(false)` on timeout or a signal.
+pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout_ms: i32) -> io::Result<bool> {
+    let mut pollfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|fd| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    // SAFETY: `pollfds` is a valid array of `pollfds.len()` entries that outlives the call, and every fd
+    // in it is kept open by its `BorrowedFd` for the duration.
+    let n = unsafe {
+        libc::poll(
+            pollfds.as_mut_ptr(),
+            pollfds.len() as libc::nfds_t,
+            timeout_ms,
+        )
+    };
+    if n < 0 {
+        let err = io::Error::last_os_error();
+        return match err.kind() {
+            io::ErrorKind::Interrupted => Ok(false),
+            _ => Err(err),
+        };
+    }
+    Ok(n > 0)
+}
+
+const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
+const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
+const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
+
+/// The `bpf_attr` layout of the map element commands.
+#[repr(C)]
+#[derive(Default)]
+struct MapElemAttr {
+    map_fd: u32,
+    _pad: u32,
+    key: u64,
+    value_or_next_key: u64,
+    flags: u64,
+}
+
+/// The `bpf_attr` layout of `BPF_OBJ_GET_INFO_BY_FD`.
+#[repr(C)]
+#[derive(Default)]
+struct InfoAttr {
+    bpf_fd: u32,
+    info_len: u32,
+    info: u64,
+}
+
+/// The leading fields of `struct bpf_map_info` (the kernel fills at most `info_len` bytes).
+#[repr(C)]
+#[derive(Default)]
+struct MapInfoPrefix {
+    map_type: u32,
+    id: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+}
+
+/// Issues `bpf(cmd, attr, size_of::<A>())`.
+///
+/// # Safety
+/// Every pointer stored in `attr` must be valid for the reads and writes the kernel performs for `cmd`.
+unsafe fn bpf<A>(cmd: libc::c_long, attr: &mut A) -> io::Result<()> {
+    // SAFETY: `attr` is a valid, initialised bpf_attr prefix of `size_of::<A>()` bytes (the kernel
+    // accepts a shorter attr and zero-fills the rest); the caller guarantees its embedded pointers.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            attr as *mut A,
+            mem::size_of::<A>() as libc::c_uint,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Address of a buffer as the kernel's `__aligned_u64` pointer field.
+fn addr(p: *const u8) -> u64 {
+    p as usize as u64
+}
+
+/// A map opened for raw iteration: its fd plus the key and value sizes the kernel reports.
+pub struct RawMap<'fd> {
+    fd: BorrowedFd<'fd>,
+    /// `BPF_MAP_TYPE_*` as reported by the kernel.
+    pub map_type: u32,
+    /// Key size in bytes.
+    pub key_size: usize,
+    /// Value size in bytes (one CPU's share for per-CPU maps).
+    pub value_size: usize,
+    /// Maximum number of entries.
+    pub max_entries: u32,
+    /// Bytes a lookup writes: `value_size`, or `round_up(value_size, 8) × cpu_slots` for per-CPU maps.
+    lookup_size: usize,
+}
+
+impl<'fd> RawMap<'fd> {
+    /// Asks the kernel for the map's sizes. `cpu_slots` must be at least the number of possible CPUs
+    /// (see `dump::possible_cpu_slots`); it is used only for per-CPU map types.
+    pub fn open(fd: BorrowedFd<'fd>, cpu_slots: usize) -> io::Result<Self> {
+        let mut info = MapInfoPrefix::default();
+        let mut attr = InfoAttr {
+            bpf_fd: fd.as_raw_fd() as u32,
+            info_len: mem::size_of::<MapInfoPrefix>() as u32,
+            info: addr((&mut info as *mut MapInfoPrefix).cast()),
+        };
+        // SAFETY: `attr.info` points to `info`, writable for `info_len` bytes, and outlives the call.
+        unsafe { bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr) }?;
+        let value_size = info.value_size as usize;
+        let per_cpu = crate::map_types::is_per_cpu(info.map_type);
+        let lookup_size = if per_cpu {
+            value_size
+                .checked_next_multiple_of(8)
+                .and_then(|v| v.checked_mul(cpu_slots.max(1)))
+                .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))?
+        } else {
+            value_size
+        };
+        Ok(RawMap {
+            fd,
+            map_type: info.map_type,
+            key_size: info.key_size as usize,
+            value_size,
+            max_entries: info.max_entries,
+            lookup_size,
+        })
+    }
+
+    /// The key after `key` (the first key when `None`); `Ok(None)` at the end of the map.
+    pub fn next_key(&self, key: Option<&[u8]>) -> io::Result<Option<Vec<u8>>> {
+        if key.is_some_and(|k| k.len() != self.key_size) {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        }
+        let mut next = vec![0u8; self.key_size];
+        let mut attr = MapElemAttr {
+            map_fd: self.fd.as_raw_fd() as u32,
+            key: key.map_or(0, |k| addr(k.as_ptr())),
+            value_or_next_key: addr(next.as_mut_ptr()),
+            ..MapElemAttr::default()
+        };
+        // SAFETY: `key` (when present) is readable for key_size bytes, `next` writable for key_size bytes,
+        // key_size being what the kernel reported for this fd; both outlive the call. A null key asks for
+        // the first key.
+        match unsafe { bpf(BPF_MAP_GET_NEXT_KEY, &mut attr) } {
+            Ok(()) => Ok(Some(next)),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The value stored under `key` (all CPUs' values for per-CPU maps); `Ok(None)` if absent.
+    pub fn lookup(&self, key: &[u8]) -> io::Result<Option<Vec<u8>>> {
+        if key.len() != self.key_size {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        }
+        let mut value = vec![0u8; self.lookup_size];
+        let mut attr = MapElemAttr {
+            map_fd: self.fd.as_raw_fd() as u32,
+            key: addr(key.as_ptr()),
+            value_or_next_key: addr(value.as_mut_ptr()),
+            ..MapElemAttr::default()
+        };
+        // SAFETY: `key` is readable for key_size bytes; `value` is writable for the value size the kernel
+        // reported (times the CPU slots for per-CPU maps, at least the possible CPU count); both outlive
+        // the call.
+        match unsafe { bpf(BPF_MAP_LOOKUP_ELEM, &mut attr) } {
+            Ok(()) => Ok(Some(value)),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}

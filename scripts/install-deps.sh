@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what ebpf-pack needs on a Debian 12 / Ubuntu host: clang for the BPF target, bpftool and pahole
+# for BTF work, cross C toolchains used as linkers for glibc-static loaders, and the rustup targets of the
+# built-in boards. Idempotent: packages and targets already present are left alone.
+#
+# Usage: scripts/install-deps.sh            (as root, or with sudo available)
+set -euo pipefail
+
+apt_packages=(
+  clang-19 llvm-19 lld-19         # BPF compiler; llvm-strip/objcopy; lld
+  bpftool libbpf-dev pahole       # min_core_btf and vmlinux.h generation; bpf_helpers.h; DWARF -> BTF
+  gcc-arm-linux-gnueabihf libc6-dev-armhf-cross   # static glibc loader for armv7 hard-float
+  gcc-riscv64-linux-gnu libc6-dev-riscv64-cross   # static glibc loader for riscv64
+  gcc-s390x-linux-gnu libc6-dev-s390x-cross       # static glibc loader for s390x (big-endian)
+  file xz-utils zstd cpio binutils                # tests and kernel-package handling
+)
+rust_targets=(
+  x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf
+  riscv64gc-unknown-linux-gnu s390x-unknown-linux-gnu
+)
+
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  # A foreign-arch index mid-sync on a mirror can make `update` exit non-zero; the install below is the check.
+  "${sudo_cmd[@]}" apt-get update -qq || echo "install-deps: apt-get update reported errors; trying the install anyway" >&2
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v rustup >/dev/null 2>&1; then
+  echo "install-deps: rustup not found; install it from https://rustup.rs and re-run" >&2
+  exit 1
+fi
+installed=$(rustup target list --installed)
+for t in "${rust_targets[@]}"; do
+  grep -qx "$t" <<<"$installed" || rustup target add "$t"
+done
+rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt clippy
+echo "install-deps: ok"
