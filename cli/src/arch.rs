@@ -74,7 +74,7 @@ pub struct ArchFacts {
     pub default_libc: Libc,
     /// Linker for the musl triple and for the glibc triple; `None` means rustc's default works here.
     pub linkers: (Option<&'static str>, Option<&'static str>),
-    /// Debian package that provides each linker (for install hints).
+    /// Debian packages that provide the cross linker and static C library (for install hints).
     pub linker_package: &'static str,
     /// Pinned `-mcpu` when a target file does not say: v3 (ALU32/JMP32) where every JIT has it, else v2.
     pub default_bpf_cpu: BpfCpu,
@@ -129,7 +129,7 @@ impl Arch {
                 triple_arches: &["aarch64"],
                 default_libc: Libc::Musl,
                 linkers: (Some("rust-lld"), Some("aarch64-linux-gnu-gcc")),
-                linker_package: "gcc-aarch64-linux-gnu",
+                linker_package: "gcc-aarch64-linux-gnu libc6-dev-arm64-cross",
                 default_bpf_cpu: BpfCpu::V3,
                 trampoline_since: Some(v(6, 0)),
                 jit_lacks_atomics: false,
@@ -141,11 +141,17 @@ impl Arch {
                 bits: 32,
                 target_arch_define: "arm",
                 elf_machine: em::ARM,
-                triples: ("armv7-unknown-linux-musleabihf", "armv7-unknown-linux-gnueabihf"),
+                triples: (
+                    "armv7-unknown-linux-musleabihf",
+                    "armv7-unknown-linux-gnueabihf",
+                ),
                 triple_arches: &["armv7", "thumbv7neon"],
                 default_libc: Libc::Glibc,
-                linkers: (Some("arm-linux-gnueabihf-gcc"), Some("arm-linux-gnueabihf-gcc")),
-                linker_package: "gcc-arm-linux-gnueabihf",
+                linkers: (
+                    Some("arm-linux-gnueabihf-gcc"),
+                    Some("arm-linux-gnueabihf-gcc"),
+                ),
+                linker_package: "gcc-arm-linux-gnueabihf libc6-dev-armhf-cross",
                 default_bpf_cpu: BpfCpu::V2,
                 trampoline_since: None,
                 jit_lacks_atomics: true,
@@ -157,11 +163,14 @@ impl Arch {
                 bits: 64,
                 target_arch_define: "riscv",
                 elf_machine: em::RISCV,
-                triples: ("riscv64gc-unknown-linux-musl", "riscv64gc-unknown-linux-gnu"),
+                triples: (
+                    "riscv64gc-unknown-linux-musl",
+                    "riscv64gc-unknown-linux-gnu",
+                ),
                 triple_arches: &["riscv64gc", "riscv64"],
                 default_libc: Libc::Glibc,
                 linkers: (Some("riscv64-linux-gnu-gcc"), Some("riscv64-linux-gnu-gcc")),
-                linker_package: "gcc-riscv64-linux-gnu",
+                linker_package: "gcc-riscv64-linux-gnu libc6-dev-riscv64-cross",
                 default_bpf_cpu: BpfCpu::V3,
                 trampoline_since: Some(v(6, 3)),
                 jit_lacks_atomics: false,
@@ -177,7 +186,7 @@ impl Arch {
                 triple_arches: &["s390x"],
                 default_libc: Libc::Glibc,
                 linkers: (Some("s390x-linux-gnu-gcc"), Some("s390x-linux-gnu-gcc")),
-                linker_package: "gcc-s390x-linux-gnu",
+                linker_package: "gcc-s390x-linux-gnu libc6-dev-s390x-cross",
                 default_bpf_cpu: BpfCpu::V3,
                 trampoline_since: Some(v(6, 0)),
                 jit_lacks_atomics: false,
@@ -360,7 +369,10 @@ mod tests {
     #[test]
     fn kernel_versions_parse_and_order() {
         assert_eq!(KernelVersion::parse("6.1"), Some(KernelVersion::new(6, 1)));
-        assert_eq!(KernelVersion::parse("5.10.180"), Some(KernelVersion::new(5, 10)));
+        assert_eq!(
+            KernelVersion::parse("5.10.180"),
+            Some(KernelVersion::new(5, 10))
+        );
         assert!(KernelVersion::parse("6").is_none());
         assert!(KernelVersion::parse("six.one").is_none());
         assert!(KernelVersion::parse("6.1.x").is_none());

@@ -4,4 +4,11 @@
 //! edge that spawns processes and touches the filesystem.
 
 pub mod arch;
+pub mod bundle;
+pub mod commands;
+pub mod execute;
+pub mod plan;
+pub mod project;
 pub mod target;
+pub mod toolchain;
+pub mod verify;

@@ -134,7 +134,11 @@ pub struct TargetProblem {
 impl fmt::Display for TargetProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line > 0 {
-            write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)?;
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, self.line, self.column, self.message
+            )?;
         } else {
             write!(f, "{}: {}", self.file, self.message)?;
         }
@@ -233,7 +237,9 @@ impl Problems<'_> {
 /// Checks a name: lower-case letters, digits, `-` and `_`, starting with a letter or digit.
 pub fn is_valid_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
@@ -243,7 +249,10 @@ fn resolve(
     base_dir: &Path,
     origin: TargetOrigin,
 ) -> Result<Target, TargetError> {
-    let mut p = Problems { file, list: Vec::new() };
+    let mut p = Problems {
+        file,
+        list: Vec::new(),
+    };
     if raw.schema.value != TARGET_SCHEMA {
         p.push(
             &raw.schema.referenced,
@@ -267,21 +276,37 @@ fn resolve(
                 p.push(
                     &t.referenced,
                     format!("triple `{}` does not build code for arch `{arch}`", t.value),
-                    format!("use a triple starting with {}, e.g. `{}`", facts.triple_arches.join(" or "), facts.triples.0),
+                    format!(
+                        "use a triple starting with {}, e.g. `{}`",
+                        facts.triple_arches.join(" or "),
+                        facts.triples.0
+                    ),
                 );
             }
             t.value.clone()
         }
-        None => arch.triple(raw.libc.unwrap_or(facts.default_libc)).to_string(),
+        None => arch
+            .triple(raw.libc.unwrap_or(facts.default_libc))
+            .to_string(),
     };
-    let triple_libc = if triple.contains("-musl") { Libc::Musl } else { Libc::Glibc };
+    let triple_libc = if triple.contains("-musl") {
+        Libc::Musl
+    } else {
+        Libc::Glibc
+    };
     let libc = match raw.libc {
         Some(l) if l != triple_libc => {
-            let at = raw.triple.as_ref().map_or(raw.name.referenced, |t| t.referenced);
+            let at = raw
+                .triple
+                .as_ref()
+                .map_or(raw.name.referenced, |t| t.referenced);
             p.push(
                 &at,
                 format!("libc `{l}` contradicts triple `{triple}`, which uses {triple_libc}"),
-                format!("use the triple `{}` or drop one of the two fields", arch.triple(l)),
+                format!(
+                    "use the triple `{}` or drop one of the two fields",
+                    arch.triple(l)
+                ),
             );
             l
         }
@@ -304,7 +329,10 @@ fn resolve(
     if version.is_none() {
         p.push(
             &raw.kernel.version.referenced,
-            format!("kernel.version `{}` is not a kernel version", raw.kernel.version.value),
+            format!(
+                "kernel.version `{}` is not a kernel version",
+                raw.kernel.version.value
+            ),
             "write it as a quoted string, e.g. `version: \"6.1\"`".to_string(),
         );
     }
@@ -315,7 +343,8 @@ fn resolve(
                 p.push(
                     &raw.kernel.btf.referenced,
                     format!("arch `{arch}` has no built-in vmlinux.h"),
-                    "set `kernel.btf` to the path of the board kernel's vmlinux or BTF file".to_string(),
+                    "set `kernel.btf` to the path of the board kernel's vmlinux or BTF file"
+                        .to_string(),
                 );
             }
             BtfSource::Builtin
@@ -325,7 +354,8 @@ fn resolve(
             p.push(
                 &raw.kernel.btf.referenced,
                 "kernel.btf is empty".to_string(),
-                "use `builtin`, `none`, or a path to the board kernel's vmlinux or BTF file".to_string(),
+                "use `builtin`, `none`, or a path to the board kernel's vmlinux or BTF file"
+                    .to_string(),
             );
             BtfSource::None
         }
@@ -338,7 +368,11 @@ fn resolve(
     {
         p.push(
             &raw.kernel.version.referenced,
-            format!("kernel {v} cannot run BPF ISA {} (needs {})", bpf_cpu.as_str(), bpf_cpu.min_kernel()),
+            format!(
+                "kernel {v} cannot run BPF ISA {} (needs {})",
+                bpf_cpu.as_str(),
+                bpf_cpu.min_kernel()
+            ),
             "lower `bpf.cpu` or raise `kernel.version`".to_string(),
         );
     }
@@ -352,7 +386,11 @@ fn resolve(
                     "name a probe by its file stem: probes/NAME.bpf.c".to_string(),
                 );
             } else if names.contains(&probe.value) {
-                p.push(&probe.referenced, format!("probe `{}` is listed twice", probe.value), None);
+                p.push(
+                    &probe.referenced,
+                    format!("probe `{}` is listed twice", probe.value),
+                    None,
+                );
             } else {
                 names.push(probe.value);
             }
@@ -382,9 +420,17 @@ fn resolve(
 
 /// Loads a built-in target by name.
 pub fn builtin_target(name: &str) -> Option<Result<Target, TargetError>> {
-    BUILTIN_TARGETS.iter().find(|(n, _)| *n == name).map(|(n, text)| {
-        parse_target(text, &format!("<builtin {n}>"), Path::new("."), TargetOrigin::Builtin)
-    })
+    BUILTIN_TARGETS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(n, text)| {
+            parse_target(
+                text,
+                &format!("<builtin {n}>"),
+                Path::new("."),
+                TargetOrigin::Builtin,
+            )
+        })
 }
 
 /// Names of the built-in targets.
@@ -397,7 +443,12 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Target, TargetError> {
-        parse_target(text, "t.yaml", Path::new("/base"), TargetOrigin::File("t.yaml".into()))
+        parse_target(
+            text,
+            "t.yaml",
+            Path::new("/base"),
+            TargetOrigin::File("t.yaml".into()),
+        )
     }
 
     const GOOD: &str = "schema: 1\nname: board\ndescription: a board\narch: arm\nkernel:\n  version: \"6.1\"\n  btf: builtin\n";
@@ -405,7 +456,9 @@ mod tests {
     #[test]
     fn every_builtin_target_resolves_and_matches_its_name() {
         for name in builtin_names() {
-            let t = builtin_target(name).expect("listed").unwrap_or_else(|e| panic!("{name}: {e}"));
+            let t = builtin_target(name)
+                .expect("listed")
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(t.name, name);
         }
     }
@@ -430,20 +483,31 @@ mod tests {
     }
 
     fn problems(text: &str) -> Vec<String> {
-        parse(text).expect_err("must fail").problems.iter().map(|p| p.to_string()).collect()
+        parse(text)
+            .expect_err("must fail")
+            .problems
+            .iter()
+            .map(|p| p.to_string())
+            .collect()
     }
 
     #[test]
     fn unknown_key_names_line_and_column() {
         let got = problems(&GOOD.replace("  btf: builtin\n", "  btf: builtin\n  bogus: 1\n"));
         assert_eq!(got.len(), 1);
-        assert!(got[0].starts_with("t.yaml:8:3: unknown field `bogus`"), "{got:?}");
+        assert!(
+            got[0].starts_with("t.yaml:8:3: unknown field `bogus`"),
+            "{got:?}"
+        );
     }
 
     #[test]
     fn bad_arch_lists_what_is_allowed() {
         let got = problems(&GOOD.replace("arch: arm", "arch: armv9"));
-        assert!(got[0].starts_with("t.yaml:4:7: unknown variant `armv9`"), "{got:?}");
+        assert!(
+            got[0].starts_with("t.yaml:4:7: unknown variant `armv9`"),
+            "{got:?}"
+        );
         assert!(got[0].contains("arm64"), "{got:?}");
     }
 
@@ -474,22 +538,40 @@ mod tests {
 
     #[test]
     fn libc_contradicting_triple_is_an_error() {
-        let got = problems(&GOOD.replace("arch: arm\n", "arch: arm\nlibc: musl\ntriple: armv7-unknown-linux-gnueabihf\n"));
+        let got = problems(&GOOD.replace(
+            "arch: arm\n",
+            "arch: arm\nlibc: musl\ntriple: armv7-unknown-linux-gnueabihf\n",
+        ));
         assert!(got[0].contains("libc `musl` contradicts triple"), "{got:?}");
     }
 
     #[test]
     fn arch_without_vmlinux_h_needs_a_btf_path() {
         let got = problems(&GOOD.replace("arch: arm", "arch: mips"));
-        assert!(got[0].contains("arch `mips` has no built-in vmlinux.h"), "{got:?}");
-        let t = parse(&GOOD.replace("arch: arm", "arch: mips").replace("btf: builtin", "btf: vmlinux")).expect("ok");
+        assert!(
+            got[0].contains("arch `mips` has no built-in vmlinux.h"),
+            "{got:?}"
+        );
+        let t = parse(
+            &GOOD
+                .replace("arch: arm", "arch: mips")
+                .replace("btf: builtin", "btf: vmlinux"),
+        )
+        .expect("ok");
         assert_eq!(t.triple, "mips-unknown-linux-musl");
     }
 
     #[test]
     fn isa_newer_than_kernel_is_refused() {
-        let got = problems(&GOOD.replace("\"6.1\"", "\"4.19\"").replace("arch: arm\n", "arch: arm\nbpf:\n  cpu: v3\n"));
-        assert!(got[0].contains("kernel 4.19 cannot run BPF ISA v3"), "{got:?}");
+        let got = problems(
+            &GOOD
+                .replace("\"6.1\"", "\"4.19\"")
+                .replace("arch: arm\n", "arch: arm\nbpf:\n  cpu: v3\n"),
+        );
+        assert!(
+            got[0].contains("kernel 4.19 cannot run BPF ISA v3"),
+            "{got:?}"
+        );
     }
 
     #[test]

@@ -101,12 +101,15 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Usage
             "--" => positional_only = true,
             "--duration" => {
                 let v = value("--duration")?;
-                let secs = v.to_str().and_then(|s| s.parse::<u64>().ok()).ok_or_else(|| {
-                    UsageError(format!(
-                        "--duration needs whole seconds, got `{}`",
-                        v.to_string_lossy()
-                    ))
-                })?;
+                let secs = v
+                    .to_str()
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .ok_or_else(|| {
+                        UsageError(format!(
+                            "--duration needs whole seconds, got `{}`",
+                            v.to_string_lossy()
+                        ))
+                    })?;
                 opts.duration_secs = Some(secs);
             }
             "--btf" => opts.btf = Some(PathBuf::from(value("--btf")?)),
@@ -170,13 +173,9 @@ mod tests {
 
     #[test]
     fn options_take_values_separately_or_inline() {
-        let Ok(Command::Run(o)) = parse_strs(&[
-            "--duration",
-            "3",
-            "--btf=/b.btf",
-            "--bundle",
-            "/opt/bundle",
-        ]) else {
+        let Ok(Command::Run(o)) =
+            parse_strs(&["--duration", "3", "--btf=/b.btf", "--bundle", "/opt/bundle"])
+        else {
             panic!("expected run");
         };
         assert_eq!(o.duration_secs, Some(3));

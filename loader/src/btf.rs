@@ -172,10 +172,13 @@ impl Reader<'_> {
 
 /// Detects the byte order of a BTF or BTF.ext blob from its magic; `None` if it is not BTF.
 fn byte_order(data: &[u8]) -> Option<bool> {
-    match data.get(..2)? {
-        [0x9f, 0xeb] => Some(false),
-        [0xeb, 0x9f] => Some(true),
-        _ => None,
+    let magic = data.get(..2)?;
+    if magic == MAGIC.to_le_bytes() {
+        Some(false)
+    } else if magic == MAGIC.to_be_bytes() {
+        Some(true)
+    } else {
+        None
     }
 }
 
@@ -211,8 +214,10 @@ impl Btf {
             let start = hdr_len.checked_add(off)?;
             data.get(start..start.checked_add(len)?)
         };
-        let type_data = range(type_off, type_len).ok_or(BtfError("BTF type section out of bounds"))?;
-        let strings = range(str_off, str_len).ok_or(BtfError("BTF string section out of bounds"))?;
+        let type_data =
+            range(type_off, type_len).ok_or(BtfError("BTF type section out of bounds"))?;
+        let strings =
+            range(str_off, str_len).ok_or(BtfError("BTF string section out of bounds"))?;
         let mut btf = Btf {
             big_endian,
             types: vec![Type {
@@ -359,11 +364,6 @@ impl Btf {
         std::str::from_utf8(&tail[..end]).unwrap_or("")
     }
 
-    /// The name of type `id` (empty for anonymous types).
-    pub fn name(&self, id: u32) -> &str {
-        self.ty(id).map_or("", |t| self.string(t.name_off))
-    }
-
     /// Members of a STRUCT, UNION, FUNC_PROTO or DATASEC (empty for other kinds).
     pub fn members(&self, t: &Type) -> &[Member] {
         match t.kind {
@@ -434,10 +434,59 @@ impl Btf {
             | Kind::Datasec => Some(u64::from(t.size_or_type)),
             // BPF objects always use 64-bit pointers.
             Kind::Ptr => Some(8),
-            Kind::Array { elem, nelems } => {
-                self.size_at_depth(elem, depth + 1)?.checked_mul(u64::from(nelems))
-            }
+            Kind::Array { elem, nelems } => self
+                .size_at_depth(elem, depth + 1)?
+                .checked_mul(u64::from(nelems)),
             _ => None,
+        }
+    }
+
+    /// A C-like spelling of type `id` for listings: `struct event`, `u32`, `char[16]`, `void *`.
+    pub fn type_name(&self, id: u32) -> String {
+        let mut out = String::new();
+        self.spell(id, &mut out, 0);
+        out
+    }
+
+    fn spell(&self, id: u32, out: &mut String, depth: u32) {
+        let Some(t) = self.ty(id) else {
+            return out.push('?');
+        };
+        if depth > MAX_DEPTH {
+            return out.push_str("...");
+        }
+        let name = self.string(t.name_off);
+        let tagged = |out: &mut String, tag: &str| {
+            out.push_str(tag);
+            out.push_str(if name.is_empty() { "{...}" } else { name });
+        };
+        match t.kind {
+            Kind::Void => out.push_str("void"),
+            Kind::Struct => tagged(out, "struct "),
+            Kind::Union => tagged(out, "union "),
+            Kind::Enum | Kind::Enum64 => tagged(out, "enum "),
+            Kind::Fwd if t.kind_flag => tagged(out, "union "),
+            Kind::Fwd => tagged(out, "struct "),
+            Kind::Ptr => {
+                self.spell(t.size_or_type, out, depth + 1);
+                out.push_str(" *");
+            }
+            Kind::Const | Kind::Volatile => {
+                out.push_str(if t.kind == Kind::Const {
+                    "const "
+                } else {
+                    "volatile "
+                });
+                self.spell(t.size_or_type, out, depth + 1);
+            }
+            Kind::Restrict | Kind::TypeTag => self.spell(t.size_or_type, out, depth + 1),
+            Kind::Array { elem, nelems } => {
+                self.spell(elem, out, depth + 1);
+                out.push('[');
+                out.push_str(&nelems.to_string());
+                out.push(']');
+            }
+            _ => out.push_str(if name.is_empty() { "?" } else { name }),
         }
     }
 
@@ -512,7 +561,13 @@ mod tests {
 
     /// Builds a little-endian or big-endian BTF blob from raw type words and a string table.
     fn blob(big: bool, type_words: &[u32], strings: &[u8]) -> Vec<u8> {
-        let w = |v: u32| if big { v.to_be_bytes() } else { v.to_le_bytes() };
+        let w = |v: u32| {
+            if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
         let mut out = Vec::new();
         out.extend_from_slice(&if big { [0xeb, 0x9f] } else { [0x9f, 0xeb] });
         out.extend_from_slice(&[1, 0]);
@@ -532,14 +587,24 @@ mod tests {
         // 1: int "int" 4 bytes signed; 2: ptr -> 1; 3: struct "s" { int a; }
         let strings = b"\0int\0s\0a\0";
         let words = [
-            1, 1 << 24, 4, (1 << 24) | 32, // int
-            0, 2 << 24, 1, // ptr
-            5, (4 << 24) | 1, 4, 7, 1, 0, // struct s { a }
+            1,
+            1 << 24,
+            4,
+            (1 << 24) | 32, // int
+            0,
+            2 << 24,
+            1, // ptr
+            5,
+            (4 << 24) | 1,
+            4,
+            7,
+            1,
+            0, // struct s { a }
         ];
         for big in [false, true] {
             let btf = Btf::parse(&blob(big, &words, strings)).expect("parse");
             assert_eq!(btf.is_big_endian(), big);
-            assert_eq!(btf.name(1), "int");
+            assert_eq!(btf.type_name(1), "int");
             assert_eq!(btf.size_of(1), Some(4));
             assert_eq!(btf.size_of(2), Some(8));
             let s = btf.ty(3).expect("struct");
@@ -572,7 +637,7 @@ mod tests {
         let btf = Btf::parse(&blob(false, &[0, 8 << 24, 2, 0, 8 << 24, 1], b"\0")).expect("parse");
         assert_eq!(btf.size_of(1), None);
         assert_eq!(btf.size_of(99), None);
-        assert_eq!(btf.name(99), "");
+        assert_eq!(btf.type_name(99), "?");
         assert_eq!(btf.string(1000), "");
     }
 

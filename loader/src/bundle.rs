@@ -51,7 +51,11 @@ pub fn select(
     bundle: &Path,
     available: &[String],
 ) -> Result<Vec<(String, PathBuf)>, Failure> {
-    let object = |name: &str| bundle.join(OBJECT_DIR).join(format!("{name}{OBJECT_SUFFIX}"));
+    let object = |name: &str| {
+        bundle
+            .join(OBJECT_DIR)
+            .join(format!("{name}{OBJECT_SUFFIX}"))
+    };
     let mut out: Vec<(String, PathBuf)> = Vec::new();
     if targets.is_empty() {
         if available.is_empty() {
@@ -161,7 +165,11 @@ mod tests {
         )
         .expect_err("unknown");
         assert_eq!(err.exit, Exit::Usage);
-        assert!(err.message.contains("execsnoop, opensnoop"), "{}", err.message);
+        assert!(
+            err.message.contains("execsnoop, opensnoop"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

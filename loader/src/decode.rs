@@ -34,8 +34,7 @@ pub fn write_hex(out: &mut String, bytes: &[u8]) {
 /// printable ASCII, so every `field=value` token stays one whitespace-free word or one quoted string.
 pub fn write_string(out: &mut String, s: &[u8]) {
     let plain = !s.is_empty()
-        && s
-            .iter()
+        && s.iter()
             .all(|&b| b.is_ascii_graphic() && !matches!(b, b'"' | b'=' | b'\\'));
     if plain {
         out.extend(s.iter().map(|&b| b as char));
@@ -168,7 +167,8 @@ impl<'a> Decoder<'a> {
             let Some(mt) = self.btf.ty(id) else { continue };
             let byte_off = usize::try_from(bit_off / 8).unwrap_or(usize::MAX);
             let is_aggregate = matches!(mt.kind, Kind::Struct | Kind::Union);
-            if is_aggregate && bitfield == 0 && (name.is_empty() || sep == ' ') && depth < MAX_DEPTH {
+            if is_aggregate && bitfield == 0 && (name.is_empty() || sep == ' ') && depth < MAX_DEPTH
+            {
                 // Anonymous members flatten into the parent; named ones extend the prefix (top level only).
                 let inner = bytes.get(byte_off..).unwrap_or(&[]);
                 let len = prefix.len();
@@ -222,7 +222,11 @@ impl<'a> Decoder<'a> {
     }
 
     fn enum_name(&self, out: &mut String, t: &Type, v: u64, bits: u32) {
-        let mask = if bits >= 64 { u64::MAX } else { (1u64 << bits) - 1 };
+        let mask = if bits >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << bits) - 1
+        };
         match self
             .btf
             .enumerators(t)
@@ -237,6 +241,11 @@ impl<'a> Decoder<'a> {
                 let _ = write!(out, "{v}");
             }
         }
+    }
+
+    /// Appends one value of type `ty` held in `bytes`, structs rendered as `{a=1,b=2}`.
+    pub fn value_text(&self, out: &mut String, ty: u32, bytes: &[u8]) {
+        self.value(out, ty, bytes, 0);
     }
 
     /// Appends one value of type `ty` held exactly in `bytes`.

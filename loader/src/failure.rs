@@ -81,10 +81,13 @@ pub fn chain(e: &dyn Error) -> String {
 }
 
 /// The first OS error number in an error's source chain.
-pub fn os_error(e: &dyn Error) -> Option<i32> {
+pub fn os_error(e: &(dyn Error + 'static)) -> Option<i32> {
     let mut cur = Some(e);
     while let Some(err) = cur {
-        if let Some(code) = err.downcast_ref::<io::Error>().and_then(io::Error::raw_os_error) {
+        if let Some(code) = err
+            .downcast_ref::<io::Error>()
+            .and_then(io::Error::raw_os_error)
+        {
             return Some(code);
         }
         cur = err.source();
@@ -93,7 +96,8 @@ pub fn os_error(e: &dyn Error) -> Option<i32> {
 }
 
 /// The hint for a missing-privilege error.
-pub const PRIVILEGE_HINT: &str = "run as root, or grant CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN on kernels before 5.8)";
+pub const PRIVILEGE_HINT: &str =
+    "run as root, or grant CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN on kernels before 5.8)";
 
 #[cfg(test)]
 mod tests {

@@ -1,1 +1,50 @@
-fn main() {}
+//! `ebpf-run`: the on-target loader of an ebpf-pack bundle.
+//!
+//! Loads CO-RE BPF objects with aya, attaches every program by its section name, prints ring buffer
+//! events and map contents decoded through the objects' own BTF, and detaches on Ctrl-C or `--duration`.
+//! It learns everything from the objects themselves, so loose `.bpf.o` files work the same as a bundle.
+
+mod args;
+mod attach;
+mod btf;
+mod bundle;
+mod decode;
+mod dump;
+mod events;
+mod failure;
+mod list;
+mod map_types;
+mod probe;
+mod run;
+mod sys;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use args::Command;
+
+fn main() -> ExitCode {
+    let result = match args::parse(std::env::args_os().skip(1)) {
+        Err(args::UsageError(msg)) => {
+            eprintln!("ebpf-run: error: {msg}\n  help: see ebpf-run --help");
+            return ExitCode::from(failure::Exit::Usage as u8);
+        }
+        Ok(Command::Help) => {
+            let _ = std::io::stdout().write_all(args::USAGE.as_bytes());
+            Ok(())
+        }
+        Ok(Command::Version) => {
+            println!("ebpf-run {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Ok(Command::List(opts)) => run::list(&opts),
+        Ok(Command::Run(opts)) => run::run(&opts),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            let _ = std::io::stderr().write_all(f.render().as_bytes());
+            ExitCode::from(f.exit as u8)
+        }
+    }
+}

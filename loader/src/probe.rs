@@ -85,7 +85,8 @@ impl ProbeObject {
     /// Parses an object's bytes; the error names the probe and file.
     pub fn parse(name: String, path: PathBuf, data: Vec<u8>) -> Result<ProbeObject, String> {
         let bad = |what: String| format!("probe {name}: {}: {what}", path.display());
-        let elf = object::File::parse(&*data).map_err(|e| bad(format!("not an ELF object: {e}")))?;
+        let elf =
+            object::File::parse(&*data).map_err(|e| bad(format!("not an ELF object: {e}")))?;
         if elf.architecture() != object::Architecture::Bpf {
             return Err(bad(format!(
                 "not a BPF object (machine {:?})",
@@ -174,11 +175,6 @@ impl ProbeObject {
             btf_problem,
             core,
         })
-    }
-
-    /// The declared map called `name`.
-    pub fn map(&self, name: &str) -> Option<&MapDecl> {
-        self.maps.iter().find(|m| m.name == name)
     }
 }
 

@@ -1,0 +1,305 @@
+//! The CLI's commands as functions over parsed arguments: they read the environment and the disk, print,
+//! and map every error to a message and an exit code.
+
+use std::path::{Path, PathBuf};
+
+use crate::execute::{Options, execute};
+use crate::plan::{PlanInputs, plan_build};
+use crate::project::{Project, classify_btf, load_target_file};
+use crate::target::{BtfSource, Target};
+use crate::toolchain::{TargetNeeds, Toolchain, check_toolchain, tool_versions};
+
+/// A failed command: exit code and the message to print.
+#[derive(Debug)]
+pub struct Failure {
+    /// Process exit code.
+    pub code: u8,
+    /// What to print after `error: `.
+    pub message: String,
+}
+
+/// Exit code: a build or a verification failed.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code: bad usage, project or target file.
+pub const EXIT_BAD_INPUT: u8 = 2;
+/// Exit code: a required tool is missing.
+pub const EXIT_MISSING_TOOL: u8 = 3;
+
+fn failure(code: u8, message: impl ToString) -> Failure {
+    Failure {
+        code,
+        message: message.to_string(),
+    }
+}
+
+/// `ebpf-pack targets`: every known target with its facts.
+pub fn targets(project_dir: &Path, json: bool) -> Result<(), Failure> {
+    let project = Project::open(project_dir).map_err(|e| failure(EXIT_BAD_INPUT, e))?;
+    let mut rows = Vec::new();
+    for name in project.target_names() {
+        let t = project
+            .target(&name)
+            .map_err(|e| failure(EXIT_BAD_INPUT, e))?;
+        rows.push(t);
+    }
+    if json {
+        let list: Vec<serde_json::Value> = rows.iter().map(target_json).collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&list).unwrap_or_default()
+        );
+        return Ok(());
+    }
+    println!(
+        "{:<12} {:<8} {:<4} {:<6} {:<32} {:<6} {:<7} {:<9} DESCRIPTION",
+        "NAME", "ARCH", "BITS", "ENDIAN", "TRIPLE", "LIBC", "KERNEL", "BTF"
+    );
+    for t in &rows {
+        let f = t.arch.facts();
+        println!(
+            "{:<12} {:<8} {:<4} {:<6} {:<32} {:<6} {:<7} {:<9} {}",
+            t.name,
+            f.name,
+            f.bits,
+            endian_word(f.endian),
+            t.triple,
+            t.libc.to_string(),
+            t.kernel.version.to_string(),
+            btf_word(&t.kernel.btf),
+            t.description
+        );
+    }
+    Ok(())
+}
+
+fn endian_word(e: ebpf_pack_manifest::Endian) -> &'static str {
+    match e {
+        ebpf_pack_manifest::Endian::Little => "little",
+        ebpf_pack_manifest::Endian::Big => "big",
+    }
+}
+
+fn btf_word(b: &BtfSource) -> String {
+    match b {
+        BtfSource::Builtin => "builtin".into(),
+        BtfSource::None => "none".into(),
+        BtfSource::File(_) => "file".into(),
+    }
+}
+
+fn target_json(t: &Target) -> serde_json::Value {
+    let f = t.arch.facts();
+    serde_json::json!({
+        "name": t.name,
+        "description": t.description,
+        "arch": f.name,
+        "bits": f.bits,
+        "endian": endian_word(f.endian),
+        "bpf_target": t.arch.bpf_clang_target(),
+        "target_arch_define": f.target_arch_define,
+        "libc": t.libc.to_string(),
+        "triple": t.triple,
+        "linker": t.linker,
+        "kernel_version": t.kernel.version.to_string(),
+        "btf": match &t.kernel.btf { BtfSource::File(p) => p.display().to_string(), other => btf_word(other) },
+        "bpf_cpu": t.bpf_cpu.as_str(),
+        "probes": t.probes,
+    })
+}
+
+/// Arguments of `ebpf-pack build`.
+#[derive(Debug, Clone)]
+pub struct BuildArgs {
+    /// Project directory.
+    pub project: PathBuf,
+    /// Target names.
+    pub targets: Vec<String>,
+    /// Target files.
+    pub target_files: Vec<PathBuf>,
+    /// Every known target.
+    pub all: bool,
+    /// Print the plan only.
+    pub dry_run: bool,
+    /// Prebuilt loader.
+    pub loader: Option<PathBuf>,
+    /// Bundle name part.
+    pub bundle_name: String,
+    /// Bundle version part.
+    pub bundle_version: String,
+    /// Echo commands.
+    pub verbose: bool,
+}
+
+/// `ebpf-pack build`.
+pub fn build(args: &BuildArgs) -> Result<(), Failure> {
+    let project = Project::open(&args.project).map_err(|e| failure(EXIT_BAD_INPUT, e))?;
+    let names: Vec<String> = if args.all {
+        project.target_names()
+    } else {
+        args.targets.clone()
+    };
+    if names.is_empty() && args.target_files.is_empty() {
+        return Err(failure(
+            EXIT_BAD_INPUT,
+            format!(
+                "no target given\n  help: pass --target NAME (one of: {}), --target-file PATH or --all",
+                project.target_names().join(", ")
+            ),
+        ));
+    }
+    for (what, value) in [
+        ("--bundle-name", &args.bundle_name),
+        ("--bundle-version", &args.bundle_version),
+    ] {
+        if value.is_empty() || value.contains(['/', '\\']) || value.starts_with('.') {
+            return Err(failure(
+                EXIT_BAD_INPUT,
+                format!("{what} `{value}` cannot be part of a file name"),
+            ));
+        }
+    }
+    // Load every target first and report every problem together.
+    let mut targets = Vec::new();
+    let mut errors = Vec::new();
+    for name in &names {
+        match project.target(name) {
+            Ok(t) => targets.push(t),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    for file in &args.target_files {
+        match load_target_file(file, std::env::current_dir().ok().as_deref()) {
+            Ok(t) => targets.push(t),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(failure(EXIT_BAD_INPUT, errors.join("\n")));
+    }
+    let loader = project
+        .loader_source(args.loader.as_deref())
+        .map_err(|e| failure(EXIT_BAD_INPUT, e))?;
+    let mut prepared = Vec::new();
+    for t in targets {
+        let btf = classify_btf(&t).map_err(|e| failure(EXIT_BAD_INPUT, e))?;
+        let probes = project
+            .probes_for(&t)
+            .map_err(|e| failure(EXIT_BAD_INPUT, e))?;
+        if probes.is_empty() {
+            return Err(failure(
+                EXIT_BAD_INPUT,
+                format!(
+                    "{}: no probes to build\n  help: add probes/NAME.bpf.c",
+                    project.root.display()
+                ),
+            ));
+        }
+        prepared.push((t, btf, probes));
+    }
+    let needs: Vec<TargetNeeds<'_>> = prepared
+        .iter()
+        .map(|(t, btf, _)| TargetNeeds {
+            target: t,
+            btf,
+            loader: &loader,
+        })
+        .collect();
+    let tools = match check_toolchain(&needs) {
+        Ok(tools) => tools,
+        Err(missing) if args.dry_run => {
+            eprintln!("warning: {missing}");
+            Toolchain {
+                clang: "clang-19".into(),
+                llvm_strip: "llvm-strip-19".into(),
+                bpftool: "bpftool".into(),
+                pahole: "pahole".into(),
+            }
+        }
+        Err(missing) => return Err(failure(EXIT_MISSING_TOOL, missing)),
+    };
+    let mtime = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) => v.trim().parse::<u64>().map_err(|_| {
+            failure(
+                EXIT_BAD_INPUT,
+                format!("SOURCE_DATE_EPOCH `{v}` is not a number of seconds"),
+            )
+        })?,
+        Err(_) => 0,
+    };
+    for (target, btf, probes) in &prepared {
+        let inputs = PlanInputs {
+            project_dir: project.root.clone(),
+            probes: probes.clone(),
+            btf: btf.clone(),
+            loader: loader.clone(),
+            clang: tools.clang.clone(),
+            llvm_strip: tools.llvm_strip.clone(),
+            bpftool: tools.bpftool.clone(),
+            pahole: tools.pahole.clone(),
+            project_name: args.bundle_name.clone(),
+            project_version: args.bundle_version.clone(),
+        };
+        let plan = plan_build(target, &inputs);
+        if args.dry_run {
+            print!("{}", plan.shell_script(target));
+            continue;
+        }
+        let uses_btf_file = matches!(
+            btf,
+            crate::plan::BtfInput::Btf(_) | crate::plan::BtfInput::Dwarf(_)
+        );
+        let versions = tool_versions(
+            &tools,
+            uses_btf_file,
+            matches!(btf, crate::plan::BtfInput::Dwarf(_)),
+            matches!(loader, crate::plan::LoaderSource::Build { .. }),
+        );
+        let built = execute(
+            &plan,
+            target,
+            &inputs,
+            versions,
+            Options {
+                verbose: args.verbose,
+                mtime,
+            },
+        )
+        .map_err(|e| failure(EXIT_FAILED, format!("target {}: {e}", target.name)))?;
+        let shown = built
+            .bundle
+            .strip_prefix(&project.root)
+            .unwrap_or(&built.bundle);
+        println!("{}  {}", built.sha256, shown.display());
+    }
+    Ok(())
+}
+
+/// `ebpf-pack verify BUNDLE [--target NAME]`.
+pub fn verify(bundle: &Path, target: Option<&str>) -> Result<(), Failure> {
+    let bytes = std::fs::read(bundle).map_err(|e| {
+        failure(
+            EXIT_BAD_INPUT,
+            format!("{}: cannot read: {e}", bundle.display()),
+        )
+    })?;
+    let name = bundle.display().to_string();
+    let verified =
+        crate::bundle::verify_bundle(&name, &bytes, target).map_err(|e| failure(EXIT_FAILED, e))?;
+    let m = &verified.manifest;
+    println!(
+        "{name}: ok — target {} ({} {}-bit {}), {} files, {} probes ({}), btf: {:?}",
+        m.target.name,
+        m.target.arch,
+        m.target.bits,
+        endian_word(m.target.endian),
+        m.files.len(),
+        m.probes.len(),
+        m.probes
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        m.target.btf
+    );
+    Ok(())
+}

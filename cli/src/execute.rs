@@ -1,0 +1,402 @@
+//! Executing a plan: run the commands (skipping steps whose inputs did not change), verify every
+//! output, and write the bundle atomically. A failed step or check leaves no bundle in `dist/`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use ebpf_pack_manifest::{BtfMode, Manifest, SCHEMA, TargetFacts};
+
+use crate::bundle::{
+    BundleFile, check_btf_header, file_entries, sha256_hex, verify_bundle, write_bundle,
+};
+use crate::plan::{BPF_DIR, BTF_FILE, BtfInput, Cmd, Plan, PlanInputs, Step};
+use crate::target::Target;
+use crate::verify::{ObjectRules, VerifyError, verify_loader, verify_object};
+
+/// Why a build failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A command exited non-zero or could not start.
+    #[error("{what}: `{argv}` {status}\n{stderr}")]
+    Command {
+        /// The step.
+        what: String,
+        /// The command line.
+        argv: String,
+        /// Exit status or spawn error.
+        status: String,
+        /// The command's stderr (tail).
+        stderr: String,
+    },
+    /// A file could not be read or written.
+    #[error("{path}: {error}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The error.
+        error: std::io::Error,
+    },
+    /// An output failed verification; no bundle was written.
+    #[error("verification failed, no bundle written:\n{0}")]
+    Verify(#[from] VerifyError),
+    /// cargo built no `ebpf-run` executable.
+    #[error("cargo reported no ebpf-run executable for {triple}")]
+    NoLoaderArtifact {
+        /// The triple.
+        triple: String,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
+    move |error| BuildError::Io {
+        path: path.display().to_string(),
+        error,
+    }
+}
+
+/// How a build reports progress.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Echo every command as `+ cmd`.
+    pub verbose: bool,
+    /// Seconds since the epoch for every tar entry (`SOURCE_DATE_EPOCH`).
+    pub mtime: u64,
+}
+
+/// What a successful build produced.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// The bundle.
+    pub bundle: PathBuf,
+    /// Its SHA-256.
+    pub sha256: String,
+    /// Steps that ran; the rest were up to date.
+    pub ran: Vec<String>,
+}
+
+/// Runs the plan for `target` in `inputs.project_dir`.
+pub fn execute(
+    plan: &Plan,
+    target: &Target,
+    inputs: &PlanInputs,
+    tools: BTreeMap<String, String>,
+    opts: Options,
+) -> Result<Built, BuildError> {
+    let root = &inputs.project_dir;
+    let mut ran = Vec::new();
+    let mut objects = Vec::new();
+    let stamps = root.join("build").join(&target.name).join("stamps");
+    for step in &plan.steps {
+        match step {
+            Step::Run {
+                id,
+                cmds,
+                inputs: step_inputs,
+                outputs,
+            } => {
+                if outputs.iter().any(|o| {
+                    o.starts_with(plan.stage_dir.join(BPF_DIR))
+                        && o.extension().is_some_and(|e| e == "o")
+                }) {
+                    objects.extend(outputs.iter().cloned());
+                }
+                let stamp = step_stamp(root, cmds, step_inputs)?;
+                let stamp_file = stamps.join(format!("{id}.sha256"));
+                let fresh = outputs.iter().all(|o| root.join(o).is_file())
+                    && fs::read_to_string(&stamp_file).ok().as_deref() == Some(stamp.as_str());
+                if fresh {
+                    progress(target, id, "up to date");
+                    continue;
+                }
+                for o in outputs {
+                    let parent = root.join(o);
+                    if let Some(dir) = parent.parent() {
+                        fs::create_dir_all(dir).map_err(io_err(dir))?;
+                    }
+                }
+                let _ = fs::remove_file(&stamp_file);
+                for cmd in cmds {
+                    if let Err(e) = run(root, cmd, id, opts.verbose) {
+                        for o in outputs {
+                            let _ = fs::remove_file(root.join(o));
+                        }
+                        return Err(e);
+                    }
+                }
+                fs::create_dir_all(&stamps).map_err(io_err(&stamps))?;
+                fs::write(&stamp_file, &stamp).map_err(io_err(&stamp_file))?;
+                progress(target, id, "done");
+                ran.push(id.clone());
+            }
+            Step::BuildLoader { cmd, out } => {
+                let exe = build_loader(root, cmd, &target.triple, opts.verbose)?;
+                copy(&exe, &root.join(out))?;
+                progress(target, "loader", "done");
+            }
+            Step::CopyLoader { from, out } => {
+                copy(&root.join(from), &root.join(out))?;
+                progress(target, "loader", "copied");
+            }
+            Step::Verify => {}
+            Step::Bundle { out } => {
+                let bundle = write_verified_bundle(
+                    plan,
+                    target,
+                    inputs,
+                    &objects,
+                    tools.clone(),
+                    &root.join(out),
+                    opts,
+                )?;
+                progress(target, "bundle", &bundle.1);
+                return Ok(Built {
+                    bundle: root.join(out),
+                    sha256: bundle.0,
+                    ran,
+                });
+            }
+        }
+    }
+    Err(BuildError::Io {
+        path: plan.target.clone(),
+        error: std::io::Error::other("plan has no bundle step"),
+    })
+}
+
+fn progress(target: &Target, step: &str, state: &str) {
+    eprintln!("[{}] {step}: {state}", target.name);
+}
+
+/// Digest of a step's commands and the content of its inputs: the step reruns when it changes.
+fn step_stamp(root: &Path, cmds: &[Cmd], inputs: &[PathBuf]) -> Result<String, BuildError> {
+    let mut text = String::new();
+    for cmd in cmds {
+        text.push_str(&cmd.shell_line());
+        text.push('\n');
+    }
+    for input in inputs {
+        let path = root.join(input);
+        let digest = match fs::read(&path) {
+            Ok(data) => sha256_hex(&data),
+            Err(_) => "missing".into(),
+        };
+        text.push_str(&format!("{} {digest}\n", input.display()));
+    }
+    Ok(sha256_hex(text.as_bytes()))
+}
+
+fn command(root: &Path, cmd: &Cmd) -> Command {
+    let mut c = Command::new(&cmd.program);
+    c.args(&cmd.args).current_dir(root);
+    for (k, v) in &cmd.env {
+        c.env(k, v);
+    }
+    c
+}
+
+/// Runs a command, sending stdout to its file if any; failure carries argv, status and stderr.
+fn run(root: &Path, cmd: &Cmd, what: &str, verbose: bool) -> Result<(), BuildError> {
+    if verbose {
+        eprintln!("+ {}", cmd.shell_line());
+    }
+    let mut c = command(root, cmd);
+    let out = c.output().map_err(|e| BuildError::Command {
+        what: what.into(),
+        argv: cmd.shell_line(),
+        status: format!("could not start: {e}"),
+        stderr: String::new(),
+    })?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(40).collect();
+        return Err(BuildError::Command {
+            what: what.into(),
+            argv: cmd.shell_line(),
+            status: format!("exited with {}", out.status),
+            stderr: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+        });
+    }
+    if let Some(file) = &cmd.stdout_to {
+        let path = root.join(file);
+        fs::write(&path, &out.stdout).map_err(io_err(&path))?;
+    }
+    Ok(())
+}
+
+/// Runs cargo and returns the `ebpf-run` executable it reports.
+fn build_loader(
+    root: &Path,
+    cmd: &Cmd,
+    triple: &str,
+    verbose: bool,
+) -> Result<PathBuf, BuildError> {
+    if verbose {
+        eprintln!("+ {}", cmd.shell_line());
+    }
+    let fail = |status: String, stderr: String| BuildError::Command {
+        what: "build loader".into(),
+        argv: cmd.shell_line(),
+        status,
+        stderr,
+    };
+    let mut child = command(root, cmd)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| fail(format!("could not start: {e}"), String::new()))?;
+    let stderr = child.stderr.take();
+    let stderr_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(s) = stderr {
+            for line in BufReader::new(s).lines().map_while(Result::ok) {
+                text.push_str(&line);
+                text.push('\n');
+            }
+        }
+        text
+    });
+    let mut exe = None;
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let Ok(msg) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if msg["reason"] == "compiler-artifact"
+                && msg["target"]["name"] == "ebpf-run"
+                && let Some(path) = msg["executable"].as_str()
+            {
+                exe = Some(PathBuf::from(path));
+            }
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| fail(format!("wait failed: {e}"), String::new()))?;
+    let stderr = stderr_reader.join().unwrap_or_default();
+    if !status.success() {
+        let tail: Vec<&str> = stderr.lines().rev().take(40).collect();
+        return Err(fail(
+            format!("exited with {status}"),
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+        ));
+    }
+    exe.ok_or_else(|| BuildError::NoLoaderArtifact {
+        triple: triple.into(),
+    })
+}
+
+fn copy(from: &Path, to: &Path) -> Result<(), BuildError> {
+    if let Some(dir) = to.parent() {
+        fs::create_dir_all(dir).map_err(io_err(dir))?;
+    }
+    fs::copy(from, to).map_err(io_err(from))?;
+    Ok(())
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, BuildError> {
+    fs::read(path).map_err(io_err(path))
+}
+
+/// Verifies the staged files, writes the tarball to a temporary name, re-verifies the written bytes, then
+/// renames it into place and writes `.sha256`. Returns (sha256, summary).
+fn write_verified_bundle(
+    plan: &Plan,
+    target: &Target,
+    inputs: &PlanInputs,
+    objects: &[PathBuf],
+    tools: BTreeMap<String, String>,
+    out: &Path,
+    opts: Options,
+) -> Result<(String, String), BuildError> {
+    let root = &inputs.project_dir;
+    let sums_path = PathBuf::from(format!("{}.sha256", out.display()));
+    // A stale bundle of this target must not survive a failed rebuild.
+    let _ = fs::remove_file(out);
+    let _ = fs::remove_file(&sums_path);
+    let loader_path = plan.stage_dir.join(ebpf_pack_manifest::LOADER_FILE);
+    let loader = read(&root.join(&loader_path))?;
+    verify_loader(&loader_path.display().to_string(), &loader, target.arch)?;
+    let rules = ObjectRules {
+        arch: target.arch,
+        kernel: target.kernel.version,
+    };
+    let btf_mode = match inputs.btf {
+        BtfInput::Builtin => BtfMode::Kernel,
+        BtfInput::Btf(_) | BtfInput::Dwarf(_) => BtfMode::Bundled,
+        BtfInput::None => BtfMode::None,
+    };
+    let mut files = vec![BundleFile {
+        path: ebpf_pack_manifest::LOADER_FILE.into(),
+        data: loader,
+    }];
+    let mut probes = Vec::new();
+    for (name, obj) in inputs.probes.iter().zip(objects) {
+        let data = read(&root.join(obj))?;
+        let rel = format!("{BPF_DIR}/{name}.bpf.o");
+        let facts = verify_object(&obj.display().to_string(), &data, rules)?;
+        if facts.core && btf_mode == BtfMode::None {
+            return Err(VerifyError {
+                file: obj.display().to_string(),
+                problem: "uses CO-RE but the target has `kernel.btf: none`".into(),
+                help: "set kernel.btf to `builtin` or to the board kernel's vmlinux".into(),
+            }
+            .into());
+        }
+        probes.push(facts.into_probe(name, &rel));
+        files.push(BundleFile { path: rel, data });
+    }
+    if let Some(btf) = &plan.shipped_btf {
+        let data = read(&root.join(btf))?;
+        check_btf_header(
+            &btf.display().to_string(),
+            &data,
+            target.arch.facts().endian,
+        )?;
+        files.push(BundleFile {
+            path: BTF_FILE.into(),
+            data,
+        });
+    }
+    let facts = target.arch.facts();
+    let manifest = Manifest {
+        schema: SCHEMA,
+        project: inputs.project_name.clone(),
+        version: inputs.project_version.clone(),
+        target: TargetFacts {
+            name: target.name.clone(),
+            arch: facts.name.into(),
+            endian: facts.endian,
+            bits: facts.bits,
+            triple: target.triple.clone(),
+            kernel_version: target.kernel.version.to_string(),
+            btf: btf_mode,
+        },
+        btf: plan.shipped_btf.as_ref().map(|_| BTF_FILE.to_string()),
+        probes,
+        files: file_entries(&files),
+        tools,
+    };
+    let mut bytes = Vec::new();
+    write_bundle(&mut bytes, &plan.bundle_stem, &manifest, &files, opts.mtime)
+        .map_err(io_err(out))?;
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    verify_bundle(&name, &bytes, Some(&target.name))?;
+    if let Some(dir) = out.parent() {
+        fs::create_dir_all(dir).map_err(io_err(dir))?;
+    }
+    let tmp = out.with_extension("gz.partial");
+    fs::write(&tmp, &bytes).map_err(io_err(&tmp))?;
+    fs::rename(&tmp, out).map_err(io_err(out))?;
+    let sha = sha256_hex(&bytes);
+    fs::write(&sums_path, format!("{sha}  {name}\n")).map_err(io_err(&sums_path))?;
+    Ok((
+        sha.clone(),
+        format!("{} ({} bytes, sha256 {sha})", out.display(), bytes.len()),
+    ))
+}

@@ -1,0 +1,398 @@
+//! A build planned as data: the steps that turn a target and a project into a bundle.
+//!
+//! The plan is pure (no I/O): it can be printed as shell lines (`--dry-run`), executed, or asserted on.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::target::Target;
+
+/// The kernel type information input, classified by looking at the file (done by the CLI edge).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BtfInput {
+    /// Use the committed `probes/include/<arch>/vmlinux.h`; the board supplies BTF at run time.
+    Builtin,
+    /// A raw BTF file, or an ELF vmlinux with a `.BTF` section: usable as is.
+    Btf(PathBuf),
+    /// An ELF vmlinux with DWARF but no `.BTF`: pahole makes BTF from it.
+    Dwarf(PathBuf),
+    /// No BTF: objects must not use CO-RE.
+    None,
+}
+
+/// Where the loader executable comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoaderSource {
+    /// Cross-build `ebpf-run` from this cargo workspace.
+    Build {
+        /// Workspace root holding `loader/`.
+        workspace: PathBuf,
+        /// `$CARGO_HOME`, remapped out of the binary for reproducibility.
+        cargo_home: PathBuf,
+    },
+    /// A prebuilt `ebpf-run` (e.g. from a Yocto or Buildroot build); verified like a built one.
+    Prebuilt(PathBuf),
+}
+
+/// Everything planning needs besides the target, gathered by the CLI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanInputs {
+    /// Project root: holds `probes/`; commands run here and paths are relative to it.
+    pub project_dir: PathBuf,
+    /// Probes to build (stems of `probes/*.bpf.c`), sorted.
+    pub probes: Vec<String>,
+    /// Kernel type information for this target.
+    pub btf: BtfInput,
+    /// Loader origin.
+    pub loader: LoaderSource,
+    /// clang program (`clang-19`).
+    pub clang: String,
+    /// llvm-strip program (`llvm-strip-19`).
+    pub llvm_strip: String,
+    /// bpftool program.
+    pub bpftool: String,
+    /// pahole program.
+    pub pahole: String,
+    /// Project name, first part of the bundle name.
+    pub project_name: String,
+    /// Project version, second part of the bundle name.
+    pub project_version: String,
+}
+
+/// A program run with arguments, optional extra environment and an optional stdout file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cmd {
+    /// Program name or path.
+    pub program: String,
+    /// Arguments.
+    pub args: Vec<String>,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
+    /// File that receives stdout (shell `>`), relative to the project dir.
+    pub stdout_to: Option<PathBuf>,
+}
+
+impl Cmd {
+    fn new(program: &str, args: impl IntoIterator<Item = String>) -> Cmd {
+        Cmd {
+            program: program.to_string(),
+            args: args.into_iter().collect(),
+            env: Vec::new(),
+            stdout_to: None,
+        }
+    }
+
+    /// The command as one line a person can paste into a POSIX shell.
+    pub fn shell_line(&self) -> String {
+        let mut line = String::new();
+        for (k, v) in &self.env {
+            let _ = write!(line, "{k}={} ", shell_quote(v));
+        }
+        line.push_str(&shell_quote(&self.program));
+        for a in &self.args {
+            line.push(' ');
+            line.push_str(&shell_quote(a));
+        }
+        if let Some(out) = &self.stdout_to {
+            let _ = write!(line, " > {}", shell_quote(&out.display().to_string()));
+        }
+        line
+    }
+}
+
+/// Quotes a word for a POSIX shell only when it needs it.
+pub fn shell_quote(word: &str) -> String {
+    let safe = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
+    if safe {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+/// One step of a build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Commands with declared inputs and outputs; skipped when neither they nor their inputs changed.
+    Run {
+        /// Stable identifier (`compile-opensnoop`), names the step's stamp file.
+        id: String,
+        /// Commands, run in order.
+        cmds: Vec<Cmd>,
+        /// Files whose content decides whether the step must rerun (project-relative).
+        inputs: Vec<PathBuf>,
+        /// Files the step makes (project-relative).
+        outputs: Vec<PathBuf>,
+    },
+    /// `cargo build` of the loader (cargo decides itself what is up to date); the executable it
+    /// reports is copied to `out`.
+    BuildLoader {
+        /// The cargo invocation.
+        cmd: Cmd,
+        /// Where the loader is copied in the staging folder.
+        out: PathBuf,
+    },
+    /// Copy a prebuilt loader into the staging folder.
+    CopyLoader {
+        /// The prebuilt executable.
+        from: PathBuf,
+        /// Destination in the staging folder.
+        out: PathBuf,
+    },
+    /// Check every staged file's bytes against the target.
+    Verify,
+    /// Write the tarball and its `.sha256`.
+    Bundle {
+        /// `dist/<project>-<version>-<target>.tar.gz`.
+        out: PathBuf,
+    },
+}
+
+impl Step {
+    /// The step as shell lines (internal steps as the equivalent `ebpf-pack` command or a comment).
+    pub fn shell_lines(&self, target: &Target) -> Vec<String> {
+        match self {
+            Step::Run { cmds, .. } => cmds.iter().map(Cmd::shell_line).collect(),
+            Step::BuildLoader { cmd, out } => vec![
+                cmd.shell_line(),
+                format!(
+                    "# copy the ebpf-run that cargo reports to {}",
+                    out.display()
+                ),
+            ],
+            Step::CopyLoader { from, out } => vec![format!(
+                "cp {} {}",
+                shell_quote(&from.display().to_string()),
+                shell_quote(&out.display().to_string())
+            )],
+            Step::Verify => vec![format!(
+                "# verify the loader and every object against target {} (arch {})",
+                target.name, target.arch
+            )],
+            Step::Bundle { out } => vec![
+                format!(
+                    "# write {} (deterministic tar.gz with manifest.json and SHA256SUMS) and its .sha256",
+                    out.display()
+                ),
+                format!(
+                    "ebpf-pack verify {} --target {}",
+                    shell_quote(&out.display().to_string()),
+                    target.name
+                ),
+            ],
+        }
+    }
+}
+
+/// A planned build of one target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Target name.
+    pub target: String,
+    /// Staging folder: `build/<target>/stage`, laid out as the bundle.
+    pub stage_dir: PathBuf,
+    /// Steps in order.
+    pub steps: Vec<Step>,
+    /// Bundle file name stem (`ebpf-pack-0.1.0-x86_64`), also the tarball's top folder.
+    pub bundle_stem: String,
+    /// Path of the tailored BTF in the stage, when the bundle ships one.
+    pub shipped_btf: Option<PathBuf>,
+}
+
+/// Bundle-relative folder of BPF objects.
+pub const BPF_DIR: &str = "bpf";
+/// Bundle-relative path of the tailored BTF.
+pub const BTF_FILE: &str = "btf/vmlinux.btf";
+
+fn p(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// Plans the build of `target` from `inputs`. All paths are relative to the project dir.
+pub fn plan_build(target: &Target, inputs: &PlanInputs) -> Plan {
+    let build = PathBuf::from("build").join(&target.name);
+    let stage = build.join("stage");
+    let mut steps = Vec::new();
+    let facts = target.arch.facts();
+
+    // 1. Kernel type information: where vmlinux.h comes from, which BTF (if any) is shipped.
+    let (include_dir, btf_for_tailoring) = match &inputs.btf {
+        BtfInput::Builtin | BtfInput::None => {
+            (PathBuf::from("probes/include").join(facts.name), None)
+        }
+        BtfInput::Btf(path) | BtfInput::Dwarf(path) => {
+            let include = build.join("include");
+            let btf = if let BtfInput::Dwarf(vmlinux) = &inputs.btf {
+                let out = build.join("kernel.btf");
+                steps.push(Step::Run {
+                    id: "btf-from-dwarf".into(),
+                    cmds: vec![Cmd::new(
+                        &inputs.pahole,
+                        [format!("--btf_encode_detached={}", p(&out)), p(vmlinux)],
+                    )],
+                    inputs: vec![vmlinux.clone()],
+                    outputs: vec![out.clone()],
+                });
+                out
+            } else {
+                path.clone()
+            };
+            let header = include.join("vmlinux.h");
+            let mut dump = Cmd::new(
+                &inputs.bpftool,
+                [
+                    "btf".into(),
+                    "dump".into(),
+                    "file".into(),
+                    p(&btf),
+                    "format".into(),
+                    "c".into(),
+                ],
+            );
+            dump.stdout_to = Some(header.clone());
+            steps.push(Step::Run {
+                id: "vmlinux-h".into(),
+                cmds: vec![dump],
+                inputs: vec![btf.clone()],
+                outputs: vec![header],
+            });
+            (include, Some(btf))
+        }
+    };
+
+    // 2. Probes: one object each, compiled reproducibly, debug info stripped (BTF stays).
+    let mut objects = Vec::new();
+    for probe in &inputs.probes {
+        let source = PathBuf::from("probes").join(format!("{probe}.bpf.c"));
+        let out = stage.join(BPF_DIR).join(format!("{probe}.bpf.o"));
+        let args = vec![
+            "-g".into(),
+            "-O2".into(),
+            "-target".into(),
+            target.arch.bpf_clang_target().into(),
+            format!("-mcpu={}", target.bpf_cpu.as_str()),
+            format!("-D__TARGET_ARCH_{}", facts.target_arch_define),
+            "-Wall".into(),
+            "-Werror".into(),
+            "-fno-ident".into(),
+            "-fdebug-compilation-dir=.".into(),
+            "-Iprobes/include".into(),
+            format!("-I{}", p(&include_dir)),
+            "-c".into(),
+            p(&source),
+            "-o".into(),
+            p(&out),
+        ];
+        let strip = Cmd::new(&inputs.llvm_strip, ["--strip-debug".into(), p(&out)]);
+        steps.push(Step::Run {
+            id: format!("compile-{probe}"),
+            cmds: vec![Cmd::new(&inputs.clang, args), strip],
+            inputs: vec![
+                source,
+                include_dir.join("vmlinux.h"),
+                PathBuf::from("probes/include/ebpf_pack.h"),
+            ],
+            outputs: vec![out.clone()],
+        });
+        objects.push(out);
+    }
+
+    // 3. Tailored BTF for kernels without their own.
+    let shipped_btf = btf_for_tailoring.map(|btf| {
+        let out = stage.join(BTF_FILE);
+        let mut args = vec!["gen".into(), "min_core_btf".into(), p(&btf), p(&out)];
+        args.extend(objects.iter().map(|o| p(o)));
+        let mut step_inputs = vec![btf];
+        step_inputs.extend(objects.iter().cloned());
+        steps.push(Step::Run {
+            id: "min-core-btf".into(),
+            cmds: vec![Cmd::new(&inputs.bpftool, args)],
+            inputs: step_inputs,
+            outputs: vec![out.clone()],
+        });
+        out
+    });
+
+    // 4. The loader.
+    let loader_out = stage.join(ebpf_pack_manifest::LOADER_FILE);
+    steps.push(match &inputs.loader {
+        LoaderSource::Prebuilt(path) => Step::CopyLoader {
+            from: path.clone(),
+            out: loader_out,
+        },
+        LoaderSource::Build {
+            workspace,
+            cargo_home,
+        } => {
+            let env_triple = target.triple.to_uppercase().replace(['-', '.'], "_");
+            let mut rustflags = vec![
+                format!("--remap-path-prefix={}=/ebpf-pack", p(workspace)),
+                format!("--remap-path-prefix={}=/cargo", p(cargo_home)),
+            ];
+            if target.libc == crate::arch::Libc::Glibc {
+                rustflags.push("-Ctarget-feature=+crt-static".into());
+            }
+            let mut cmd = Cmd::new(
+                "cargo",
+                ["build", "--locked", "--manifest-path"]
+                    .into_iter()
+                    .map(String::from)
+                    .chain([p(&workspace.join("Cargo.toml"))])
+                    .chain(
+                        ["-p", "ebpf-run", "--profile", "loader", "--target"]
+                            .into_iter()
+                            .map(String::from),
+                    )
+                    .chain([
+                        target.triple.clone(),
+                        "--message-format=json-render-diagnostics".into(),
+                    ]),
+            );
+            if let Some(linker) = &target.linker {
+                cmd.env
+                    .push((format!("CARGO_TARGET_{env_triple}_LINKER"), linker.clone()));
+            }
+            cmd.env.push((
+                format!("CARGO_TARGET_{env_triple}_RUSTFLAGS"),
+                rustflags.join(" "),
+            ));
+            Step::BuildLoader {
+                cmd,
+                out: loader_out,
+            }
+        }
+    });
+
+    steps.push(Step::Verify);
+    let bundle_stem = format!(
+        "{}-{}-{}",
+        inputs.project_name, inputs.project_version, target.name
+    );
+    steps.push(Step::Bundle {
+        out: PathBuf::from("dist").join(format!("{bundle_stem}.tar.gz")),
+    });
+    Plan {
+        target: target.name.clone(),
+        stage_dir: stage,
+        steps,
+        bundle_stem,
+        shipped_btf,
+    }
+}
+
+impl Plan {
+    /// The whole plan as a shell script body.
+    pub fn shell_script(&self, target: &Target) -> String {
+        let mut out = format!("# ebpf-pack build --target {} (plan)\n", target.name);
+        for step in &self.steps {
+            for line in step.shell_lines(target) {
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,597 @@
+//! Checks of ELF bytes: the loader executable and the BPF objects, against a target's architecture.
+//!
+//! Pure functions over byte slices; every failure names the file and says what would fix it.
+
+use object::elf;
+use object::read::elf::{Dyn, FileHeader, ProgramHeader, SectionHeader};
+use object::{Endianness, FileKind};
+
+use ebpf_pack_manifest::{AttachKind, Endian, MapInfo, Probe, ProgramInfo};
+
+use crate::arch::{Arch, KernelVersion, em};
+
+/// A failed check, naming the file and the fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: {problem}\n  help: {help}")]
+pub struct VerifyError {
+    /// The file that failed (bundle-relative or on-disk path).
+    pub file: String,
+    /// What is wrong.
+    pub problem: String,
+    /// How to fix it.
+    pub help: String,
+}
+
+fn fail(file: &str, problem: impl Into<String>, help: impl Into<String>) -> VerifyError {
+    VerifyError {
+        file: file.to_string(),
+        problem: problem.into(),
+        help: help.into(),
+    }
+}
+
+/// Facts read from a verified loader executable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoaderFacts {
+    /// ELF machine.
+    pub machine: u16,
+    /// 32 or 64.
+    pub bits: u8,
+    /// Byte order.
+    pub endian: Endian,
+    /// `ET_EXEC` or a static-pie `ET_DYN`.
+    pub static_pie: bool,
+}
+
+/// Human name of an ELF machine number.
+pub fn machine_name(machine: u16) -> String {
+    match machine {
+        em::X86_64 => "x86-64".into(),
+        em::AARCH64 => "AArch64".into(),
+        em::ARM => "ARM".into(),
+        em::RISCV => "RISC-V".into(),
+        em::S390 => "S/390".into(),
+        em::MIPS => "MIPS".into(),
+        em::BPF => "BPF".into(),
+        elf::EM_386 => "Intel 80386".into(),
+        other => format!("machine {other}"),
+    }
+}
+
+fn endian_name(e: Endian) -> &'static str {
+    match e {
+        Endian::Little => "little-endian",
+        Endian::Big => "big-endian",
+    }
+}
+
+/// Reads class and byte order from the ELF identification, refusing anything that is not ELF.
+fn ident(file: &str, data: &[u8]) -> Result<(u8, Endian), VerifyError> {
+    if data.len() < 16 || &data[..4] != b"\x7fELF" {
+        return Err(fail(
+            file,
+            "not an ELF file",
+            "check that the right file was given and that it is complete",
+        ));
+    }
+    let bits = match data[4] {
+        elf::ELFCLASS32 => 32,
+        elf::ELFCLASS64 => 64,
+        c => {
+            return Err(fail(
+                file,
+                format!("unknown ELF class {c}"),
+                "the file is corrupt",
+            ));
+        }
+    };
+    let endian = match data[5] {
+        elf::ELFDATA2LSB => Endian::Little,
+        elf::ELFDATA2MSB => Endian::Big,
+        d => {
+            return Err(fail(
+                file,
+                format!("unknown ELF data encoding {d}"),
+                "the file is corrupt",
+            ));
+        }
+    };
+    Ok((bits, endian))
+}
+
+fn truncated(file: &str, what: &str) -> VerifyError {
+    fail(
+        file,
+        format!("ELF {what} cannot be read (truncated or corrupt)"),
+        "rebuild the file or copy it again",
+    )
+}
+
+/// Checks that `data` is a static executable for `arch`: machine, class, byte order, ARM hard-float
+/// EABI, no `PT_INTERP` and no `DT_NEEDED` (static-pie is fine).
+pub fn verify_loader(file: &str, data: &[u8], arch: Arch) -> Result<LoaderFacts, VerifyError> {
+    let facts = arch.facts();
+    let (bits, endian) = ident(file, data)?;
+    let kind = FileKind::parse(data).map_err(|_| truncated(file, "header"))?;
+    let (machine, e_type, e_flags, interp, needed) = match kind {
+        FileKind::Elf32 => loader_header::<elf::FileHeader32<Endianness>>(file, data)?,
+        FileKind::Elf64 => loader_header::<elf::FileHeader64<Endianness>>(file, data)?,
+        _ => return Err(truncated(file, "header")),
+    };
+    if machine != facts.elf_machine || bits != facts.bits {
+        return Err(fail(
+            file,
+            format!(
+                "loader is {bits}-bit {}, target arch `{arch}` needs {}-bit {}",
+                machine_name(machine),
+                facts.bits,
+                machine_name(facts.elf_machine)
+            ),
+            format!(
+                "build the loader for the target's triple (`{}`), or pass the loader built for this board",
+                arch.triple(facts.default_libc)
+            ),
+        ));
+    }
+    if endian != facts.endian {
+        return Err(fail(
+            file,
+            format!(
+                "loader is {}, target arch `{arch}` is {}",
+                endian_name(endian),
+                endian_name(facts.endian)
+            ),
+            "build the loader for the target's triple",
+        ));
+    }
+    if arch == Arch::Arm {
+        if e_flags & elf::EF_ARM_EABIMASK != elf::EF_ARM_EABI_VER5 {
+            return Err(fail(
+                file,
+                "loader is not an ARM EABI5 executable",
+                "use an `armv7-*-gnueabihf` or `*-musleabihf` triple",
+            ));
+        }
+        if e_flags & elf::EF_ARM_ABI_FLOAT_SOFT != 0 || e_flags & elf::EF_ARM_ABI_FLOAT_HARD == 0 {
+            return Err(fail(
+                file,
+                "loader uses the soft-float ABI, the board is hard-float",
+                "use a hard-float triple (`armv7-unknown-linux-gnueabihf` or `armv7-unknown-linux-musleabihf`)",
+            ));
+        }
+    }
+    if let Some(interp) = interp {
+        return Err(fail(
+            file,
+            format!("loader is dynamically linked (interpreter {interp})"),
+            "link it statically: `-C target-feature=+crt-static` for glibc triples, or use a musl triple",
+        ));
+    }
+    if let Some(lib) = needed.first() {
+        return Err(fail(
+            file,
+            format!("loader needs shared library {lib}"),
+            "link it statically (`-C target-feature=+crt-static`)",
+        ));
+    }
+    let static_pie = match e_type {
+        elf::ET_EXEC => false,
+        elf::ET_DYN => true,
+        t => {
+            return Err(fail(
+                file,
+                format!("ELF type {t} is not an executable"),
+                "give the ebpf-run executable",
+            ));
+        }
+    };
+    Ok(LoaderFacts {
+        machine,
+        bits,
+        endian,
+        static_pie,
+    })
+}
+
+type LoaderHeader = (u16, u16, u32, Option<String>, Vec<String>);
+
+fn loader_header<H: FileHeader<Endian = Endianness>>(
+    file: &str,
+    data: &[u8],
+) -> Result<LoaderHeader, VerifyError> {
+    let header = H::parse(data).map_err(|_| truncated(file, "header"))?;
+    let e = header.endian().map_err(|_| truncated(file, "header"))?;
+    let segments = header
+        .program_headers(e, data)
+        .map_err(|_| truncated(file, "program headers"))?;
+    let mut interp = None;
+    let mut needed = Vec::new();
+    for seg in segments {
+        match seg.p_type(e) {
+            elf::PT_INTERP => {
+                let bytes = seg
+                    .data(e, data)
+                    .map_err(|_| truncated(file, "PT_INTERP"))?;
+                let path = bytes.split(|&b| b == 0).next().unwrap_or_default();
+                interp = Some(String::from_utf8_lossy(path).into_owned());
+            }
+            elf::PT_DYNAMIC => {
+                if let Ok(Some(entries)) = seg.dynamic(e, data) {
+                    let count = entries
+                        .iter()
+                        .filter(|d| d.tag32(e) == Some(elf::DT_NEEDED as i32))
+                        .count();
+                    needed.extend((0..count).map(|i| format!("#{i}")));
+                }
+            }
+            _ => {}
+        }
+    }
+    // Names of needed libraries come from the dynamic string table; resolve them for the message.
+    if !needed.is_empty() {
+        let sections = header
+            .sections(e, data)
+            .map_err(|_| truncated(file, "section headers"))?;
+        if let Ok(Some((entries, link))) = sections.dynamic(e, data)
+            && let Ok(strings) = sections.strings(e, data, link)
+        {
+            needed = entries
+                .iter()
+                .filter(|d| d.tag32(e) == Some(elf::DT_NEEDED as i32))
+                .filter_map(|d| d.string(e, strings).ok())
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect();
+        }
+    }
+    Ok((
+        header.e_machine(e),
+        header.e_type(e),
+        header.e_flags(e),
+        interp,
+        needed,
+    ))
+}
+
+/// Facts read from a verified BPF object, ready for the manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectFacts {
+    /// License string.
+    pub license: String,
+    /// Whether it carries CO-RE relocations.
+    pub core: bool,
+    /// Programs sorted by name.
+    pub programs: Vec<ProgramInfo>,
+    /// Maps sorted by name.
+    pub maps: Vec<MapInfo>,
+}
+
+impl ObjectFacts {
+    /// The manifest entry for this object.
+    pub fn into_probe(self, name: &str, object_path: &str) -> Probe {
+        Probe {
+            name: name.to_string(),
+            object: object_path.to_string(),
+            license: self.license,
+            core: self.core,
+            programs: self.programs,
+            maps: self.maps,
+        }
+    }
+}
+
+/// What an object's target kernel and arch allow.
+#[derive(Debug, Clone, Copy)]
+pub struct ObjectRules {
+    /// The board's architecture.
+    pub arch: Arch,
+    /// Lowest kernel the bundle must run on.
+    pub kernel: KernelVersion,
+}
+
+const BPF_MAP_TYPE_RINGBUF: u32 = 27;
+
+/// libbpf's names of map types, by number; with the kernel that introduced each, where it matters.
+fn map_type_name(t: u32) -> (&'static str, Option<KernelVersion>) {
+    let v = |a, b| Some(KernelVersion::new(a, b));
+    match t {
+        1 => ("hash", None),
+        2 => ("array", None),
+        3 => ("prog_array", None),
+        4 => ("perf_event_array", None),
+        5 => ("percpu_hash", None),
+        6 => ("percpu_array", None),
+        7 => ("stack_trace", None),
+        8 => ("cgroup_array", None),
+        9 => ("lru_hash", None),
+        10 => ("lru_percpu_hash", None),
+        11 => ("lpm_trie", None),
+        12 => ("array_of_maps", None),
+        13 => ("hash_of_maps", None),
+        14 => ("devmap", None),
+        15 => ("sockmap", None),
+        16 => ("cpumap", None),
+        17 => ("xskmap", None),
+        18 => ("sockhash", None),
+        19 => ("cgroup_storage", None),
+        20 => ("reuseport_sockarray", None),
+        21 => ("percpu_cgroup_storage", None),
+        22 => ("queue", None),
+        23 => ("stack", None),
+        24 => ("sk_storage", None),
+        25 => ("devmap_hash", None),
+        26 => ("struct_ops", None),
+        BPF_MAP_TYPE_RINGBUF => ("ringbuf", v(5, 8)),
+        28 => ("inode_storage", v(5, 10)),
+        29 => ("task_storage", v(5, 11)),
+        30 => ("bloom_filter", v(5, 16)),
+        31 => ("user_ringbuf", v(6, 1)),
+        32 => ("cgrp_storage", v(6, 2)),
+        _ => ("unknown", None),
+    }
+}
+
+/// Checks a BPF object against the target: EM_BPF, 64-bit, the board's byte order, `.BTF`, a license,
+/// every program section a known attach kind, no map type or attach kind beyond the target kernel or
+/// arch, and no atomic instructions where the arch's JIT lacks them.
+pub fn verify_object(
+    file: &str,
+    data: &[u8],
+    rules: ObjectRules,
+) -> Result<ObjectFacts, VerifyError> {
+    let facts = rules.arch.facts();
+    let (bits, endian) = ident(file, data)?;
+    if FileKind::parse(data).map_err(|_| truncated(file, "header"))? != FileKind::Elf64
+        || bits != 64
+    {
+        return Err(fail(
+            file,
+            "BPF objects are 64-bit ELF; this one is not",
+            "compile it with clang `-target bpfel` or `-target bpfeb`",
+        ));
+    }
+    let header =
+        elf::FileHeader64::<Endianness>::parse(data).map_err(|_| truncated(file, "header"))?;
+    let e = header.endian().map_err(|_| truncated(file, "header"))?;
+    let machine = header.e_machine(e);
+    if machine != em::BPF {
+        return Err(fail(
+            file,
+            format!(
+                "not a BPF object (ELF machine is {})",
+                machine_name(machine)
+            ),
+            "compile probes with clang `-target bpfel|bpfeb`",
+        ));
+    }
+    if endian != facts.endian {
+        return Err(fail(
+            file,
+            format!(
+                "object is {} BPF, target arch `{}` is {}",
+                endian_name(endian),
+                rules.arch,
+                endian_name(facts.endian)
+            ),
+            format!(
+                "compile it with `-target {}`",
+                rules.arch.bpf_clang_target()
+            ),
+        ));
+    }
+    let sections = header
+        .sections(e, data)
+        .map_err(|_| truncated(file, "section headers"))?;
+    let mut has_btf = false;
+    let mut btf_ext = None;
+    let mut license = None;
+    for section in sections.iter() {
+        let name = sections
+            .section_name(e, section)
+            .map_err(|_| truncated(file, "section names"))?;
+        let sdata = || {
+            section
+                .data(e, data)
+                .map_err(|_| truncated(file, "section data"))
+        };
+        match name {
+            b".BTF" => has_btf = true,
+            b".BTF.ext" => btf_ext = Some(sdata()?),
+            b"license" => {
+                let bytes = sdata()?;
+                let text = bytes.split(|&b| b == 0).next().unwrap_or_default();
+                license = Some(String::from_utf8_lossy(text).into_owned());
+            }
+            _ => {}
+        }
+        let flags = section.sh_flags(e);
+        if section.sh_type(e) == elf::SHT_PROGBITS
+            && flags & u64::from(elf::SHF_EXECINSTR) != 0
+            && name != b".text"
+            && section.sh_size(e) > 0
+        {
+            let sname = String::from_utf8_lossy(name);
+            let Some((kind, _)) = AttachKind::from_section(&sname) else {
+                return Err(fail(
+                    file,
+                    format!("program section `{sname}` is no known attach kind"),
+                    format!(
+                        "use SEC(\"<kind>/...\") with a kind of: {}",
+                        AttachKind::known_prefixes().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            };
+            if matches!(kind, AttachKind::Fentry | AttachKind::Fexit) {
+                match facts.trampoline_since {
+                    None => {
+                        return Err(fail(
+                            file,
+                            format!(
+                                "`{sname}` needs BPF trampolines, which arch `{}` does not have",
+                                rules.arch
+                            ),
+                            "use a kprobe or tracepoint instead",
+                        ));
+                    }
+                    Some(since) if rules.kernel < since => {
+                        return Err(fail(
+                            file,
+                            format!(
+                                "`{sname}` needs kernel {since} on `{}`, target kernel is {}",
+                                rules.arch, rules.kernel
+                            ),
+                            "use a kprobe, or raise kernel.version",
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+            if facts.jit_lacks_atomics {
+                let code = sdata()?;
+                if let Some(at) = code
+                    .chunks_exact(8)
+                    .position(|insn| insn[0] & 0x07 == 0x03 && insn[0] & 0xe0 == 0xc0)
+                {
+                    return Err(fail(
+                        file,
+                        format!(
+                            "`{sname}` uses a BPF atomic instruction (insn {at}); the `{}` JIT cannot run it (load fails with errno 524)",
+                            rules.arch
+                        ),
+                        "replace __sync_*/atomic increments with per-CPU maps and plain increments",
+                    ));
+                }
+            }
+        }
+    }
+    if !has_btf {
+        return Err(fail(
+            file,
+            "object has no .BTF section",
+            "compile with clang `-g` (ebpf-pack always does)",
+        ));
+    }
+    let license = match license {
+        Some(l) if !l.is_empty() => l,
+        _ => {
+            return Err(fail(
+                file,
+                "object has no license section",
+                "add `char LICENSE[] SEC(\"license\") = \"GPL\";`",
+            ));
+        }
+    };
+    let core = match btf_ext {
+        Some(ext) => btf_ext_has_core_relocs(ext, e).ok_or_else(|| truncated(file, ".BTF.ext"))?,
+        None => false,
+    };
+    let obj = aya_obj::Object::parse(data).map_err(|err| {
+        let mut text = err.to_string();
+        let mut source = std::error::Error::source(&err);
+        while let Some(s) = source {
+            text.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        fail(
+            file,
+            format!("object cannot be parsed: {text}"),
+            "rebuild it with a supported clang and check its sections",
+        )
+    })?;
+    let symbol_sections = program_sections(data).map_err(|_| truncated(file, "symbol table"))?;
+    let mut programs: Vec<ProgramInfo> = obj
+        .programs
+        .keys()
+        .map(|name| {
+            let section = symbol_sections
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, s)| s.clone())
+                .unwrap_or_default();
+            let (kind, attach) = AttachKind::from_section(&section).ok_or_else(|| {
+                fail(
+                    file,
+                    format!("program `{name}` is in section `{section}`, no known attach kind"),
+                    "fix its SEC() name",
+                )
+            })?;
+            Ok(ProgramInfo {
+                name: name.clone(),
+                section,
+                kind,
+                attach,
+            })
+        })
+        .collect::<Result<_, VerifyError>>()?;
+    programs.sort_by(|a, b| a.name.cmp(&b.name));
+    if programs.is_empty() {
+        return Err(fail(
+            file,
+            "object has no programs",
+            "mark each program with SEC(\"<kind>/<attach point>\")",
+        ));
+    }
+    let mut maps = Vec::new();
+    for (name, map) in &obj.maps {
+        let (type_name, since) = map_type_name(map.map_type());
+        if let Some(since) = since
+            && rules.kernel < since
+        {
+            return Err(fail(
+                file,
+                format!(
+                    "map `{name}` is a {type_name}, which needs kernel {since}; target kernel is {}",
+                    rules.kernel
+                ),
+                "use a perf_event_array, or raise kernel.version in the target file",
+            ));
+        }
+        maps.push(MapInfo {
+            name: name.clone(),
+            map_type: type_name.to_string(),
+            key_size: map.key_size(),
+            value_size: map.value_size(),
+            max_entries: map.max_entries(),
+        });
+    }
+    maps.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(ObjectFacts {
+        license,
+        core,
+        programs,
+        maps,
+    })
+}
+
+/// Reads the `.BTF.ext` header: `Some(true)` when it has CO-RE relocation records.
+fn btf_ext_has_core_relocs(ext: &[u8], e: Endianness) -> Option<bool> {
+    let u32_at = |off: usize| -> Option<u32> {
+        let b: [u8; 4] = ext.get(off..off + 4)?.try_into().ok()?;
+        Some(match e {
+            Endianness::Little => u32::from_le_bytes(b),
+            Endianness::Big => u32::from_be_bytes(b),
+        })
+    };
+    let hdr_len = u32_at(4)?;
+    // Layout: magic u16, version u8, flags u8, hdr_len, func_info off/len, line_info off/len, core_relo off/len.
+    if hdr_len < 32 {
+        return Some(false);
+    }
+    Some(u32_at(28)? > 0)
+}
+
+/// Global function symbols and the section each lives in (aya names programs by function).
+fn program_sections(data: &[u8]) -> object::Result<Vec<(String, String)>> {
+    use object::{Object, ObjectSection, ObjectSymbol, SymbolKind, SymbolSection};
+    let file = object::File::parse(data)?;
+    let mut out = Vec::new();
+    for sym in file.symbols() {
+        if sym.kind() != SymbolKind::Text || !sym.is_global() {
+            continue;
+        }
+        if let SymbolSection::Section(idx) = sym.section() {
+            let section = file.section_by_index(idx)?;
+            out.push((sym.name()?.to_string(), section.name()?.to_string()));
+        }
+    }
+    Ok(out)
+}

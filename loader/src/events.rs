@@ -1,0 +1,166 @@
+//! Ring buffer events: open every RINGBUF map, wait on them with `poll(2)`, and print one line per record,
+//! decoded through the record type the probe names with `__ebpf_pack_event_<map>`.
+
+use std::io::{self, Write};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::time::Instant;
+
+use aya::Ebpf;
+use aya::maps::{Map, MapData, RingBuf};
+
+use crate::btf::EVENT_VAR_PREFIX;
+use crate::decode::{Decoder, write_hex};
+use crate::failure::{Exit, Failure, chain};
+use crate::probe::ProbeObject;
+use crate::sys;
+
+/// Longest single wait, so a stop request or the deadline is noticed promptly.
+const POLL_MS: u64 = 100;
+
+/// One ring buffer being read.
+pub struct EventStream {
+    /// Index of the probe in the run's probe list.
+    probe: usize,
+    /// Map name.
+    map: String,
+    /// BTF type id of a record, from the `__ebpf_pack_event_<map>` convention.
+    record: Option<u32>,
+    ring: RingBuf<MapData>,
+}
+
+/// Takes every ring buffer map of a loaded probe out of `ebpf` for reading.
+pub fn open_streams(
+    index: usize,
+    probe: &ProbeObject,
+    ebpf: &mut Ebpf,
+) -> Result<Vec<EventStream>, Failure> {
+    let mut names: Vec<String> = ebpf
+        .maps()
+        .filter(|(_, m)| matches!(m, Map::RingBuf(_)))
+        .map(|(n, _)| n.to_owned())
+        .collect();
+    names.sort();
+    let mut streams = Vec::with_capacity(names.len());
+    for name in names {
+        let Some(map) = ebpf.take_map(&name) else {
+            continue;
+        };
+        let ring = RingBuf::try_from(map).map_err(|e| {
+            Failure::new(
+                Exit::Load,
+                format!("probe {}: ring buffer `{name}`: {}", probe.name, chain(&e)),
+            )
+        })?;
+        let record = probe.btf.as_ref().and_then(|b| b.event_record_type(&name));
+        if record.is_none() {
+            eprintln!(
+                "ebpf-run: note: probe {}: ring buffer `{name}` has no {EVENT_VAR_PREFIX}{name} \
+                 declaration (EBPF_PACK_EVENT({name}, <record type>)); printing records as hex",
+                probe.name
+            );
+        }
+        streams.push(EventStream {
+            probe: index,
+            map: name,
+            record,
+            ring,
+        });
+    }
+    Ok(streams)
+}
+
+/// Renders one record as `PROBE field=value ...` (or `PROBE ringbuf=MAP len=N hex=...` without a type).
+pub fn format_event(
+    line: &mut String,
+    probe: &ProbeObject,
+    map: &str,
+    record: Option<u32>,
+    bytes: &[u8],
+) {
+    line.clear();
+    line.push_str(&probe.name);
+    match (&probe.btf, record) {
+        (Some(btf), Some(ty)) => Decoder::new(btf).record(line, ty, bytes, "value"),
+        _ => {
+            line.push_str(" ringbuf=");
+            line.push_str(map);
+            line.push_str(" len=");
+            line.push_str(&bytes.len().to_string());
+            line.push_str(" hex=");
+            write_hex(line, bytes);
+        }
+    }
+    line.push('\n');
+}
+
+/// Prints every record waiting in every stream; returns how many were printed.
+pub fn drain(
+    streams: &mut [EventStream],
+    probes: &[ProbeObject],
+    out: &mut dyn Write,
+) -> io::Result<u64> {
+    let mut line = String::new();
+    let mut count = 0;
+    for s in streams.iter_mut() {
+        let Some(probe) = probes.get(s.probe) else {
+            continue;
+        };
+        while let Some(item) = s.ring.next() {
+            format_event(&mut line, probe, &s.map, s.record, &item);
+            out.write_all(line.as_bytes())?;
+            count += 1;
+        }
+    }
+    out.flush()?;
+    Ok(count)
+}
+
+/// Prints events until SIGINT/SIGTERM or the deadline, then drains once more.
+pub fn watch(
+    streams: &mut [EventStream],
+    probes: &[ProbeObject],
+    deadline: Option<Instant>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    loop {
+        if sys::stop_requested() {
+            break;
+        }
+        let wait = match deadline {
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => left.as_millis().min(u128::from(POLL_MS)) as i32,
+                _ => break,
+            },
+            None => POLL_MS as i32,
+        };
+        let fds: Vec<BorrowedFd<'_>> = streams.iter().map(|s| s.ring.as_fd()).collect();
+        let ready = sys::poll_readable(&fds, wait.max(1))?;
+        drop(fds);
+        if ready {
+            drain(streams, probes, out)?;
+        }
+    }
+    drain(streams, probes, out).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_without_a_type_print_as_hex() {
+        let probe = ProbeObject {
+            name: "p".into(),
+            path: "p.o".into(),
+            data: Vec::new(),
+            programs: Vec::new(),
+            maps: Vec::new(),
+            btf: None,
+            btf_problem: None,
+            core: false,
+        };
+        let mut line = String::new();
+        format_event(&mut line, &probe, "events", None, &[0xde, 0xad, 0x01]);
+        assert_eq!(line, "p ringbuf=events len=3 hex=dead01\n");
+    }
+}

@@ -1,0 +1,133 @@
+//! The two top-level flows: `--list`, and a run (validate → load → attach → print events → dump maps →
+//! detach). Everything is validated before the first byte reaches the kernel.
+
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use aya::{Btf, Ebpf, Endianness};
+
+use crate::args::Options;
+use crate::attach::{self, KernelBtf, PlannedProgram};
+use crate::bundle::{self, BtfSource, KERNEL_BTF};
+use crate::failure::{Exit, Failure, chain};
+use crate::probe::ProbeObject;
+use crate::{dump, events, list, sys};
+
+/// Reads the selected probes (every probe of the bundle when none is named).
+fn read_probes(opts: &Options) -> Result<(Vec<ProbeObject>, std::path::PathBuf), Failure> {
+    let bundle = bundle::bundle_dir(opts.bundle.as_deref());
+    let available = bundle::available_probes(&bundle);
+    let selected = bundle::select(&opts.targets, &bundle, &available)?;
+    let probes = selected
+        .into_iter()
+        .map(|(name, path)| ProbeObject::read(name, &path))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((probes, bundle))
+}
+
+/// `--list`: describes every selected probe on stdout.
+pub fn list(opts: &Options) -> Result<(), Failure> {
+    let (probes, _) = read_probes(opts)?;
+    let mut text = String::new();
+    for p in &probes {
+        list::describe(p, &mut text);
+    }
+    let _ = io::stdout().lock().write_all(text.as_bytes());
+    Ok(())
+}
+
+/// Parses the chosen kernel BTF (or decides none is needed), refusing CO-RE objects without one.
+fn kernel_btf(source: BtfSource, probes: &[ProbeObject]) -> Result<KernelBtf, Failure> {
+    let core = probes.iter().find(|p| p.core);
+    let parse = |path: &Path| {
+        Btf::parse_file(path, Endianness::default()).map_err(|e| {
+            Failure::new(
+                Exit::BadInput,
+                format!("cannot use BTF {}: {}", path.display(), chain(&e)),
+            )
+            .hint("pass --btf with a raw BTF file of the running kernel (e.g. made by `bpftool gen min_core_btf`)")
+        })
+    };
+    Ok(match source {
+        BtfSource::File(path) => KernelBtf::Parsed(parse(&path)?),
+        // Parse it ourselves when CO-RE depends on it: aya would silently skip a BTF it cannot read.
+        BtfSource::Kernel if core.is_some() => KernelBtf::Parsed(parse(Path::new(KERNEL_BTF))?),
+        BtfSource::Kernel => KernelBtf::AyaDefault,
+        BtfSource::None => match core {
+            Some(p) => return Err(bundle::missing_btf(&p.name)),
+            None => KernelBtf::None,
+        },
+    })
+}
+
+/// Runs the probes until SIGINT/SIGTERM or `--duration`, printing events, then dumps maps and detaches.
+pub fn run(opts: &Options) -> Result<(), Failure> {
+    let (probes, bundle_dir) = read_probes(opts)?;
+    let plans = probes
+        .iter()
+        .map(attach::plan)
+        .collect::<Result<Vec<Vec<PlannedProgram>>, _>>()?;
+    let source = bundle::choose_btf(opts.btf.as_deref(), &bundle_dir, Path::exists);
+    let btf = kernel_btf(source, &probes)?;
+
+    // Old kernels charge maps to RLIMIT_MEMLOCK; newer ones ignore it. Failure is harmless here.
+    let _ = sys::raise_memlock_limit();
+    if let Err(e) = sys::install_stop_handlers() {
+        eprintln!(
+            "ebpf-run: warning: cannot handle SIGINT/SIGTERM ({e}); maps will not be printed on Ctrl-C"
+        );
+    }
+
+    let mut loaded: Vec<Ebpf> = Vec::with_capacity(probes.len());
+    for (probe, plan) in probes.iter().zip(&plans) {
+        let mut ebpf = attach::load(probe, &btf)?;
+        attach::load_programs(&probe.name, &mut ebpf, plan)?;
+        loaded.push(ebpf);
+    }
+    // The kernel BTF can be megabytes: free it before the long-running part.
+    drop(btf);
+    let mut programs = 0;
+    for ((probe, plan), ebpf) in probes.iter().zip(&plans).zip(&mut loaded) {
+        attach::attach_programs(&probe.name, ebpf, plan)?;
+        programs += plan.len();
+    }
+    let mut streams = Vec::new();
+    for (i, (probe, ebpf)) in probes.iter().zip(&mut loaded).enumerate() {
+        streams.extend(events::open_streams(i, probe, ebpf)?);
+    }
+
+    let names: Vec<&str> = probes.iter().map(|p| p.name.as_str()).collect();
+    eprintln!(
+        "ebpf-run: {programs} program{} attached ({}); stop with Ctrl-C",
+        if programs == 1 { "" } else { "s" },
+        names.join(", ")
+    );
+
+    let deadline = opts
+        .duration_secs
+        .map(|s| Instant::now() + Duration::from_secs(s));
+    let stdout = io::stdout();
+    let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
+    let mut result = events::watch(&mut streams, &probes, deadline, &mut out);
+    if result.is_ok() {
+        let cpu_slots = dump::read_possible_cpu_slots();
+        for (probe, ebpf) in probes.iter().zip(&loaded) {
+            result = dump::dump_maps(probe, ebpf, cpu_slots, &mut out);
+            if result.is_err() {
+                break;
+            }
+        }
+    }
+    let _ = out.flush();
+    // Dropping the ring buffers and objects detaches every link and closes every fd; nothing is pinned.
+    drop(streams);
+    drop(loaded);
+    match result {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            eprintln!("ebpf-run: warning: output stopped: {e}");
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
