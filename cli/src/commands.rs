@@ -181,6 +181,29 @@ pub fn build(args: &BuildArgs) -> Result<(), Failure> {
         .map_err(|e| failure(EXIT_BAD_INPUT, e))?;
     let mut prepared = Vec::new();
     for t in targets {
+        if let Some(config) = &t.kernel.config {
+            let text = std::fs::read_to_string(config)
+                .map_err(|e| failure(EXIT_BAD_INPUT, format!("target {}: kernel.config {}: {e}\n  help: point kernel.config at the board kernel's .config", t.name, config.display())))?;
+            let report = crate::kconfig::check_kconfig(&text, &t.kernel.btf);
+            for w in &report.warnings {
+                eprintln!("warning: target {}: {}: {w}", t.name, config.display());
+            }
+            if !report.errors.is_empty() {
+                let list: Vec<String> = report
+                    .errors
+                    .iter()
+                    .map(|e| format!("{}: {e}", config.display()))
+                    .collect();
+                return Err(failure(
+                    EXIT_BAD_INPUT,
+                    format!(
+                        "target {}: the kernel cannot run this bundle:\n  {}",
+                        t.name,
+                        list.join("\n  ")
+                    ),
+                ));
+            }
+        }
         let btf = classify_btf(&t).map_err(|e| failure(EXIT_BAD_INPUT, e))?;
         let probes = project
             .probes_for(&t)

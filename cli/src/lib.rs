@@ -7,6 +7,7 @@ pub mod arch;
 pub mod bundle;
 pub mod commands;
 pub mod execute;
+pub mod kconfig;
 pub mod plan;
 pub mod project;
 pub mod target;

@@ -192,6 +192,8 @@ impl Step {
 pub struct Plan {
     /// Target name.
     pub target: String,
+    /// Project root the commands run in.
+    pub project_dir: PathBuf,
     /// Staging folder: `build/<target>/stage`, laid out as the bundle.
     pub stage_dir: PathBuf,
     /// Steps in order.
@@ -376,6 +378,7 @@ pub fn plan_build(target: &Target, inputs: &PlanInputs) -> Plan {
     });
     Plan {
         target: target.name.clone(),
+        project_dir: inputs.project_dir.clone(),
         stage_dir: stage,
         steps,
         bundle_stem,
@@ -387,6 +390,20 @@ impl Plan {
     /// The whole plan as a shell script body.
     pub fn shell_script(&self, target: &Target) -> String {
         let mut out = format!("# ebpf-pack build --target {} (plan)\n", target.name);
+        out.push_str(&format!("cd {}\n", shell_quote(&p(&self.project_dir))));
+        let mut dirs: Vec<String> = vec!["dist".into()];
+        for step in &self.steps {
+            if let Step::Run { outputs, .. } = step {
+                for o in outputs {
+                    if let Some(d) = o.parent().map(p)
+                        && !dirs.contains(&d)
+                    {
+                        dirs.push(d);
+                    }
+                }
+            }
+        }
+        out.push_str(&format!("mkdir -p {}\n", dirs.join(" ")));
         for step in &self.steps {
             for line in step.shell_lines(target) {
                 out.push_str(&line);
@@ -394,5 +411,87 @@ impl Plan {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::builtin_target;
+
+    fn inputs(btf: BtfInput, loader: LoaderSource) -> PlanInputs {
+        PlanInputs {
+            project_dir: "/src/ebpf-pack".into(),
+            probes: vec!["execsnoop".into(), "opensnoop".into()],
+            btf,
+            loader,
+            clang: "clang-19".into(),
+            llvm_strip: "llvm-strip-19".into(),
+            bpftool: "bpftool".into(),
+            pahole: "pahole".into(),
+            project_name: "ebpf-pack".into(),
+            project_version: "0.1.0".into(),
+        }
+    }
+
+    fn workspace() -> LoaderSource {
+        LoaderSource::Build {
+            workspace: "/src/ebpf-pack".into(),
+            cargo_home: "/home/dev/.cargo".into(),
+        }
+    }
+
+    fn target(name: &str) -> Target {
+        builtin_target(name).expect("builtin").expect("valid")
+    }
+
+    #[test]
+    fn beaglebone_plan_with_builtin_btf() {
+        let t = target("beaglebone");
+        let plan = plan_build(&t, &inputs(BtfInput::Builtin, workspace()));
+        insta::assert_snapshot!(plan.shell_script(&t));
+        assert_eq!(plan.bundle_stem, "ebpf-pack-0.1.0-beaglebone");
+        assert_eq!(plan.shipped_btf, None);
+    }
+
+    #[test]
+    fn rpi4_plan_with_dwarf_vmlinux_and_prebuilt_loader() {
+        let t = target("rpi4");
+        let plan = plan_build(
+            &t,
+            &inputs(
+                BtfInput::Dwarf("/boards/rpi4/vmlinux".into()),
+                LoaderSource::Prebuilt("/yocto/ebpf-run".into()),
+            ),
+        );
+        insta::assert_snapshot!(plan.shell_script(&t));
+        assert_eq!(
+            plan.shipped_btf,
+            Some(PathBuf::from("build/rpi4/stage/btf/vmlinux.btf"))
+        );
+    }
+
+    #[test]
+    fn s390x_plan_is_big_endian() {
+        let t = target("s390x");
+        let plan = plan_build(
+            &t,
+            &inputs(BtfInput::Btf("/k/vmlinux.btf".into()), workspace()),
+        );
+        let script = plan.shell_script(&t);
+        assert!(script.contains("-target bpfeb"), "{script}");
+        assert!(script.contains("-D__TARGET_ARCH_s390"), "{script}");
+        assert!(
+            script.contains("CARGO_TARGET_S390X_UNKNOWN_LINUX_GNU_LINKER=s390x-linux-gnu-gcc"),
+            "{script}"
+        );
+    }
+
+    #[test]
+    fn shell_quoting_only_when_needed() {
+        assert_eq!(shell_quote("-I/usr/include"), "-I/usr/include");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote(""), "''");
     }
 }

@@ -575,6 +575,22 @@ mod tests {
     }
 
     #[test]
+    fn examples_in_the_docs_parse() {
+        let doc = include_str!("../../docs/TARGETS.md");
+        let blocks: Vec<&str> = doc
+            .split("```yaml\n")
+            .skip(1)
+            .filter_map(|b| b.split("```").next())
+            .collect();
+        assert!(blocks.len() >= 2, "docs/TARGETS.md lost its examples");
+        for block in blocks {
+            parse(block).unwrap_or_else(|e| {
+                panic!("docs/TARGETS.md example does not parse:\n{e}\n{block}")
+            });
+        }
+    }
+
+    #[test]
     fn broken_yaml_is_a_located_error() {
         let got = problems("schema: 1\nname: [x\n");
         assert!(got[0].starts_with("t.yaml:"), "{got:?}");

@@ -1,0 +1,37 @@
+# ebpf-pack — the two commands of the quick start, and the rest.
+#   make demo   install what is missing, build + verify the x86_64 bundle, and (as root on a BPF kernel)
+#               run its probes for a few seconds on this machine
+#   make test   install what is missing, then run every test (unit, snapshot, real builds, real loads)
+SHELL := /bin/bash
+CARGO ?= cargo
+EBPF_PACK := target/release/ebpf-pack
+DEMO_TARGET ?= x86_64
+DEMO_SECONDS ?= 5
+
+.PHONY: deps demo test lint bench clean
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(EBPF_PACK): deps FORCE
+	$(CARGO) build --locked --release -p ebpf-pack
+
+demo: $(EBPF_PACK)
+	$(EBPF_PACK) build --target $(DEMO_TARGET)
+	$(EBPF_PACK) verify dist/ebpf-pack-*-$(DEMO_TARGET).tar.gz --target $(DEMO_TARGET)
+	@bash scripts/demo-run.sh dist/ebpf-pack-*-$(DEMO_TARGET).tar.gz $(DEMO_SECONDS)
+
+lint: deps
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+
+test: lint
+	$(CARGO) test --locked --workspace --all-targets
+
+bench: $(EBPF_PACK)
+	@bash scripts/bench.sh
+
+clean:
+	rm -rf build dist
+
+FORCE:

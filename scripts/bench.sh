@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Benchmarks of the bundle pipeline, printed as a Markdown table for docs/PERFORMANCE.md:
+#   - cold build: a fresh copy of the project (empty cargo target dir, no build/) builds the x86_64 bundle
+#   - no-change rebuild of the same target
+#   - stripped static loader size and bundle size per target
+# Usage: scripts/bench.sh [TARGET...]    (default: x86_64 rpi4 beaglebone riscv64 s390x)
+# Timings are wall-clock on this machine; run on an otherwise idle host.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(x86_64 rpi4 beaglebone riscv64 s390x)
+cargo build --locked --release -q -p ebpf-pack
+cli=$PWD/target/release/ebpf-pack
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+
+work=$(mktemp -d /tmp/ebpf-pack-bench.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do
+  [ -f "$f" ] && install -D -m "$(stat -c %a "$f")" "$f" "$work/copy/$f"
+done
+
+echo "## Build times (x86_64 target, $(nproc) cores)"
+echo
+t0=$(now); "$cli" -C "$work/copy" build --target x86_64 >/dev/null 2>&1; t1=$(now)
+"$cli" -C "$work/copy" build --target x86_64 >/dev/null 2>&1; t2=$(now)
+echo "| build | seconds |"
+echo "|---|---|"
+echo "| cold (fresh copy: all crates, clang, LTO loader) | $(elapsed "$t0" "$t1") |"
+echo "| no change | $(elapsed "$t1" "$t2") |"
+echo
+echo "## Sizes"
+echo
+echo "| target | triple | stripped static ebpf-run (bytes) | KiB | bundle .tar.gz (bytes) | objects (bytes) |"
+echo "|---|---|---|---|---|---|"
+for t in "${targets[@]}"; do
+  out=$("$cli" build --target "$t" 2>/dev/null | awk '{print $2}')
+  loader=build/$t/stage/ebpf-run
+  triple=$("$cli" targets --json | python3 -c "import json,sys; print([x['triple'] for x in json.load(sys.stdin) if x['name']=='$t'][0])")
+  objs=$(cat build/"$t"/stage/bpf/*.bpf.o | wc -c)
+  size=$(stat -c %s "$loader")
+  echo "| $t | $triple | $size | $((size / 1024)) | $(stat -c %s "$out") | $objs |"
+done

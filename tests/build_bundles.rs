@@ -1,0 +1,221 @@
+//! Real builds of the x86_64, rpi4 and beaglebone bundles: clang, the cross cargo builds, verification
+//! and the tarball, then the ELF facts of what landed in dist/.
+
+mod support;
+
+use std::process::Command;
+
+use ebpf_pack::arch::{Arch, em};
+use ebpf_pack::bundle::verify_bundle;
+use ebpf_pack::verify::verify_loader;
+use ebpf_pack_manifest::{BtfMode, Endian};
+use support::*;
+
+fn check_bundle(target: &str, arch: Arch, machine: u16, bits: u8, file_says: &[&str]) {
+    let path = bundle(target);
+    let bytes = std::fs::read(&path).expect("bundle");
+    let v = verify_bundle("bundle", &bytes, Some(target)).unwrap_or_else(|e| panic!("{e}"));
+    let m = &v.manifest;
+    assert_eq!(m.target.name, target);
+    assert_eq!(m.target.arch, arch.facts().name);
+    assert_eq!(m.target.bits, bits);
+    assert_eq!(m.target.endian, Endian::Little);
+    assert_eq!(m.target.btf, BtfMode::Kernel);
+    assert_eq!(
+        m.probes.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+        ["execsnoop", "opensnoop", "syscount"]
+    );
+    assert!(
+        m.tools.contains_key("clang") && m.tools.contains_key("rustc"),
+        "{:?}",
+        m.tools
+    );
+    let loader = &v.files["ebpf-run"];
+    let facts = verify_loader("ebpf-run", loader, arch).expect("loader verifies");
+    assert_eq!((facts.machine, facts.bits), (machine, bits));
+
+    // An independent opinion on the same bytes: file(1) on the unpacked loader.
+    let dir = tempdir();
+    let top = unpack(&path, dir.path());
+    assert_eq!(
+        top.file_name().and_then(|n| n.to_str()),
+        Some(v.stem.as_str())
+    );
+    let out = run_ok(Command::new("file").arg("-b").arg(top.join("ebpf-run")));
+    let described = String::from_utf8_lossy(&out.stdout).to_string();
+    for word in file_says {
+        assert!(
+            described.contains(word),
+            "file(1) says {described:?}, expected {word:?}"
+        );
+    }
+    assert!(
+        described.contains("statically linked") || described.contains("static-pie linked"),
+        "{described}"
+    );
+    // The .sha256 beside the bundle is what sha256sum -c accepts.
+    run_ok(
+        Command::new("sha256sum")
+            .arg("-c")
+            .arg(format!("{}.sha256", path.display()))
+            .current_dir(path.parent().expect("dist")),
+    );
+    // SHA256SUMS inside is what sha256sum -c accepts on the board.
+    run_ok(
+        Command::new("sha256sum")
+            .args(["-c", "--quiet", "SHA256SUMS"])
+            .current_dir(&top),
+    );
+}
+
+#[test]
+fn x86_64_bundle_is_static_x86_64_with_three_probes() {
+    check_bundle("x86_64", Arch::X86_64, em::X86_64, 64, &["x86-64"]);
+}
+
+#[test]
+fn rpi4_bundle_is_static_aarch64() {
+    check_bundle("rpi4", Arch::Arm64, em::AARCH64, 64, &["ARM aarch64"]);
+}
+
+#[test]
+fn beaglebone_bundle_is_static_armv7_hard_float() {
+    check_bundle(
+        "beaglebone",
+        Arch::Arm,
+        em::ARM,
+        32,
+        &["32-bit", "ARM", "EABI5"],
+    );
+}
+
+#[test]
+fn unchanged_inputs_are_not_rebuilt() {
+    let first = bundle("x86_64");
+    let before = std::fs::read(&first).expect("bundle");
+    let out = run_ok(
+        ebpf_pack()
+            .arg("-C")
+            .arg(repo())
+            .args(["build", "--target", "x86_64"]),
+    );
+    let (_, stderr) = text(&out);
+    for probe in ["opensnoop", "execsnoop", "syscount"] {
+        assert!(
+            stderr.contains(&format!("[x86_64] compile-{probe}: up to date")),
+            "{stderr}"
+        );
+    }
+    assert_eq!(
+        std::fs::read(&first).expect("bundle"),
+        before,
+        "a no-change rebuild must give the same bytes"
+    );
+}
+
+#[test]
+fn dry_run_prints_commands_and_builds_nothing() {
+    let out = run_ok(ebpf_pack().arg("-C").arg(repo()).args([
+        "build",
+        "--target",
+        "beaglebone",
+        "--target",
+        "rpi4",
+        "--dry-run",
+    ]));
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout.contains("# ebpf-pack build --target beaglebone (plan)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("-target bpfel -mcpu=v2 -D__TARGET_ARCH_arm "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("--target aarch64-unknown-linux-musl"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn targets_lists_builtin_boards_with_facts() {
+    let out = run_ok(
+        ebpf_pack()
+            .arg("-C")
+            .arg(repo())
+            .args(["targets", "--json"]),
+    );
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let names: Vec<&str> = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    for want in [
+        "x86_64",
+        "rpi4",
+        "beaglebone",
+        "qemuarm64",
+        "qemuarm",
+        "riscv64",
+        "s390x",
+    ] {
+        assert!(names.contains(&want), "{names:?}");
+    }
+    let bb = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|t| t["name"] == "beaglebone")
+        .expect("beaglebone");
+    assert_eq!(bb["bits"], 32);
+    assert_eq!(bb["bpf_target"], "bpfel");
+    assert_eq!(bb["triple"], "armv7-unknown-linux-gnueabihf");
+}
+
+#[test]
+fn bad_target_file_fails_before_building_with_its_location() {
+    let dir = tempdir();
+    let file = dir.path().join("board.yaml");
+    std::fs::write(&file, "schema: 1\nname: board\ndescription: d\narch: arm\nkernel:\n  version: \"6.1\"\n  btf: builtin\n  bpf-jit: yes\n").expect("write");
+    let out = ebpf_pack()
+        .arg("-C")
+        .arg(repo())
+        .args(["build", "--target-file"])
+        .arg(&file)
+        .output()
+        .expect("run");
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("board.yaml:8:3: unknown field `bpf-jit`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn missing_cross_linker_is_named_with_its_install_command() {
+    let dir = tempdir();
+    let file = dir.path().join("odd.yaml");
+    std::fs::write(&file, "schema: 1\nname: odd\ndescription: d\narch: arm\nlibc: glibc\nlinker: no-such-linker-gcc\nkernel:\n  version: \"6.1\"\n  btf: builtin\n").expect("write");
+    let out = ebpf_pack()
+        .arg("-C")
+        .arg(repo())
+        .args(["build", "--target-file"])
+        .arg(&file)
+        .output()
+        .expect("run");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("no-such-linker-gcc (needed for target odd: linking the loader)"),
+        "{stderr}"
+    );
+    assert!(!repo().join("dist/ebpf-pack-0.1.0-odd.tar.gz").exists());
+}

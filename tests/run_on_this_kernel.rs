@@ -1,0 +1,243 @@
+//! End to end on this machine's kernel: unpack the x86_64 bundle, run `ebpf-run` with each probe while
+//! the test opens a uniquely named file or execs a uniquely named program, and find those exact names
+//! and pids in the output. Also the `kernel.btf: <path>` route: a bundle that ships its own tailored BTF.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use support::*;
+
+/// Starts `ebpf-run ARGS --duration SECS` in `dir` and waits until it reports its programs attached.
+fn start(dir: &Path, args: &[&str], secs: u32) -> Child {
+    let mut child = Command::new(dir.join("ebpf-run"))
+        .args(args)
+        .args(["--duration", &secs.to_string()])
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ebpf-run");
+    // The loader prints "ebpf-run: N programs attached" on stderr; a fixed settle time keeps the test
+    // simple and the duration leaves ample room after it.
+    std::thread::sleep(Duration::from_millis(1500));
+    if let Ok(Some(status)) = child.try_wait() {
+        let out = child.wait_with_output().expect("output");
+        panic!("ebpf-run exited early with {status}: {:?}", text(&out));
+    }
+    child
+}
+
+fn finish(child: Child) -> (String, String) {
+    let out = child.wait_with_output().expect("wait");
+    let (stdout, stderr) = text(&out);
+    assert!(
+        out.status.success(),
+        "ebpf-run failed with {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    (stdout, stderr)
+}
+
+fn unpacked(target: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempdir();
+    let top = unpack(&bundle(target), dir.path());
+    (dir, top)
+}
+
+fn ensure_tracefs() {
+    if !Path::new("/sys/kernel/tracing/events").exists() {
+        let _ = Command::new("mount")
+            .args(["-t", "tracefs", "tracefs", "/sys/kernel/tracing"])
+            .status();
+    }
+}
+
+fn unique(tag: &str) -> String {
+    format!(
+        "ebpfpack-{tag}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    )
+}
+
+/// The event lines of `probe` that contain every one of `needles`.
+fn matching<'a>(stdout: &'a str, probe: &str, needles: &[String]) -> Vec<&'a str> {
+    stdout
+        .lines()
+        .filter(|l| {
+            l.starts_with(&format!("{probe} ")) && needles.iter().all(|n| l.contains(n.as_str()))
+        })
+        .collect()
+}
+
+fn opensnoop_sees_our_open(top: &Path) {
+    let scratch = tempdir();
+    let path = scratch.path().join(unique("open"));
+    std::fs::write(&path, b"x").expect("create");
+    let child = start(top, &["opensnoop"], 4);
+    for _ in 0..3 {
+        std::fs::File::open(&path).expect("open"); // openat(2) in glibc
+    }
+    let (stdout, _) = finish(child);
+    let me = std::process::id();
+    let hits = matching(
+        &stdout,
+        "opensnoop",
+        &[format!("pid={me} "), format!("path={}", path.display())],
+    );
+    assert!(
+        hits.len() >= 3,
+        "expected 3 opens of {} by pid {me}, got {hits:?}\nfull output:\n{stdout}",
+        path.display()
+    );
+    assert!(
+        hits.iter()
+            .all(|l| l.contains(" ret=") && !l.contains(" ret=-")),
+        "successful opens have ret >= 0: {hits:?}"
+    );
+}
+
+fn execsnoop_sees_our_exec(top: &Path) {
+    let scratch = tempdir();
+    let name = unique("exec");
+    let program = scratch.path().join(&name);
+    std::fs::copy("/bin/true", &program).expect("copy /bin/true");
+    let child = start(top, &["execsnoop"], 4);
+    let mut run = Command::new(&program).spawn().expect("exec");
+    let pid = run.id();
+    run.wait().expect("wait");
+    let (stdout, _) = finish(child);
+    let comm: String = name.chars().take(15).collect();
+    let hits = matching(
+        &stdout,
+        "execsnoop",
+        &[
+            format!("pid={pid} "),
+            format!("filename={}", program.display()),
+            format!("comm={comm}"),
+        ],
+    );
+    assert_eq!(
+        hits.len(),
+        1,
+        "expected one exec of {} as pid {pid}\nfull output:\n{stdout}",
+        program.display()
+    );
+    assert!(
+        hits[0].contains(&format!("ppid={} ", std::process::id())),
+        "the test is the parent: {hits:?}"
+    );
+}
+
+fn syscount_counts_our_calls(top: &Path) {
+    const CALLS: u64 = 500;
+    let child = start(top, &["syscount"], 4);
+    let nul = std::ffi::CString::new("/dev/null").expect("cstr");
+    for _ in 0..CALLS {
+        // SAFETY: a valid NUL-terminated path; the fd is closed right away.
+        unsafe {
+            let fd = libc::openat(libc::AT_FDCWD, nul.as_ptr(), libc::O_RDONLY);
+            if fd >= 0 {
+                libc::close(fd);
+            }
+        }
+    }
+    let (stdout, _) = finish(child);
+    // openat is syscall 257 on x86_64; the map dump prints `key=257 value=N`.
+    let count = stdout
+        .lines()
+        .filter(|l| l.contains("key=257 "))
+        .find_map(|l| {
+            l.split("value=")
+                .nth(1)
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .unwrap_or_else(|| panic!("no count for syscall 257 (openat)\nfull output:\n{stdout}"));
+    assert!(
+        count >= CALLS,
+        "openat counted {count} times, the test alone made {CALLS} calls\n{stdout}"
+    );
+}
+
+#[test]
+fn every_probe_of_the_x86_64_bundle_traces_this_kernel() {
+    if !can_load_bpf() {
+        return;
+    }
+    let _one_at_a_time = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
+    ensure_tracefs();
+    let (_dir, top) = unpacked("x86_64");
+    opensnoop_sees_our_open(&top);
+    execsnoop_sees_our_exec(&top);
+    syscount_counts_our_calls(&top);
+    // Nothing stays loaded after the loader exits: no program of the bundle is left in the kernel.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(top.join("manifest.json")).expect("manifest"))
+            .expect("json");
+    let out = run_ok(Command::new("bpftool").args(["prog", "show"]));
+    let progs = String::from_utf8_lossy(&out.stdout);
+    for probe in manifest["probes"].as_array().expect("probes") {
+        for program in probe["programs"].as_array().expect("programs") {
+            let name: String = program["name"]
+                .as_str()
+                .expect("name")
+                .chars()
+                .take(15)
+                .collect();
+            assert!(
+                !progs.lines().any(|l| l.contains(&format!(" name {name} "))),
+                "program {name} still loaded:\n{progs}"
+            );
+        }
+    }
+}
+
+/// Tests of this file load programs; one at a time keeps "nothing left loaded" meaningful.
+static KERNEL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+#[test]
+fn bundle_with_its_own_tailored_btf_runs_here() {
+    if !can_load_bpf() {
+        return;
+    }
+    let _one_at_a_time = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
+    ensure_tracefs();
+    // A board file whose kernel.btf is a raw BTF file: this kernel's own.
+    let dir = tempdir();
+    let file = dir.path().join("x86-own-btf.yaml");
+    std::fs::write(
+        &file,
+        "schema: 1\nname: x86-own-btf\ndescription: x86_64 with the bundle's own BTF\narch: x86_64\nkernel:\n  version: \"5.15\"\n  btf: /sys/kernel/btf/vmlinux\nprobes: [opensnoop]\n",
+    )
+    .expect("write");
+    let out = run_ok(
+        ebpf_pack()
+            .arg("-C")
+            .arg(repo())
+            .args(["build", "--target-file"])
+            .arg(&file),
+    );
+    let (stdout, _) = text(&out);
+    let bundle = repo().join(stdout.split_whitespace().nth(1).expect("bundle path"));
+    let unpack_dir = tempdir();
+    let top = unpack(&bundle, unpack_dir.path());
+    let btf = std::fs::metadata(top.join("btf/vmlinux.btf")).expect("tailored BTF shipped");
+    assert!(
+        btf.len() < 64 * 1024,
+        "tailored BTF should be small, is {} bytes",
+        btf.len()
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(top.join("manifest.json")).expect("manifest"))
+            .expect("json");
+    assert_eq!(manifest["target"]["btf"], "bundled");
+    assert_eq!(manifest["btf"], "btf/vmlinux.btf");
+    opensnoop_sees_our_open(&top);
+}

@@ -1,0 +1,128 @@
+//! Shared helpers of the integration tests: the repository, the built CLI, bundles built once per test
+//! binary, and loud skips (failures under CI=true) for host features a test needs.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, OnceLock};
+
+/// The repository root (holds probes/, targets/, loader/).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("cli/ has a parent")
+        .to_path_buf()
+}
+
+/// The `ebpf-pack` binary under test.
+pub fn ebpf_pack() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ebpf-pack"))
+}
+
+/// Whether this run is CI, where a missing host feature is a failure, never a skip.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Skips (returns false) with a loud message when `ok` is false, or panics under CI.
+pub fn require(ok: bool, what: &str) -> bool {
+    if !ok {
+        if in_ci() {
+            panic!("CI=true and this host lacks {what}: the test must run here");
+        }
+        eprintln!("\n*** SKIPPED: this host lacks {what} ***\n");
+    }
+    ok
+}
+
+/// True when running as root on a kernel with BTF (what loading probes here needs).
+pub fn can_load_bpf() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    require(root, "root (loading BPF programs)")
+        && require(
+            Path::new("/sys/kernel/btf/vmlinux").exists(),
+            "kernel BTF (/sys/kernel/btf/vmlinux)",
+        )
+}
+
+/// Output as text, with both streams for failure messages.
+pub fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs a command and panics with its output unless it succeeds.
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let (o, e) = text(&out);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed with {}\nstdout:\n{o}\nstderr:\n{e}",
+        out.status
+    );
+    out
+}
+
+static BUILD_LOCK: Mutex<()> = Mutex::new(());
+
+/// Builds (once per test binary) the bundle of a built-in target in the repository and returns its path.
+pub fn bundle(target: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<Vec<(String, PathBuf)>>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| Mutex::new(Vec::new()));
+    let _guard = BUILD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, p)) = built
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .find(|(t, _)| t == target)
+    {
+        return p.clone();
+    }
+    let out = run_ok(
+        ebpf_pack()
+            .arg("-C")
+            .arg(repo())
+            .args(["build", "--target", target]),
+    );
+    let (stdout, _) = text(&out);
+    let rel = stdout
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_else(|| panic!("build printed no bundle: {stdout}"));
+    let path = repo().join(rel);
+    built
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((target.to_string(), path.clone()));
+    path
+}
+
+/// A fresh temporary directory.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("ebpf-pack-test-")
+        .tempdir()
+        .expect("temp dir")
+}
+
+/// Unpacks a bundle into `dir` with the system tar (as a user would) and returns its top folder.
+pub fn unpack(bundle: &Path, dir: &Path) -> PathBuf {
+    run_ok(
+        Command::new("tar")
+            .arg("-xzf")
+            .arg(bundle)
+            .arg("-C")
+            .arg(dir),
+    );
+    std::fs::read_dir(dir)
+        .expect("read")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.is_dir())
+        .expect("bundle has a top folder")
+}

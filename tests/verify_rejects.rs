@@ -1,0 +1,371 @@
+//! `ebpf-pack verify` and the ELF checks refuse wrong inputs with a precise reason: a loader of the
+//! wrong arch, a big-endian object for a little-endian board, a dynamically linked loader, a truncated
+//! file, a corrupted tarball, a checksum mismatch, unsafe paths and links.
+
+mod support;
+
+use std::io::Read;
+use std::path::Path;
+use std::process::Command;
+
+use ebpf_pack::arch::{Arch, KernelVersion};
+use ebpf_pack::verify::{ObjectRules, verify_loader, verify_object};
+use support::*;
+
+/// Files of a bundle, read with the tar crate: (path inside, content, is_file).
+fn entries(bundle: &Path) -> Vec<(String, Vec<u8>, tar::EntryType, u32)> {
+    let bytes = std::fs::read(bundle).expect("bundle");
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
+    let mut out = Vec::new();
+    for e in archive.entries().expect("entries") {
+        let mut e = e.expect("entry");
+        let path = e.path().expect("path").display().to_string();
+        let kind = e.header().entry_type();
+        let mode = e.header().mode().expect("mode");
+        let mut data = Vec::new();
+        e.read_to_end(&mut data).expect("read");
+        out.push((path, data, kind, mode));
+    }
+    out
+}
+
+/// Writes a tarball of `entries` (same layout rules as bundles, but nothing is checked).
+fn repack(entries: &[(String, Vec<u8>, tar::EntryType, u32)], out: &Path) {
+    let file = std::fs::File::create(out).expect("create");
+    let gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+    let mut tar = tar::Builder::new(gz);
+    for (path, data, kind, mode) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(*kind);
+        h.set_mode(*mode);
+        h.set_size(data.len() as u64);
+        if *kind == tar::EntryType::Symlink {
+            h.set_size(0);
+            tar.append_link(&mut h, path, "/etc/passwd").expect("link");
+        } else {
+            tar.append_data(&mut h, path, &data[..]).expect("append");
+        }
+    }
+    tar.into_inner().expect("tar").finish().expect("gz");
+}
+
+fn verify_fails(bundle: &Path, extra: &[&str]) -> String {
+    let out = ebpf_pack()
+        .arg("verify")
+        .arg(bundle)
+        .args(extra)
+        .output()
+        .expect("run");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "verify must fail with 1\n{stdout}{stderr}"
+    );
+    assert!(stdout.is_empty(), "{stdout}");
+    stderr
+}
+
+#[test]
+fn good_bundle_verifies_and_names_its_target() {
+    let b = bundle("x86_64");
+    let out = run_ok(
+        ebpf_pack()
+            .arg("verify")
+            .arg(&b)
+            .args(["--target", "x86_64"]),
+    );
+    assert!(
+        text(&out).0.contains("ok — target x86_64"),
+        "{:?}",
+        text(&out)
+    );
+    let err = verify_fails(&b, &["--target", "beaglebone"]);
+    assert!(
+        err.contains("bundle is for target `x86_64`, not `beaglebone`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn aarch64_loader_presented_for_beaglebone_is_refused() {
+    let rpi4 = entries(&bundle("rpi4"));
+    let loader = &rpi4
+        .iter()
+        .find(|e| e.0.ends_with("/ebpf-run"))
+        .expect("loader")
+        .1;
+    let err = verify_loader("ebpf-run", loader, Arch::Arm).expect_err("wrong arch");
+    assert!(
+        err.problem
+            .contains("loader is 64-bit AArch64, target arch `arm` needs 32-bit ARM"),
+        "{err}"
+    );
+    assert!(err.help.contains("armv7-unknown-linux-gnueabihf"), "{err}");
+}
+
+#[test]
+fn dynamically_linked_loader_is_refused() {
+    let dynamic = std::fs::read("/bin/true").expect("/bin/true");
+    let err = verify_loader("/bin/true", &dynamic, Arch::X86_64).expect_err("dynamic");
+    assert!(
+        err.problem
+            .contains("dynamically linked (interpreter /lib64/ld-linux-x86-64.so.2)"),
+        "{err}"
+    );
+    assert!(err.help.contains("crt-static"), "{err}");
+}
+
+#[test]
+fn truncated_loader_and_object_are_refused() {
+    let files = entries(&bundle("x86_64"));
+    let loader = &files
+        .iter()
+        .find(|e| e.0.ends_with("/ebpf-run"))
+        .expect("loader")
+        .1;
+    let err = verify_loader("ebpf-run", &loader[..100], Arch::X86_64).expect_err("truncated");
+    assert!(
+        err.problem
+            .contains("cannot be read (truncated or corrupt)"),
+        "{err}"
+    );
+    let obj = &files
+        .iter()
+        .find(|e| e.0.ends_with("opensnoop.bpf.o"))
+        .expect("object")
+        .1;
+    let rules = ObjectRules {
+        arch: Arch::X86_64,
+        kernel: KernelVersion::new(6, 1),
+    };
+    verify_object("opensnoop.bpf.o", obj, rules).expect("the whole object verifies");
+    let err =
+        verify_object("opensnoop.bpf.o", &obj[..obj.len() / 2], rules).expect_err("truncated");
+    assert!(err.problem.contains("truncated or corrupt"), "{err}");
+    let err = verify_object("x", b"hello", rules).expect_err("not ELF");
+    assert_eq!(err.problem, "not an ELF file");
+}
+
+fn clang() -> Option<String> {
+    ["clang-19", "clang"]
+        .iter()
+        .find(|c| Command::new(c).arg("--version").output().is_ok())
+        .map(|c| c.to_string())
+}
+
+#[test]
+fn big_endian_object_for_little_endian_board_is_refused() {
+    let Some(clang) = clang() else {
+        require(false, "clang");
+        return;
+    };
+    let dir = tempdir();
+    let obj = dir.path().join("opensnoop.be.o");
+    run_ok(
+        Command::new(&clang)
+            .current_dir(repo())
+            .args([
+                "-g",
+                "-O2",
+                "-target",
+                "bpfeb",
+                "-D__TARGET_ARCH_x86",
+                "-Iprobes/include",
+                "-Iprobes/include/x86_64",
+                "-c",
+                "probes/opensnoop.bpf.c",
+                "-o",
+            ])
+            .arg(&obj),
+    );
+    let data = std::fs::read(&obj).expect("object");
+    let rules = ObjectRules {
+        arch: Arch::X86_64,
+        kernel: KernelVersion::new(6, 1),
+    };
+    let err = verify_object("opensnoop.be.o", &data, rules).expect_err("BE object");
+    assert!(
+        err.problem
+            .contains("object is big-endian BPF, target arch `x86_64` is little-endian"),
+        "{err}"
+    );
+    assert!(err.help.contains("-target bpfel"), "{err}");
+    // The same object is right for a big-endian board.
+    verify_object(
+        "opensnoop.be.o",
+        &data,
+        ObjectRules {
+            arch: Arch::S390x,
+            kernel: KernelVersion::new(6, 1),
+        },
+    )
+    .expect("fits s390x");
+}
+
+#[test]
+fn object_with_atomics_is_refused_for_arm32_and_ringbuf_for_old_kernels() {
+    let Some(clang) = clang() else {
+        require(false, "clang");
+        return;
+    };
+    let dir = tempdir();
+    let src = dir.path().join("atomic.bpf.c");
+    std::fs::write(
+        &src,
+        "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\nchar LICENSE[] SEC(\"license\") = \"GPL\";\n\
+         struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 4096); } rb SEC(\".maps\");\n\
+         unsigned long long hits;\nSEC(\"tracepoint/syscalls/sys_enter_openat\") int count(void *ctx) { __sync_fetch_and_add(&hits, 1); return 0; }\n",
+    )
+    .expect("write");
+    let obj = dir.path().join("atomic.bpf.o");
+    run_ok(
+        Command::new(&clang)
+            .args([
+                "-g",
+                "-O2",
+                "-target",
+                "bpfel",
+                "-I/usr/include/x86_64-linux-gnu",
+                "-c",
+            ])
+            .arg(&src)
+            .arg("-o")
+            .arg(&obj),
+    );
+    let data = std::fs::read(&obj).expect("object");
+    let err = verify_object(
+        "atomic.bpf.o",
+        &data,
+        ObjectRules {
+            arch: Arch::Arm,
+            kernel: KernelVersion::new(6, 1),
+        },
+    )
+    .expect_err("atomics");
+    assert!(
+        err.problem.contains("uses a BPF atomic instruction"),
+        "{err}"
+    );
+    let err = verify_object(
+        "atomic.bpf.o",
+        &data,
+        ObjectRules {
+            arch: Arch::X86_64,
+            kernel: KernelVersion::new(5, 4),
+        },
+    )
+    .expect_err("ringbuf");
+    assert!(
+        err.problem
+            .contains("map `rb` is a ringbuf, which needs kernel 5.8; target kernel is 5.4"),
+        "{err}"
+    );
+    verify_object(
+        "atomic.bpf.o",
+        &data,
+        ObjectRules {
+            arch: Arch::X86_64,
+            kernel: KernelVersion::new(5, 8),
+        },
+    )
+    .expect("fine on x86_64 5.8");
+}
+
+#[test]
+fn corrupted_tarball_is_refused() {
+    let dir = tempdir();
+    let mut bytes = std::fs::read(bundle("x86_64")).expect("bundle");
+    let mid = bytes.len() / 2;
+    for b in &mut bytes[mid..mid + 64] {
+        *b ^= 0x5a;
+    }
+    let bad = dir.path().join("corrupt.tar.gz");
+    std::fs::write(&bad, &bytes).expect("write");
+    let err = verify_fails(&bad, &[]);
+    assert!(
+        err.contains("not a readable tar.gz") || err.contains("checksum mismatch"),
+        "{err}"
+    );
+    std::fs::write(&bad, &bytes[..mid]).expect("write");
+    let err = verify_fails(&bad, &[]);
+    assert!(err.contains("not a readable tar.gz"), "{err}");
+}
+
+#[test]
+fn altered_object_fails_its_checksum() {
+    let dir = tempdir();
+    let mut files = entries(&bundle("x86_64"));
+    let obj = files
+        .iter_mut()
+        .find(|e| e.0.ends_with("execsnoop.bpf.o"))
+        .expect("object");
+    let last = obj.1.len() - 1;
+    obj.1[last] ^= 1;
+    let bad = dir.path().join("altered.tar.gz");
+    repack(&files, &bad);
+    let err = verify_fails(&bad, &[]);
+    assert!(
+        err.contains("bpf/execsnoop.bpf.o: checksum mismatch: manifest says"),
+        "{err}"
+    );
+}
+
+#[test]
+fn extra_file_unsafe_path_and_link_are_refused() {
+    let dir = tempdir();
+    let files = entries(&bundle("x86_64"));
+    let top = files[0].0.trim_end_matches('/').to_string();
+
+    let mut extra = files.clone();
+    extra.push((
+        format!("{top}/bpf/evil.bpf.o"),
+        b"x".to_vec(),
+        tar::EntryType::Regular,
+        0o644,
+    ));
+    let bad = dir.path().join("extra.tar.gz");
+    repack(&extra, &bad);
+    assert!(verify_fails(&bad, &[]).contains("bpf/evil.bpf.o: is not listed in manifest.json"));
+
+    let mut dotdot = files.clone();
+    dotdot.push((
+        format!("{top}/../escape"),
+        b"x".to_vec(),
+        tar::EntryType::Regular,
+        0o644,
+    ));
+    repack(&dotdot, &bad);
+    assert!(verify_fails(&bad, &[]).contains("has an absolute or `..` path"));
+
+    let mut link = files.clone();
+    link.push((
+        format!("{top}/passwd"),
+        Vec::new(),
+        tar::EntryType::Symlink,
+        0o777,
+    ));
+    repack(&link, &bad);
+    assert!(verify_fails(&bad, &[]).contains("not a plain file or folder"));
+}
+
+#[test]
+fn bundle_entries_are_deterministic_and_owned_by_root() {
+    let files = entries(&bundle("x86_64"));
+    let bytes = std::fs::read(bundle("x86_64")).expect("bundle");
+    // gzip header: no mtime, no file name.
+    assert_eq!(&bytes[4..8], &[0, 0, 0, 0]);
+    assert_eq!(bytes[3] & 0x08, 0, "no FNAME");
+    let paths: Vec<&str> = files.iter().map(|e| e.0.as_str()).collect();
+    let mut sorted = paths.clone();
+    sorted.sort();
+    assert_eq!(paths, sorted, "entries are sorted");
+    for (path, _, kind, mode) in &files {
+        let want = if path.ends_with('/') || path.ends_with("ebpf-run") {
+            0o755
+        } else {
+            0o644
+        };
+        assert_eq!(*mode, want, "{path} {kind:?}");
+    }
+}
