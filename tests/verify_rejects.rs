@@ -35,16 +35,23 @@ fn repack(entries: &[(String, Vec<u8>, tar::EntryType, u32)], out: &Path) {
     let gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
     let mut tar = tar::Builder::new(gz);
     for (path, data, kind, mode) in entries {
-        let mut h = tar::Header::new_gnu();
+        let mut h = tar::Header::new_old();
         h.set_entry_type(*kind);
         h.set_mode(*mode);
-        h.set_size(data.len() as u64);
-        if *kind == tar::EntryType::Symlink {
-            h.set_size(0);
-            tar.append_link(&mut h, path, "/etc/passwd").expect("link");
+        h.set_size(if *kind == tar::EntryType::Symlink {
+            0
         } else {
-            tar.append_data(&mut h, path, &data[..]).expect("append");
+            data.len() as u64
+        });
+        // Names are written raw: the tar crate itself refuses `..`, which is what these tests need.
+        let name = &mut h.as_old_mut().name;
+        name.fill(0);
+        name[..path.len()].copy_from_slice(path.as_bytes());
+        if *kind == tar::EntryType::Symlink {
+            h.set_link_name("/etc/passwd").expect("link name");
         }
+        h.set_cksum();
+        tar.append(&h, &data[..]).expect("append");
     }
     tar.into_inner().expect("tar").finish().expect("gz");
 }

@@ -108,20 +108,36 @@ pub fn write_bundle<W: Write>(
             }
         }
     }
-    dirs.sort();
-    for dir in &dirs {
-        let name = if dir.is_empty() {
-            format!("{stem}/")
-        } else {
-            format!("{stem}/{dir}/")
+    // One sorted list of folders (`dir/`) and files: a folder sorts before its contents.
+    // (name in the tar, the file's bundle path and content; None for a folder)
+    type Entry<'a> = (String, Option<(&'a str, &'a [u8])>);
+    let mut entries: Vec<Entry<'_>> = dirs
+        .into_iter()
+        .map(|d| {
+            (
+                if d.is_empty() {
+                    format!("{stem}/")
+                } else {
+                    format!("{stem}/{d}/")
+                },
+                None,
+            )
+        })
+        .collect();
+    entries.extend(
+        all.iter()
+            .map(|(path, data)| (format!("{stem}/{path}"), Some((path.as_str(), *data)))),
+    );
+    entries.sort();
+    for (name, file) in entries {
+        let mut h = match file {
+            None => header(tar::EntryType::Directory, 0o755, 0, mtime),
+            Some((path, data)) => {
+                let mode = if path == LOADER_FILE { 0o755 } else { 0o644 };
+                header(tar::EntryType::Regular, mode, data.len() as u64, mtime)
+            }
         };
-        let mut h = header(tar::EntryType::Directory, 0o755, 0, mtime);
-        tar.append_data(&mut h, name, io::empty())?;
-    }
-    for (path, data) in &all {
-        let mode = if path == LOADER_FILE { 0o755 } else { 0o644 };
-        let mut h = header(tar::EntryType::Regular, mode, data.len() as u64, mtime);
-        tar.append_data(&mut h, format!("{stem}/{path}"), *data)?;
+        tar.append_data(&mut h, name, file.map_or(&[][..], |(_, data)| data))?;
     }
     tar.into_inner()?.finish()?.flush()
 }

@@ -7,6 +7,8 @@ use object::read::elf::{Dyn, FileHeader, ProgramHeader, SectionHeader};
 use object::{Endianness, FileKind};
 
 use ebpf_pack_manifest::{AttachKind, Endian, MapInfo, Probe, ProgramInfo};
+use ebpf_pack_object::map_types;
+use ebpf_pack_object::probe::ProbeObject;
 
 use crate::arch::{Arch, KernelVersion, em};
 
@@ -288,48 +290,6 @@ pub struct ObjectRules {
     pub kernel: KernelVersion,
 }
 
-const BPF_MAP_TYPE_RINGBUF: u32 = 27;
-
-/// libbpf's names of map types, by number; with the kernel that introduced each, where it matters.
-fn map_type_name(t: u32) -> (&'static str, Option<KernelVersion>) {
-    let v = |a, b| Some(KernelVersion::new(a, b));
-    match t {
-        1 => ("hash", None),
-        2 => ("array", None),
-        3 => ("prog_array", None),
-        4 => ("perf_event_array", None),
-        5 => ("percpu_hash", None),
-        6 => ("percpu_array", None),
-        7 => ("stack_trace", None),
-        8 => ("cgroup_array", None),
-        9 => ("lru_hash", None),
-        10 => ("lru_percpu_hash", None),
-        11 => ("lpm_trie", None),
-        12 => ("array_of_maps", None),
-        13 => ("hash_of_maps", None),
-        14 => ("devmap", None),
-        15 => ("sockmap", None),
-        16 => ("cpumap", None),
-        17 => ("xskmap", None),
-        18 => ("sockhash", None),
-        19 => ("cgroup_storage", None),
-        20 => ("reuseport_sockarray", None),
-        21 => ("percpu_cgroup_storage", None),
-        22 => ("queue", None),
-        23 => ("stack", None),
-        24 => ("sk_storage", None),
-        25 => ("devmap_hash", None),
-        26 => ("struct_ops", None),
-        BPF_MAP_TYPE_RINGBUF => ("ringbuf", v(5, 8)),
-        28 => ("inode_storage", v(5, 10)),
-        29 => ("task_storage", v(5, 11)),
-        30 => ("bloom_filter", v(5, 16)),
-        31 => ("user_ringbuf", v(6, 1)),
-        32 => ("cgrp_storage", v(6, 2)),
-        _ => ("unknown", None),
-    }
-}
-
 /// Checks a BPF object against the target: EM_BPF, 64-bit, the board's byte order, `.BTF`, a license,
 /// every program section a known attach kind, no map type or attach kind beyond the target kernel or
 /// arch, and no atomic instructions where the arch's JIT lacks them.
@@ -382,7 +342,6 @@ pub fn verify_object(
         .sections(e, data)
         .map_err(|_| truncated(file, "section headers"))?;
     let mut has_btf = false;
-    let mut btf_ext = None;
     let mut license = None;
     for section in sections.iter() {
         let name = sections
@@ -395,7 +354,6 @@ pub fn verify_object(
         };
         match name {
             b".BTF" => has_btf = true,
-            b".BTF.ext" => btf_ext = Some(sdata()?),
             b"license" => {
                 let bytes = sdata()?;
                 let text = bytes.split(|&b| b == 0).next().unwrap_or_default();
@@ -480,49 +438,41 @@ pub fn verify_object(
             ));
         }
     };
-    let core = match btf_ext {
-        Some(ext) => btf_ext_has_core_relocs(ext, e).ok_or_else(|| truncated(file, ".BTF.ext"))?,
-        None => false,
-    };
-    let obj = aya_obj::Object::parse(data).map_err(|err| {
-        let mut text = err.to_string();
-        let mut source = std::error::Error::source(&err);
-        while let Some(s) = source {
-            text.push_str(&format!(": {s}"));
-            source = s.source();
-        }
+    let obj = ProbeObject::parse(String::new(), file.into(), data.to_vec()).map_err(|e| {
         fail(
             file,
-            format!("object cannot be parsed: {text}"),
+            format!("object cannot be read: {e}"),
             "rebuild it with a supported clang and check its sections",
         )
     })?;
-    let symbol_sections = program_sections(data).map_err(|_| truncated(file, "symbol table"))?;
-    let mut programs: Vec<ProgramInfo> = obj
-        .programs
-        .keys()
-        .map(|name| {
-            let section = symbol_sections
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, s)| s.clone())
-                .unwrap_or_default();
-            let (kind, attach) = AttachKind::from_section(&section).ok_or_else(|| {
-                fail(
-                    file,
-                    format!("program `{name}` is in section `{section}`, no known attach kind"),
-                    "fix its SEC() name",
-                )
-            })?;
-            Ok(ProgramInfo {
-                name: name.clone(),
-                section,
-                kind,
-                attach,
-            })
-        })
-        .collect::<Result<_, VerifyError>>()?;
-    programs.sort_by(|a, b| a.name.cmp(&b.name));
+    let Some(btf) = &obj.btf else {
+        let why = obj.btf_problem.clone().unwrap_or_default();
+        return Err(fail(
+            file,
+            format!("object's .BTF cannot be read: {why}"),
+            "rebuild it with clang `-g`",
+        ));
+    };
+    let core = obj.core;
+    let mut programs = Vec::new();
+    for p in &obj.programs {
+        let Some((kind, attach)) = p.attach.clone() else {
+            return Err(fail(
+                file,
+                format!(
+                    "program `{}` is in section `{}`, no known attach kind",
+                    p.function, p.section
+                ),
+                "fix its SEC() name",
+            ));
+        };
+        programs.push(ProgramInfo {
+            name: p.function.clone(),
+            section: p.section.clone(),
+            kind,
+            attach,
+        });
+    }
     if programs.is_empty() {
         return Err(fail(
             file,
@@ -531,26 +481,32 @@ pub fn verify_object(
         ));
     }
     let mut maps = Vec::new();
-    for (name, map) in &obj.maps {
-        let (type_name, since) = map_type_name(map.map_type());
-        if let Some(since) = since
-            && rules.kernel < since
+    for m in &obj.maps {
+        let map_type = m.map_type.unwrap_or(0);
+        let type_name = map_types::name(map_type);
+        if let Some((major, minor)) = map_types::since(map_type)
+            && rules.kernel < KernelVersion::new(major, minor)
         {
             return Err(fail(
                 file,
                 format!(
-                    "map `{name}` is a {type_name}, which needs kernel {since}; target kernel is {}",
-                    rules.kernel
+                    "map `{}` is a {type_name}, which needs kernel {major}.{minor}; target kernel is {}",
+                    m.name, rules.kernel
                 ),
                 "use a perf_event_array, or raise kernel.version in the target file",
             ));
         }
+        let size = |id: Option<u32>| {
+            id.and_then(|id| btf.size_of(id))
+                .and_then(|s| u32::try_from(s).ok())
+                .unwrap_or(0)
+        };
         maps.push(MapInfo {
-            name: name.clone(),
+            name: m.name.clone(),
             map_type: type_name.to_string(),
-            key_size: map.key_size(),
-            value_size: map.value_size(),
-            max_entries: map.max_entries(),
+            key_size: size(m.key),
+            value_size: size(m.value),
+            max_entries: m.max_entries.unwrap_or(0),
         });
     }
     maps.sort_by(|a, b| a.name.cmp(&b.name));
@@ -560,38 +516,4 @@ pub fn verify_object(
         programs,
         maps,
     })
-}
-
-/// Reads the `.BTF.ext` header: `Some(true)` when it has CO-RE relocation records.
-fn btf_ext_has_core_relocs(ext: &[u8], e: Endianness) -> Option<bool> {
-    let u32_at = |off: usize| -> Option<u32> {
-        let b: [u8; 4] = ext.get(off..off + 4)?.try_into().ok()?;
-        Some(match e {
-            Endianness::Little => u32::from_le_bytes(b),
-            Endianness::Big => u32::from_be_bytes(b),
-        })
-    };
-    let hdr_len = u32_at(4)?;
-    // Layout: magic u16, version u8, flags u8, hdr_len, func_info off/len, line_info off/len, core_relo off/len.
-    if hdr_len < 32 {
-        return Some(false);
-    }
-    Some(u32_at(28)? > 0)
-}
-
-/// Global function symbols and the section each lives in (aya names programs by function).
-fn program_sections(data: &[u8]) -> object::Result<Vec<(String, String)>> {
-    use object::{Object, ObjectSection, ObjectSymbol, SymbolKind, SymbolSection};
-    let file = object::File::parse(data)?;
-    let mut out = Vec::new();
-    for sym in file.symbols() {
-        if sym.kind() != SymbolKind::Text || !sym.is_global() {
-            continue;
-        }
-        if let SymbolSection::Section(idx) = sym.section() {
-            let section = file.section_by_index(idx)?;
-            out.push((sym.name()?.to_string(), section.name()?.to_string()));
-        }
-    }
-    Ok(out)
 }

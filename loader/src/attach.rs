@@ -7,7 +7,7 @@ use aya::programs::{Program, ProgramError};
 use aya::{Btf, Ebpf, EbpfError, EbpfLoader};
 use ebpf_pack_manifest::AttachKind;
 
-use crate::failure::{Exit, Failure, PRIVILEGE_HINT, chain, os_error};
+use crate::failure::{Exit, Failure, PRIVILEGE_HINT, chain, contains, os_error};
 use crate::probe::{ProbeObject, ProgramSpec};
 
 /// Verifier log lines shown on a load failure.
@@ -132,9 +132,9 @@ pub fn plan(probe: &ProbeObject) -> Result<Vec<PlannedProgram>, Failure> {
 
 /// Kernel type information handed to aya for CO-RE.
 pub enum KernelBtf {
-    /// A parsed BTF (a file, or the kernel's when an object needs CO-RE).
+    /// A parsed BTF file (`--btf` or the bundle's).
     Parsed(Btf),
-    /// aya's own default (the kernel's BTF if it can parse it): used when no object needs CO-RE.
+    /// aya's own default: the kernel's `/sys/kernel/btf/vmlinux` (vetted by us when CO-RE needs it).
     AyaDefault,
     /// No BTF at all.
     None,
@@ -263,13 +263,12 @@ fn load_failure(probe: &str, p: &PlannedProgram, e: ProgramError) -> Failure {
     let log = verifier_log.to_string();
     let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
     let errno = io_error.raw_os_error();
-    let mut f = Failure::new(
-        Exit::Load,
-        format!(
-            "{subject}: the kernel refused to load it (errno {}: {io_error})",
-            errno.unwrap_or(0)
-        ),
-    );
+    let verdict = if lines.is_empty() {
+        "the kernel refused to load it"
+    } else {
+        "the verifier rejected it"
+    };
+    let mut f = Failure::new(Exit::Load, format!("{subject}: {verdict}: {io_error}"));
     if !lines.is_empty() {
         let tail = &lines[lines.len().saturating_sub(LOG_TAIL)..];
         f.details
@@ -296,7 +295,7 @@ fn attach_failure(probe: &str, p: &PlannedProgram, e: &ProgramError) -> Failure 
     let text = chain(e);
     let errno = os_error(e);
     let f = Failure::new(Exit::Attach, format!("{subject}: {text}"));
-    if text.contains("tracefs not found") {
+    if contains(&text, "tracefs not found") {
         return f.hint(
             "mount tracefs: mount -t tracefs tracefs /sys/kernel/tracing (needs CONFIG_TRACING)",
         );

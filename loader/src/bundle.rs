@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use crate::args::Target;
 use crate::failure::{Exit, Failure};
-use crate::probe::probe_name;
+use crate::probe::{probe_name, sort_short};
 
 /// Directory of the probe objects inside a bundle.
 pub const OBJECT_DIR: &str = "bpf";
@@ -39,7 +39,7 @@ pub fn available_probes(bundle: &Path) -> Vec<String> {
             (!stem.is_empty()).then(|| stem.to_owned())
         })
         .collect();
-    names.sort();
+    sort_short(&mut names, |a, b| a < b);
     names
 }
 

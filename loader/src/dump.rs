@@ -136,28 +136,31 @@ fn dump_map(
                 break;
             }
         };
-        if let Ok(Some(value)) = raw.lookup(&next) {
-            if !(map_types::is_array(raw.map_type) && value.iter().all(|&b| b == 0)) {
-                let number = value_int.and_then(|(size, signed)| {
-                    value
-                        .chunks(stride.max(1))
-                        .map(|cpu| int_at(cpu, size, signed, big))
-                        .sum::<Option<i128>>()
-                });
-                let key_number =
-                    key_int.and_then(|(size, signed)| int_at(&next, size, signed, big));
-                rows.push(Row {
-                    key: next.clone(),
-                    value,
-                    number,
-                    key_number,
-                });
+        // A key deleted since get_next_key is simply skipped; all-zero array slots are noise.
+        let value = match raw.lookup(&next) {
+            Ok(Some(v)) if !(map_types::is_array(raw.map_type) && v.iter().all(|&b| b == 0)) => v,
+            _ => {
+                key = Some(next);
+                continue;
             }
-        }
+        };
+        let number = value_int.and_then(|(size, signed)| {
+            value
+                .chunks(stride.max(1))
+                .map(|cpu| int_at(cpu, size, signed, big))
+                .sum::<Option<i128>>()
+        });
+        let key_number = key_int.and_then(|(size, signed)| int_at(&next, size, signed, big));
+        rows.push(Row {
+            key: next.clone(),
+            value,
+            number,
+            key_number,
+        });
         key = Some(next);
     }
 
-    rows.sort_by(|a, b| match (a.number, b.number) {
+    rows.sort_unstable_by(|a, b| match (a.number, b.number) {
         (Some(x), Some(y)) => y.cmp(&x).then_with(|| key_order(a, b)),
         _ => key_order(a, b),
     });
@@ -181,7 +184,10 @@ fn dump_map(
         line.push_str("  ");
         text.clear();
         match (row.number, &decoder, decl.value) {
-            (Some(n), _, _) if per_cpu => text.push_str(&format!("value={n}")),
+            (Some(n), _, _) if per_cpu => {
+                text.push_str("value=");
+                write_wide_int(&mut text, n);
+            }
             (_, Some(d), Some(t)) if !per_cpu => d.record(&mut text, t, &row.value, "value"),
             (_, d, t) => per_cpu_values(
                 &mut text,
@@ -199,6 +205,17 @@ fn dump_map(
         writeln!(out, "  ... {} more entries omitted", rows.len() - MAX_ROWS)?;
     }
     Ok(())
+}
+
+/// Appends a summed integer in decimal without pulling in 128-bit formatting.
+fn write_wide_int(out: &mut String, n: i128) {
+    if let Ok(v) = i64::try_from(n) {
+        out.push_str(&v.to_string());
+    } else if let Ok(v) = u64::try_from(n) {
+        out.push_str(&v.to_string());
+    } else {
+        out.push_str(if n < 0 { "-inf" } else { "inf" });
+    }
 }
 
 /// Orders rows by integer key when the key is an integer, else by key bytes.

@@ -11,11 +11,13 @@ use aya::maps::{Map, MapData, RingBuf};
 use crate::btf::EVENT_VAR_PREFIX;
 use crate::decode::{Decoder, write_hex};
 use crate::failure::{Exit, Failure, chain};
-use crate::probe::ProbeObject;
+use crate::probe::{ProbeObject, sort_short};
 use crate::sys;
 
 /// Longest single wait, so a stop request or the deadline is noticed promptly.
 const POLL_MS: u64 = 100;
+/// Most records taken from one ring buffer per batch, so a flood cannot starve the stop check.
+const MAX_BATCH: usize = 4096;
 
 /// One ring buffer being read.
 pub struct EventStream {
@@ -39,7 +41,7 @@ pub fn open_streams(
         .filter(|(_, m)| matches!(m, Map::RingBuf(_)))
         .map(|(n, _)| n.to_owned())
         .collect();
-    names.sort();
+    sort_short(&mut names, |a, b| a < b);
     let mut streams = Vec::with_capacity(names.len());
     for name in names {
         let Some(map) = ebpf.take_map(&name) else {
@@ -93,7 +95,7 @@ pub fn format_event(
     line.push('\n');
 }
 
-/// Prints every record waiting in every stream; returns how many were printed.
+/// Prints the records waiting in every stream (up to [`MAX_BATCH`] each); returns how many were printed.
 pub fn drain(
     streams: &mut [EventStream],
     probes: &[ProbeObject],
@@ -105,7 +107,8 @@ pub fn drain(
         let Some(probe) = probes.get(s.probe) else {
             continue;
         };
-        while let Some(item) = s.ring.next() {
+        for _ in 0..MAX_BATCH {
+            let Some(item) = s.ring.next() else { break };
             format_event(&mut line, probe, &s.map, s.record, &item);
             out.write_all(line.as_bytes())?;
             count += 1;

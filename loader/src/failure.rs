@@ -70,7 +70,7 @@ pub fn chain(e: &dyn Error) -> String {
     let mut source = e.source();
     while let Some(s) = source {
         let text = s.to_string();
-        if !text.is_empty() && !last.contains(&text) {
+        if !text.is_empty() && !contains(&last, &text) {
             out.push_str(": ");
             out.push_str(&text);
         }
@@ -78,6 +78,15 @@ pub fn chain(e: &dyn Error) -> String {
         source = s.source();
     }
     out
+}
+
+/// Whether `needle` occurs in `hay` (a plain byte search: smaller than `str::contains`).
+pub fn contains(hay: &str, needle: &str) -> bool {
+    needle.is_empty()
+        || hay
+            .as_bytes()
+            .windows(needle.len())
+            .any(|w| w == needle.as_bytes())
 }
 
 /// The first OS error number in an error's source chain.

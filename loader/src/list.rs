@@ -53,7 +53,7 @@ pub fn describe(probe: &ProbeObject, out: &mut String) {
             typed(out, "  value: ", m.value);
             if m.map_type == Some(map_types::RINGBUF) {
                 match btf.event_record_type(&m.name) {
-                    Some(t) => typed(out, "  record: ", Some(t)),
+                    Some(t) => typed(out, "  record: ", Some(btf.strip_qualifiers(t))),
                     None => out.push_str("  record: undeclared (printed as hex)"),
                 }
             }
@@ -93,6 +93,7 @@ mod tests {
                 key: None,
                 value: None,
                 pinning: 0,
+                max_entries: Some(1024),
             }],
             btf: None,
             btf_problem: None,

@@ -6,17 +6,19 @@
 
 mod args;
 mod attach;
-mod btf;
 mod bundle;
-mod decode;
 mod dump;
 mod events;
 mod failure;
 mod list;
-mod map_types;
-mod probe;
 mod run;
 mod sys;
+
+#[cfg(test)]
+mod clang_tests;
+
+// Object reading and BTF decoding are shared with the host CLI.
+use ebpf_pack_object::{btf, decode, map_types, probe};
 
 use std::io::Write;
 use std::process::ExitCode;

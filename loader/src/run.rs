@@ -12,7 +12,18 @@ use crate::attach::{self, KernelBtf, PlannedProgram};
 use crate::bundle::{self, BtfSource, KERNEL_BTF};
 use crate::failure::{Exit, Failure, chain};
 use crate::probe::ProbeObject;
-use crate::{dump, events, list, sys};
+use crate::{btf, dump, events, list, sys};
+
+/// Reads and parses one object file.
+fn read_probe(name: String, path: &std::path::Path) -> Result<ProbeObject, Failure> {
+    let data = std::fs::read(path).map_err(|e| {
+        Failure::new(
+            Exit::BadInput,
+            format!("probe {name}: cannot read {}: {e}", path.display()),
+        )
+    })?;
+    ProbeObject::parse(name, path.to_path_buf(), data).map_err(|e| Failure::new(Exit::BadInput, e))
+}
 
 /// Reads the selected probes (every probe of the bundle when none is named).
 fn read_probes(opts: &Options) -> Result<(Vec<ProbeObject>, std::path::PathBuf), Failure> {
@@ -21,7 +32,7 @@ fn read_probes(opts: &Options) -> Result<(Vec<ProbeObject>, std::path::PathBuf),
     let selected = bundle::select(&opts.targets, &bundle, &available)?;
     let probes = selected
         .into_iter()
-        .map(|(name, path)| ProbeObject::read(name, &path))
+        .map(|(name, path)| read_probe(name, &path))
         .collect::<Result<Vec<_>, _>>()?;
     Ok((probes, bundle))
 }
@@ -41,6 +52,13 @@ pub fn list(opts: &Options) -> Result<(), Failure> {
 fn kernel_btf(source: BtfSource, probes: &[ProbeObject]) -> Result<KernelBtf, Failure> {
     let core = probes.iter().find(|p| p.core);
     let parse = |path: &Path| {
+        if let Err(e) = std::fs::metadata(path) {
+            return Err(Failure::new(
+                Exit::BadInput,
+                format!("cannot read BTF file {}: {e}", path.display()),
+            )
+            .hint("pass --btf with the running kernel's BTF, or omit --btf to use the bundle's or the kernel's"));
+        }
         Btf::parse_file(path, Endianness::default()).map_err(|e| {
             Failure::new(
                 Exit::BadInput,
@@ -51,14 +69,33 @@ fn kernel_btf(source: BtfSource, probes: &[ProbeObject]) -> Result<KernelBtf, Fa
     };
     Ok(match source {
         BtfSource::File(path) => KernelBtf::Parsed(parse(&path)?),
-        // Parse it ourselves when CO-RE depends on it: aya would silently skip a BTF it cannot read.
-        BtfSource::Kernel if core.is_some() => KernelBtf::Parsed(parse(Path::new(KERNEL_BTF))?),
+        // aya parses the kernel's BTF itself (in `EbpfLoader::new`) but silently ignores one it cannot
+        // read: vet it first when CO-RE depends on it. A second full parse would double peak memory.
+        BtfSource::Kernel if core.is_some() => {
+            vet_kernel_btf()?;
+            KernelBtf::AyaDefault
+        }
         BtfSource::Kernel => KernelBtf::AyaDefault,
         BtfSource::None => match core {
             Some(p) => return Err(bundle::missing_btf(&p.name)),
             None => KernelBtf::None,
         },
     })
+}
+
+/// Refuses a kernel BTF that aya could not use (unreadable, truncated, or of an unknown layout).
+fn vet_kernel_btf() -> Result<(), Failure> {
+    let checked = std::fs::read(KERNEL_BTF)
+        .map_err(|e| e.to_string())
+        .and_then(|data| btf::check(&data).map_err(|e| e.to_string()));
+    match checked {
+        Ok(_) => Ok(()),
+        Err(e) => Err(Failure::new(
+            Exit::BadInput,
+            format!("cannot use the kernel's BTF {KERNEL_BTF}: {e}"),
+        )
+        .hint("pass --btf FILE with a BTF of the running kernel that this ebpf-run can read")),
+    }
 }
 
 /// Runs the probes until SIGINT/SIGTERM or `--duration`, printing events, then dumps maps and detaches.
@@ -104,9 +141,10 @@ pub fn run(opts: &Options) -> Result<(), Failure> {
         names.join(", ")
     );
 
+    // A duration too long to represent simply never ends.
     let deadline = opts
         .duration_secs
-        .map(|s| Instant::now() + Duration::from_secs(s));
+        .and_then(|s| Instant::now().checked_add(Duration::from_secs(s)));
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
     let mut result = events::watch(&mut streams, &probes, deadline, &mut out);

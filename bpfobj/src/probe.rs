@@ -7,7 +7,6 @@ use ebpf_pack_manifest::AttachKind;
 use object::{Object, ObjectSection, ObjectSymbol, SectionKind, SymbolKind};
 
 use crate::btf::{self, Btf};
-use crate::failure::{Exit, Failure};
 
 /// A program of the object: the function aya knows it by and the section that says where it attaches.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +32,8 @@ pub struct MapDecl {
     pub value: Option<u32>,
     /// Pinning mode requested by the object (0 = none).
     pub pinning: u32,
+    /// Declared maximum number of entries (bytes for ring buffers).
+    pub max_entries: Option<u32>,
 }
 
 /// A parsed BPF object.
@@ -69,29 +70,37 @@ pub fn probe_name(path: &Path) -> String {
     stem.to_owned()
 }
 
-impl ProbeObject {
-    /// Reads and parses an object file.
-    pub fn read(name: String, path: &Path) -> Result<ProbeObject, Failure> {
-        let data = std::fs::read(path).map_err(|e| {
-            Failure::new(
-                Exit::BadInput,
-                format!("probe {name}: cannot read {}: {e}", path.display()),
-            )
-        })?;
-        ProbeObject::parse(name, path.to_path_buf(), data)
-            .map_err(|e| Failure::new(Exit::BadInput, e))
+/// Whether the ELF header's `e_machine` is `EM_BPF` (247).
+fn is_bpf_machine(elf: &[u8], little_endian: bool) -> bool {
+    const EM_BPF: u16 = 247;
+    match elf.get(18..20) {
+        Some(&[a, b]) if little_endian => u16::from_le_bytes([a, b]) == EM_BPF,
+        Some(&[a, b]) => u16::from_be_bytes([a, b]) == EM_BPF,
+        _ => false,
     }
+}
 
+/// Sorts a short list in place (insertion sort: far less code than the standard sorts).
+pub fn sort_short<T>(v: &mut [T], less: impl Fn(&T, &T) -> bool) {
+    for i in 1..v.len() {
+        let mut j = i;
+        while j > 0 && less(&v[j], &v[j - 1]) {
+            v.swap(j, j - 1);
+            j -= 1;
+        }
+    }
+}
+
+impl ProbeObject {
     /// Parses an object's bytes; the error names the probe and file.
     pub fn parse(name: String, path: PathBuf, data: Vec<u8>) -> Result<ProbeObject, String> {
         let bad = |what: String| format!("probe {name}: {}: {what}", path.display());
         let elf =
             object::File::parse(&*data).map_err(|e| bad(format!("not an ELF object: {e}")))?;
-        if elf.architecture() != object::Architecture::Bpf {
-            return Err(bad(format!(
-                "not a BPF object (machine {:?})",
-                elf.architecture()
-            )));
+        if !is_bpf_machine(&data, elf.is_little_endian()) {
+            return Err(bad(
+                "not a BPF object (ELF machine is not EM_BPF)".to_owned()
+            ));
         }
         let section_data = |name: &str| elf.section_by_name(name).and_then(|s| s.data().ok());
         let (btf, btf_problem) = match section_data(".BTF").map(Btf::parse) {
@@ -117,6 +126,7 @@ impl ProbeObject {
                         key: d.key,
                         value: d.value,
                         pinning: d.pinning,
+                        max_entries: d.max_entries,
                     })
                     .collect()
             })
@@ -139,32 +149,47 @@ impl ProbeObject {
                 && section.kind() == SectionKind::Text
                 && !sec_name.starts_with(".text")
             {
+                // aya slices the code by symbol address and size without checking: do it here.
+                if sym
+                    .address()
+                    .checked_add(sym.size())
+                    .is_none_or(|end| end > section.size())
+                {
+                    return Err(bad(format!(
+                        "program `{sym_name}` lies outside its section `{sec_name}`"
+                    )));
+                }
                 programs.push(ProgramSpec {
                     function: sym_name.to_owned(),
                     section: sec_name.to_owned(),
                     attach: AttachKind::from_section(sec_name),
                 });
             } else if sec_name.starts_with("maps") && sym.kind() == SymbolKind::Data {
-                // Legacy `struct bpf_map_def` maps: the first word is the map type.
-                let map_type = section.data().ok().and_then(|d| {
-                    let off = usize::try_from(sym.address()).ok()?;
-                    let w: [u8; 4] = d.get(off..off.checked_add(4)?)?.try_into().ok()?;
-                    Some(if elf.is_little_endian() {
-                        u32::from_le_bytes(w)
-                    } else {
-                        u32::from_be_bytes(w)
+                // Legacy `struct bpf_map_def` maps: type, key_size, value_size, max_entries, flags.
+                let word = |i: usize| {
+                    section.data().ok().and_then(|d| {
+                        let off = usize::try_from(sym.address()).ok()?.checked_add(4 * i)?;
+                        let w: [u8; 4] = d.get(off..off.checked_add(4)?)?.try_into().ok()?;
+                        Some(if elf.is_little_endian() {
+                            u32::from_le_bytes(w)
+                        } else {
+                            u32::from_be_bytes(w)
+                        })
                     })
-                });
+                };
+                let map_type = word(0);
+                let max_entries = word(3);
                 maps.push(MapDecl {
                     name: sym_name.to_owned(),
                     map_type,
                     key: None,
                     value: None,
                     pinning: 0,
+                    max_entries,
                 });
             }
         }
-        programs.sort_by(|a, b| a.function.cmp(&b.function));
+        sort_short(&mut programs, |a, b| a.function < b.function);
         Ok(ProbeObject {
             name,
             path,
@@ -187,6 +212,13 @@ mod tests {
         assert_eq!(probe_name(Path::new("/b/bpf/opensnoop.bpf.o")), "opensnoop");
         assert_eq!(probe_name(Path::new("x.o")), "x");
         assert_eq!(probe_name(Path::new("/")), "");
+    }
+
+    #[test]
+    fn short_sort_orders() {
+        let mut v = vec![3, 1, 2, 5, 4, 1];
+        sort_short(&mut v, |a, b| a < b);
+        assert_eq!(v, [1, 1, 2, 3, 4, 5]);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! `outer.inner=…`, other arrays as `[a,b,c]`. Data shorter than its type prints `?` for the missing
 //! parts; nothing here panics on bad BTF or short data.
 
+use std::cell::Cell;
 use std::fmt::Write as _;
 
 use crate::btf::{Btf, Kind, Type};
@@ -12,6 +13,8 @@ use crate::btf::{Btf, Kind, Type};
 const MAX_DEPTH: u32 = 12;
 /// Most array elements rendered before `,...`.
 const MAX_ELEMS: u64 = 256;
+/// Most values rendered per record: bounds the work a malformed (e.g. self-nesting) type can cause.
+const MAX_NODES: u32 = 8192;
 /// `BTF_INT_SIGNED`.
 const INT_SIGNED: u8 = 1;
 /// `BTF_INT_CHAR`.
@@ -118,17 +121,23 @@ fn extract_bits(bytes: &[u8], bit_off: u64, nbits: u32, big_endian: bool) -> Opt
 /// Renders bytes through one object's BTF.
 pub struct Decoder<'a> {
     btf: &'a Btf,
+    /// Values left to render in the current record.
+    budget: Cell<u32>,
 }
 
 impl<'a> Decoder<'a> {
     /// A decoder for data described by `btf` (and in its byte order).
     pub fn new(btf: &'a Btf) -> Self {
-        Decoder { btf }
+        Decoder {
+            btf,
+            budget: Cell::new(MAX_NODES),
+        }
     }
 
     /// Appends `field=value` tokens for `bytes` of type `ty` (space-separated, and separated from what
     /// `out` already holds); a value that is not a struct becomes `label=value`.
     pub fn record(&self, out: &mut String, ty: u32, bytes: &[u8], label: &str) {
+        self.budget.set(MAX_NODES);
         let id = self.btf.resolve(ty);
         match self.btf.ty(id) {
             Some(t) if matches!(t.kind, Kind::Struct | Kind::Union) => {
@@ -157,6 +166,10 @@ impl<'a> Decoder<'a> {
         depth: u32,
     ) {
         for m in self.btf.members(t) {
+            if !self.spend() {
+                out.push_str(" ...");
+                return;
+            }
             let (bit_off, bitfield) = if t.kind_flag {
                 (u64::from(m.offset & 0x00ff_ffff), m.offset >> 24)
             } else {
@@ -245,7 +258,15 @@ impl<'a> Decoder<'a> {
 
     /// Appends one value of type `ty` held in `bytes`, structs rendered as `{a=1,b=2}`.
     pub fn value_text(&self, out: &mut String, ty: u32, bytes: &[u8]) {
+        self.budget.set(MAX_NODES);
         self.value(out, ty, bytes, 0);
+    }
+
+    /// Takes one unit of the rendering budget; false once it is spent.
+    fn spend(&self) -> bool {
+        let left = self.budget.get();
+        self.budget.set(left.saturating_sub(1));
+        left > 0
     }
 
     /// Appends one value of type `ty` held exactly in `bytes`.
@@ -255,7 +276,7 @@ impl<'a> Decoder<'a> {
         let Some(t) = self.btf.ty(id) else {
             return hex_value(out, bytes);
         };
-        if depth > MAX_DEPTH {
+        if depth > MAX_DEPTH || !self.spend() {
             out.push_str("...");
             return;
         }
@@ -290,9 +311,9 @@ impl<'a> Decoder<'a> {
             Kind::Float if bytes.len() == 4 || bytes.len() == 8 => {
                 let raw = read_uint(bytes, big).unwrap_or(0);
                 if bytes.len() == 4 {
-                    let _ = write!(out, "{}", f32::from_bits(raw as u32));
+                    write_float(out, f64::from(f32::from_bits(raw as u32)));
                 } else {
-                    let _ = write!(out, "{}", f64::from_bits(raw));
+                    write_float(out, f64::from_bits(raw));
                 }
             }
             Kind::Array { elem, nelems } => self.array(out, elem, nelems, bytes, depth),
@@ -322,7 +343,10 @@ impl<'a> Decoder<'a> {
                     out.push_str("...");
                     break;
                 }
-                let off = usize::try_from(i * size).unwrap_or(usize::MAX);
+                let off = i
+                    .checked_mul(size)
+                    .and_then(|o| usize::try_from(o).ok())
+                    .unwrap_or(usize::MAX);
                 match slice(bytes, off, size) {
                     Some(e) => self.value(out, elem, e, depth + 1),
                     None => out.push('?'),
@@ -345,6 +369,38 @@ impl<'a> Decoder<'a> {
             },
             None => false,
         }
+    }
+}
+
+/// Appends a float with up to six decimals (`-1.5`, `0.000001`), by integer arithmetic: core's float
+/// formatting costs more flash than the rare float field is worth. Huge magnitudes print their bits.
+fn write_float(out: &mut String, v: f64) {
+    if v.is_nan() {
+        return out.push_str("nan");
+    }
+    if v.is_sign_negative() {
+        out.push('-');
+    }
+    let a = v.abs();
+    if a.is_infinite() {
+        return out.push_str("inf");
+    }
+    if a >= 1e15 {
+        let _ = write!(out, "0x{:x}", v.to_bits());
+        return;
+    }
+    // Exact for a < 1e15: the scaled value stays below 2^63.
+    let micros = (a * 1e6 + 0.5) as u64;
+    let _ = write!(out, "{}", micros / 1_000_000);
+    let mut frac = micros % 1_000_000;
+    if frac != 0 {
+        out.push('.');
+        let mut digits = 6;
+        while frac.is_multiple_of(10) {
+            frac /= 10;
+            digits -= 1;
+        }
+        let _ = write!(out, "{frac:0digits$}");
     }
 }
 
@@ -391,6 +447,22 @@ mod tests {
         assert_eq!(sign_extend(0xff, 8), -1);
         assert_eq!(sign_extend(0x7f, 8), 127);
         assert_eq!(sign_extend(u64::MAX, 64), -1);
+    }
+
+    #[test]
+    fn floats_print_with_up_to_six_decimals() {
+        for (v, want) in [
+            (1.5, "1.5"),
+            (-2.0, "-2"),
+            (0.000001, "0.000001"),
+            (123.456789, "123.456789"),
+            (f64::NAN, "nan"),
+            (f64::NEG_INFINITY, "-inf"),
+        ] {
+            let mut out = String::new();
+            write_float(&mut out, v);
+            assert_eq!(out, want, "{v}");
+        }
     }
 
     #[test]

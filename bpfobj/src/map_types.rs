@@ -58,6 +58,20 @@ pub fn name(map_type: u32) -> &'static str {
     NAMES.get(map_type as usize).copied().unwrap_or("unknown")
 }
 
+/// The kernel version (major, minor) that introduced a map type, for the types newer than 5.4.
+pub fn since(map_type: u32) -> Option<(u16, u16)> {
+    match map_type {
+        RINGBUF => Some((5, 8)),
+        28 => Some((5, 10)), // inode_storage
+        29 => Some((5, 11)), // task_storage
+        30 => Some((5, 16)), // bloom_filter
+        31 => Some((6, 1)),  // user_ringbuf
+        32 => Some((6, 2)),  // cgrp_storage
+        33 => Some((6, 9)),  // arena
+        _ => None,
+    }
+}
+
 /// Whether a lookup returns one value per possible CPU.
 pub fn is_per_cpu(map_type: u32) -> bool {
     matches!(map_type, PERCPU_HASH | PERCPU_ARRAY | LRU_PERCPU_HASH)

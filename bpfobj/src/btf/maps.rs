@@ -1,0 +1,92 @@
+//! The object conventions read through BTF: BTF-defined `.maps` and ebpf-pack's ring buffer record
+//! declarations (`EBPF_PACK_EVENT(map, type)` in `probes/include/ebpf_pack.h`).
+
+use super::{Btf, Kind};
+
+/// Name prefix of the global that names a ring buffer's record type (see `probes/include/ebpf_pack.h`).
+pub const EVENT_VAR_PREFIX: &str = "__ebpf_pack_event_";
+
+/// A map declared in a BTF-defined `.maps` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapDef {
+    /// Map name (the variable's name).
+    pub name: String,
+    /// `BPF_MAP_TYPE_*` value, when declared.
+    pub map_type: Option<u32>,
+    /// Key type id, when declared with `__type(key, ...)`.
+    pub key: Option<u32>,
+    /// Value type id, when declared with `__type(value, ...)`.
+    pub value: Option<u32>,
+    /// Pinning mode (`LIBBPF_PIN_BY_NAME` = 1), 0 when absent.
+    pub pinning: u32,
+    /// Declared `max_entries`.
+    pub max_entries: Option<u32>,
+}
+
+impl Btf {
+    /// The type id of the global variable `name`.
+    pub fn var_type(&self, name: &str) -> Option<u32> {
+        self.types
+            .iter()
+            .find(|t| t.kind == Kind::Var && self.string(t.name_off) == name)
+            .map(|t| t.size_or_type)
+    }
+
+    /// The record type a ring buffer map carries, named by the `__ebpf_pack_event_<map>` convention.
+    pub fn event_record_type(&self, map: &str) -> Option<u32> {
+        let mut var = String::with_capacity(EVENT_VAR_PREFIX.len() + map.len());
+        var.push_str(EVENT_VAR_PREFIX);
+        var.push_str(map);
+        let ptr = self.ty(self.resolve(self.var_type(&var)?))?;
+        (ptr.kind == Kind::Ptr).then_some(ptr.size_or_type)
+    }
+
+    /// The maps declared in the BTF-defined `.maps` section, in declaration order.
+    pub fn map_defs(&self) -> Vec<MapDef> {
+        let Some(sec) = self
+            .types
+            .iter()
+            .find(|t| t.kind == Kind::Datasec && self.string(t.name_off) == ".maps")
+        else {
+            return Vec::new();
+        };
+        let mut defs = Vec::new();
+        for entry in self.members(sec) {
+            let Some(var) = self.ty(entry.ty).filter(|v| v.kind == Kind::Var) else {
+                continue;
+            };
+            let mut def = MapDef {
+                name: self.string(var.name_off).to_owned(),
+                map_type: None,
+                key: None,
+                value: None,
+                pinning: 0,
+                max_entries: None,
+            };
+            let Some(body) = self.ty(self.resolve(var.size_or_type)) else {
+                continue;
+            };
+            for m in self.members(body) {
+                // Every field is a pointer: `__uint(n, v)` points to `int[v]`, `__type(n, T)` points to T.
+                let Some(ptr) = self.ty(self.resolve(m.ty)).filter(|p| p.kind == Kind::Ptr) else {
+                    continue;
+                };
+                let pointee = ptr.size_or_type;
+                let count = match self.ty(self.resolve(pointee)).map(|t| t.kind) {
+                    Some(Kind::Array { nelems, .. }) => Some(nelems),
+                    _ => None,
+                };
+                match self.string(m.name_off) {
+                    "type" => def.map_type = count,
+                    "key" => def.key = Some(pointee),
+                    "value" => def.value = Some(pointee),
+                    "pinning" => def.pinning = count.unwrap_or(0),
+                    "max_entries" => def.max_entries = count,
+                    _ => {}
+                }
+            }
+            defs.push(def);
+        }
+        defs
+    }
+}
