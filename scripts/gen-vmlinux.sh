@@ -167,9 +167,11 @@ check_btf() {
   magic=$(od -An -tx1 -N2 "$f" | tr -d ' ')
   case "$endian:$magic" in little:9feb|big:eb9f) ;; *) die "$f: BTF byte order $magic, expected $endian-endian" ;; esac
   want_long=$((bits / 8))
-  "$bpftool" btf dump file "$f" | grep -q "INT 'long int' size=$want_long " \
+  "$bpftool" btf dump file "$f" >"$f.txt" || die "$f: bpftool cannot read this BTF"
+  grep -q "INT 'long int' size=$want_long " "$f.txt" \
     || die "$f: 'long int' is not $want_long bytes in this BTF (expected a $bits-bit kernel)"
-  "$bpftool" btf dump file "$f" | grep -q "STRUCT 'task_struct' size=" || die "$f: no struct task_struct"
+  grep -q "STRUCT 'task_struct' size=" "$f.txt" || die "$f: no struct task_struct"
+  rm -f "$f.txt"
 }
 
 gen_arch() {
@@ -188,6 +190,7 @@ EOF
     -o "Dir::Etc::sourcelist=$apt/sources.list" -o Dir::Etc::sourceparts=-
     -o "Dir::State::Lists=$apt/lists" -o "Dir::State::status=$apt/status" -o "Dir::Cache=$apt/cache"
     -o "APT::Architecture=$debarch" -o "APT::Architectures::=$debarch" -o Acquire::Languages=none
+    -o Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false
   )
   [ "$(id -u)" -ne 0 ] || aptopts+=(-o APT::Sandbox::User=root)
 
@@ -225,23 +228,22 @@ EOF
     local tmp
     tmp=$(mktemp -d "$dir/tmp.XXXXXX")
     cleanup+=("$tmp")
+    local pattern='./boot/vmlinu[xz]-*'
+    [ "$method" = image ] || pattern='./usr/lib/debug/boot/vmlinux-*'
+    # Not `dpkg-deb -c` first: listing a 600 MB -dbg package means decompressing all of it (~30 s). tar stops
+    # after the first match (--occurrence) and dpkg-deb then dies of SIGPIPE, which is expected.
+    dpkg-deb --fsys-tarfile "$deb" 2>/dev/null | tar -x -C "$tmp" --wildcards --occurrence=1 "$pattern" || true
     local member
-    if [ "$method" = image ]; then
-      member=$(dpkg-deb -c "$deb" | awk '{print $NF}' | grep -E '^\./boot/vmlinu[xz]-' | head -n1) || true
-    else
-      member=$(dpkg-deb -c "$deb" | awk '{print $NF}' | grep -E '^\./usr/lib/debug/boot/vmlinux-' | head -n1) || true
-    fi
-    [ -n "$member" ] || die "$arch: no kernel image/vmlinux in $deb"
-    # tar stops after the member (--occurrence); dpkg-deb then dies of SIGPIPE, which is expected.
-    dpkg-deb --fsys-tarfile "$deb" 2>/dev/null | tar -x -C "$tmp" --occurrence=1 "$member" || true
-    [ -s "$tmp/$member" ] || die "$arch: could not extract $member from $deb"
-    local rc=0 t0=$SECONDS
+    member=$(cd "$tmp" && find . -type f -name 'vmlinu[xz]-*' | head -n1)
+    [ -n "$member" ] && [ -s "$tmp/$member" ] || die "$arch: no $pattern in $deb"
+    local rc=0 t0
     extract_btf "$tmp/$member" "$tmp/vmlinux.btf" >"$tmp/extract.log" 2>&1 || rc=$?
     if [ "$rc" -eq 0 ]; then
       log "$arch: BTF cut from ${member#./}: $(cat "$tmp/extract.log")"
     elif [ "$rc" -eq 3 ] && [ "$method" = dbg ]; then
       command -v "$pahole" >/dev/null 2>&1 || die "'$pahole' not found (package pahole)"
       log "$arch: ${member#./} has no BTF; encoding it from DWARF with pahole (takes a while)"
+      t0=$SECONDS
       # Flags as the kernel's own scripts/pahole-flags.sh, minus -j (not reproducible with pahole 1.24).
       "$pahole" --btf_gen_floats --btf_encode_detached="$tmp/vmlinux.btf" "$tmp/$member" >"$tmp/pahole.log" 2>&1 \
         || { cat "$tmp/pahole.log" >&2; die "$arch: pahole failed on ${member#./}"; }
@@ -251,6 +253,7 @@ EOF
       die "$arch: no BTF in ${member#./} of $pkg $version (kernel built without CONFIG_DEBUG_INFO_BTF?)"
     fi
     check_btf "$tmp/vmlinux.btf" "$bits" "$endian"
+    chmod 0644 "$tmp/vmlinux.btf"
     mv -f "$tmp/vmlinux.btf" "$btf"
     echo "$source" >"$dir/vmlinux.btf.source"
     rm -rf "$tmp"

@@ -1,0 +1,119 @@
+/*
+ * ebpf_pack.h — conventions and helpers shared by the ebpf-pack probes.
+ *
+ * Include after "vmlinux.h", <bpf/bpf_helpers.h> and <bpf/bpf_core_read.h>.
+ *
+ * 1. Event records: EBPF_PACK_EVENT(map, type)
+ *
+ *    The loader prints ring-buffer records decoded through the object's BTF. A ring buffer map carries no
+ *    value type, so each probe names its record type with
+ *
+ *        EBPF_PACK_EVENT(events, struct event);
+ *
+ *    which declares the global `const struct event *__ebpf_pack_event_events`. The loader looks for a BTF
+ *    VAR named `__ebpf_pack_event_<ring buffer map name>`, follows its PTR (and CONST) to the record type and
+ *    decodes every record of that map with it. The variable exists only for its BTF: it is never read, lives
+ *    in .bss (8 bytes, loaded as the ordinary .bss array map) and keeps the record struct in the object's BTF
+ *    even when the struct is otherwise only used through sizeof(). Record structs use fixed-size integers and
+ *    char arrays only, ordered so that there is no implicit padding, so the layout is the same on every
+ *    target and the BTF describes every byte.
+ *
+ * 2. Reading kernel fields on 32-bit kernels: EP_CORE_READ*(src, field)
+ *
+ *    clang's BPF target is always 64-bit: `long`, `unsigned long` and pointers are 8 bytes in BPF C, also
+ *    when the probe is compiled against the vmlinux.h of a 32-bit kernel (arm, where they are 4 bytes).
+ *    CO-RE relocates the *offset* of a field to the running kernel's layout, but BPF_CORE_READ() and
+ *    bpf_core_read() copy sizeof() of the BPF-side type: for `task->real_parent` or `ctx->args[1]` they read
+ *    8 bytes from a 4-byte field on arm — the field plus whatever follows it — and the pointer or value is
+ *    garbage. (aya also rewrites the width of a direct LDX load from a relocated field, but only for
+ *    pointers and unsigned ints; a direct load of a signed `long`, such as `ctx->id`, makes aya 0.14 refuse
+ *    the object on a 32-bit kernel. Explicit reads avoid both traps.)
+ *
+ *    EP_CORE_READ(src, field) therefore reads with the field's size *in the running kernel*: both the size
+ *    and the offset come from CO-RE relocations (FIELD_BYTE_SIZE and FIELD_BYTE_OFFSET, both supported by
+ *    libbpf and aya 0.14 — also for an array element such as `args[1]`), the bytes land in a zeroed u64, and
+ *    the value comes back zero-extended. That is correct for every integer or pointer field of 1, 2, 4 or
+ *    8 bytes on a 32- or 64-bit kernel. EP_CORE_READ_SIGNED sign-extends instead (for `long` fields that can
+ *    be negative, such as a syscall's return value); EP_CORE_READ_PTR returns the value as a pointer for the
+ *    next read.
+ *
+ *    Byte order: on little-endian targets the low-order bytes of the u64 come first, so a 4-byte field
+ *    read into its start is already the right number. On big-endian targets they come last: reading a
+ *    4-byte field into the start of the u64 would yield value << 32. That matters on s390x for every field
+ *    narrower than 8 bytes (int, pid_t, u32) and on 32-bit big-endian boards (mips) for pointers and longs
+ *    too, so on big-endian targets the bytes are read into the *end* of the u64 (&v + 8 - size), as
+ *    libbpf's own BPF_CORE_READ_BITFIELD_PROBED does. Reading into a u32 when size == 4 would work as
+ *    well, but needs a branch per size; the offset is one subtraction (kept verifier-friendly, below).
+ *
+ *    The size passed to bpf_probe_read_kernel() is a relocated constant, so the verifier sees a known
+ *    value and checks it against the 8-byte stack slot. Fields wider than 8 bytes are refused at compile
+ *    time (local size) and would be refused by the verifier (target size).
+ *
+ * 3. Rules every probe here follows, so that one object runs on all supported boards:
+ *    - no BPF atomics (__sync_fetch_and_add & co.): the 32-bit ARM JIT cannot emit them and loading fails
+ *      with errno 524 (ENOTSUPP) after the verifier accepted the program. Counters live in per-CPU maps and
+ *      are bumped with a plain, non-atomic increment: each CPU owns its slot, and tracing programs do not
+ *      interleave on one CPU (the kernel skips a kprobe/tracepoint program while another one is running on
+ *      that CPU: bpf_prog_active). User space sums the CPUs;
+ *    - no `.kconfig` externs (aya 0.14 cannot load them), no bpf_loop (kernel 5.17), no fentry/fexit
+ *      (no trampolines on arm32); tracepoints and a ring buffer (kernel 5.8) only;
+ *    - run-time settings are `const volatile` globals in .rodata, set by the loader (--set name=value).
+ */
+#ifndef __EBPF_PACK_H__
+#define __EBPF_PACK_H__
+
+/* The record type of ring buffer `map` (see 1. above). */
+#define EBPF_PACK_EVENT(map, type) const type *__ebpf_pack_event_##map __attribute__((unused))
+
+/* Task name length, as TASK_COMM_LEN in the kernel (not an enum in every kernel's BTF). */
+#define EP_COMM_LEN 16
+
+#define __EP_FIELD_SIZE(src, field) __builtin_preserve_field_info((src)->field, BPF_FIELD_BYTE_SIZE)
+#define __EP_FIELD_OFFSET(src, field) __builtin_preserve_field_info((src)->field, BPF_FIELD_BYTE_OFFSET)
+
+/*
+ * Where in a u64 at `v` the `size` bytes of a narrower integer go so that the u64 holds its value.
+ * Big-endian: at the end, v + (8 - size). The difference is made a scalar first (barrier_var): left to
+ * itself clang folds it into `ptr - size + 8`, and the verifier refuses any subtraction from the stack
+ * pointer ("R1 subtraction from stack pointer prohibited"); adding a known scalar to it is fine.
+ */
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define __EP_U64_DST(v, size)                                                                           \
+	({                                                                                              \
+		__u64 __ep_off = 8 - (__u64)(size);                                                     \
+		barrier_var(__ep_off);                                                                  \
+		(void *)(v) + __ep_off;                                                                 \
+	})
+#elif __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define __EP_U64_DST(v, size) ((void *)(v)) /* low-order bytes are the first ones */
+#else
+#error "unknown byte order"
+#endif
+
+/*
+ * EP_CORE_READ(src, field): the integer or pointer `src->field` of the running kernel, read with that
+ * kernel's size of the field and zero-extended to __u64. `field` may be a member path with array indexes
+ * (`args[1]`, `a.b`). 0 if the read faults.
+ */
+#define EP_CORE_READ(src, field)                                                                        \
+	({                                                                                              \
+		_Static_assert(sizeof((src)->field) <= 8, "EP_CORE_READ: field wider than 8 bytes");    \
+		__u64 __ep_v = 0;                                                                       \
+		bpf_probe_read_kernel(__EP_U64_DST(&__ep_v, __EP_FIELD_SIZE(src, field)),               \
+				      __EP_FIELD_SIZE(src, field),                                      \
+				      (const void *)(src) + __EP_FIELD_OFFSET(src, field));             \
+		__ep_v;                                                                                 \
+	})
+
+/* As EP_CORE_READ, sign-extended from the field's size in the running kernel to __s64. */
+#define EP_CORE_READ_SIGNED(src, field)                                                                 \
+	({                                                                                              \
+		__u64 __ep_u = EP_CORE_READ(src, field);                                                \
+		__u32 __ep_shift = 64 - 8 * __EP_FIELD_SIZE(src, field);                                \
+		(__s64)(__ep_u << __ep_shift) >> __ep_shift;                                            \
+	})
+
+/* A pointer field of the running kernel, as a pointer usable for the next CO-RE read. */
+#define EP_CORE_READ_PTR(src, field) ((void *)(unsigned long)EP_CORE_READ(src, field))
+
+#endif /* __EBPF_PACK_H__ */
