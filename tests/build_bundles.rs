@@ -219,3 +219,26 @@ fn missing_cross_linker_is_named_with_its_install_command() {
     );
     assert!(!repo().join("dist/ebpf-pack-0.1.0-odd.tar.gz").exists());
 }
+
+#[test]
+fn help_text_is_stable() {
+    let out = run_ok(ebpf_pack().arg("--help"));
+    insta::assert_snapshot!("help", text(&out).0);
+    let out = run_ok(ebpf_pack().args(["build", "--help"]));
+    insta::assert_snapshot!("build_help", text(&out).0);
+}
+
+/// The stripped static aarch64-musl loader must stay within its flash budget (docs/PERFORMANCE.md).
+#[test]
+fn aarch64_loader_fits_its_size_budget() {
+    const BUDGET: usize = 700 * 1024;
+    let files =
+        ebpf_pack::bundle::read_bundle("rpi4", &std::fs::read(bundle("rpi4")).expect("bundle"))
+            .expect("bundle reads")
+            .1;
+    let size = files["ebpf-run"].len();
+    assert!(
+        size <= BUDGET,
+        "aarch64-musl ebpf-run is {size} bytes, budget {BUDGET}"
+    );
+}

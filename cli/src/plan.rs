@@ -337,6 +337,13 @@ pub fn plan_build(target: &Target, inputs: &PlanInputs) -> Plan {
             if target.libc == crate::arch::Libc::Glibc {
                 rustflags.push("-Ctarget-feature=+crt-static".into());
             }
+            // The loader is built with panic=abort and never unwinds, so the unwinder's lookup table
+            // (.eh_frame_hdr, ~3% of the binary) is dead weight on a board's flash.
+            rustflags.push(if target.linker.as_deref() == Some("rust-lld") {
+                "-Clink-arg=--no-eh-frame-hdr".into()
+            } else {
+                "-Clink-arg=-Wl,--no-eh-frame-hdr".into()
+            });
             let mut cmd = Cmd::new(
                 "cargo",
                 ["build", "--locked", "--manifest-path"]
