@@ -23,5 +23,11 @@ echo "demo: running $top/ebpf-run for ${seconds}s (events on stdout, maps at exi
 ( sleep 1; for i in 1 2 3; do cat /etc/hostname >/dev/null; ls / >/dev/null; sleep 0.5; done ) &
 "$top/ebpf-run" --duration "$seconds" > "$dir/output.txt"
 wait
-echo "demo: $(wc -l < "$dir/output.txt") lines of output in $dir/output.txt; the first 40:"
-head -n 40 "$dir/output.txt"
+out=$dir/output.txt
+echo "demo: $(grep -c '^opensnoop ' "$out") opensnoop and $(grep -c '^execsnoop ' "$out") execsnoop events; full output in $out"
+echo "--- execsnoop: the programs started during the run"
+grep '^execsnoop ' "$out" | head -n 10
+echo "--- opensnoop: the demo's own opens of /etc/hostname"
+grep '^opensnoop .*path=/etc/hostname' "$out" | head -n 5
+echo "--- syscount: busiest system calls (syscall number, count)"
+sed -n '/^syscount map counts:/,$p' "$out" | head -n 11

@@ -242,3 +242,68 @@ fn aarch64_loader_fits_its_size_budget() {
         "aarch64-musl ebpf-run is {size} bytes, budget {BUDGET}"
     );
 }
+
+/// The route for kernels built without BTF: `kernel.btf` names an ELF with DWARF only; pahole makes BTF,
+/// bpftool makes the target's own vmlinux.h, and the bundle ships BTF tailored to its objects. The
+/// "kernel" here is an object whose DWARF describes the kernel types the probes use (from the committed
+/// x86_64 vmlinux.h); a real kernel's DWARF route is proven on foreign kernels in QEMU.
+#[test]
+fn dwarf_only_vmlinux_gives_a_bundle_with_tailored_btf() {
+    let dir = tempdir();
+    let src = dir.path().join("types.c");
+    std::fs::write(
+        &src,
+        "#include \"vmlinux.h\"\nstruct task_struct t;\nstruct trace_event_raw_sys_enter a;\n\
+         struct trace_event_raw_sys_exit b;\nstruct trace_event_raw_sched_process_exec c;\n",
+    )
+    .expect("write");
+    let vmlinux = dir.path().join("vmlinux");
+    run_ok(
+        Command::new("clang-19")
+            .args(["-g", "-c", "-target", "x86_64-linux-gnu"])
+            .arg("-I")
+            .arg(repo().join("probes/include/x86_64"))
+            .arg(&src)
+            .arg("-o")
+            .arg(&vmlinux),
+    );
+    let file = dir.path().join("dwarf-board.yaml");
+    std::fs::write(&file, "schema: 1\nname: dwarf-board\ndescription: x86_64 kernel without BTF\narch: x86_64\nkernel:\n  version: \"6.1\"\n  btf: vmlinux\nprobes: [execsnoop, syscount]\n").expect("write");
+    let out = run_ok(
+        ebpf_pack()
+            .arg("-C")
+            .arg(repo())
+            .args(["-v", "build", "--target-file"])
+            .arg(&file),
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(
+        stderr.contains("+ pahole --btf_encode_detached="),
+        "{stderr}"
+    );
+    assert!(stderr.contains("+ bpftool gen min_core_btf"), "{stderr}");
+    let path = repo().join(stdout.split_whitespace().nth(1).expect("bundle"));
+    let v = verify_bundle(
+        "bundle",
+        &std::fs::read(&path).expect("bundle"),
+        Some("dwarf-board"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(v.manifest.target.btf, BtfMode::Bundled);
+    assert!(
+        v.manifest.tools.contains_key("pahole"),
+        "{:?}",
+        v.manifest.tools
+    );
+    let btf = &v.files["btf/vmlinux.btf"];
+    assert!(btf.len() < 16 * 1024, "tailored BTF is {} bytes", btf.len());
+    // The generated vmlinux.h came from the DWARF, not from the committed one.
+    let generated = std::fs::read_to_string(repo().join("build/dwarf-board/include/vmlinux.h"))
+        .expect("vmlinux.h");
+    assert!(
+        generated.contains("struct trace_event_raw_sched_process_exec {"),
+        "generated header lacks the probe's types"
+    );
+    std::fs::remove_file(&path).expect("clean up");
+    std::fs::remove_file(format!("{}.sha256", path.display())).expect("clean up");
+}

@@ -376,3 +376,82 @@ fn bundle_entries_are_deterministic_and_owned_by_root() {
         assert_eq!(*mode, want, "{path} {kind:?}");
     }
 }
+
+/// `kernel.btf: <path>` is classified by content: raw BTF, ELF with .BTF, ELF with only DWARF (pahole
+/// route), and anything else refused with advice.
+#[test]
+fn kernel_btf_inputs_are_classified_by_content() {
+    use ebpf_pack::plan::BtfInput;
+    use ebpf_pack::project::classify_btf;
+    use ebpf_pack::target::{TargetOrigin, parse_target};
+
+    let dir = tempdir();
+    let target_for = |path: &Path| {
+        let text = format!(
+            "schema: 1\nname: t\ndescription: d\narch: arm\nkernel:\n  version: \"6.1\"\n  btf: {}\n",
+            path.display()
+        );
+        parse_target(&text, "t.yaml", dir.path(), TargetOrigin::Builtin).expect("target")
+    };
+    // Raw BTF: this kernel's own.
+    let raw = Path::new("/sys/kernel/btf/vmlinux");
+    if raw.exists() {
+        assert_eq!(
+            classify_btf(&target_for(raw)).expect("raw"),
+            BtfInput::Btf(raw.to_path_buf())
+        );
+    }
+    // ELF with DWARF only: what a kernel built with CONFIG_DEBUG_INFO but without BTF looks like.
+    let src = dir.path().join("k.c");
+    std::fs::write(
+        &src,
+        "struct task { int pid; struct task *parent; };\nstruct task init_task;\n",
+    )
+    .expect("write");
+    let dwarf = dir.path().join("vmlinux-dwarf");
+    run_ok(
+        Command::new("gcc")
+            .args(["-g", "-c"])
+            .arg(&src)
+            .arg("-o")
+            .arg(&dwarf),
+    );
+    assert_eq!(
+        classify_btf(&target_for(&dwarf)).expect("dwarf"),
+        BtfInput::Dwarf(dwarf.clone())
+    );
+    // The same ELF after pahole added .BTF: usable as is.
+    let with_btf = dir.path().join("vmlinux-btf");
+    std::fs::copy(&dwarf, &with_btf).expect("copy");
+    run_ok(Command::new("pahole").arg("-J").arg(&with_btf));
+    assert_eq!(
+        classify_btf(&target_for(&with_btf)).expect("btf"),
+        BtfInput::Btf(with_btf.clone())
+    );
+    // Stripped ELF and non-ELF files are refused with advice.
+    let stripped = dir.path().join("vmlinux-stripped");
+    run_ok(
+        Command::new("strip")
+            .arg("-g")
+            .arg("-o")
+            .arg(&stripped)
+            .arg(&dwarf),
+    );
+    let err = classify_btf(&target_for(&stripped))
+        .expect_err("stripped")
+        .to_string();
+    assert!(err.contains("has neither .BTF nor DWARF"), "{err}");
+    let zimage = dir.path().join("zImage");
+    std::fs::write(&zimage, [0u8; 64]).expect("write");
+    let err = classify_btf(&target_for(&zimage))
+        .expect_err("zImage")
+        .to_string();
+    assert!(
+        err.contains("neither an ELF vmlinux nor a raw BTF file"),
+        "{err}"
+    );
+    let err = classify_btf(&target_for(&dir.path().join("missing")))
+        .expect_err("missing")
+        .to_string();
+    assert!(err.contains("kernel.btf: cannot read"), "{err}");
+}
