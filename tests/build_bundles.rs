@@ -3,6 +3,7 @@
 
 mod support;
 
+use std::path::Path;
 use std::process::Command;
 
 use ebpf_pack::arch::{Arch, em};
@@ -303,6 +304,52 @@ fn dwarf_only_vmlinux_gives_a_bundle_with_tailored_btf() {
     assert!(
         generated.contains("struct trace_event_raw_sched_process_exec {"),
         "generated header lacks the probe's types"
+    );
+    std::fs::remove_file(&path).expect("clean up");
+    std::fs::remove_file(format!("{}.sha256", path.display())).expect("clean up");
+}
+
+/// Big-endian boards without kernel BTF: bpftool cannot read bpfeb objects here, so the pipeline tailors
+/// against little-endian twins and converts the result. The "kernel" BTF is this host's, converted to
+/// big-endian; the shipped BTF must be big-endian and describe what the objects relocate against.
+#[test]
+fn big_endian_board_gets_big_endian_tailored_btf() {
+    let host_btf = Path::new("/sys/kernel/btf/vmlinux");
+    if !require(host_btf.exists(), "kernel BTF (/sys/kernel/btf/vmlinux)") {
+        return;
+    }
+    let dir = tempdir();
+    let be =
+        ebpf_pack_object::btf::to_byte_order(&std::fs::read(host_btf).expect("read BTF"), true)
+            .expect("convert");
+    std::fs::write(dir.path().join("vmlinux-be.btf"), be).expect("write");
+    let file = dir.path().join("be-board.yaml");
+    std::fs::write(&file, "schema: 1\nname: be-board\ndescription: big-endian board without BTF\narch: s390x\nkernel:\n  version: \"6.1\"\n  btf: vmlinux-be.btf\nprobes: [execsnoop]\n").expect("write");
+    let out = run_ok(
+        ebpf_pack()
+            .arg("-C")
+            .arg(repo())
+            .args(["build", "--target-file"])
+            .arg(&file),
+    );
+    let (stdout, _) = text(&out);
+    let path = repo().join(stdout.split_whitespace().nth(1).expect("bundle"));
+    let v = verify_bundle(
+        "bundle",
+        &std::fs::read(&path).expect("bundle"),
+        Some("be-board"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(v.manifest.target.endian, Endian::Big);
+    let btf =
+        ebpf_pack_object::btf::Btf::parse(&v.files["btf/vmlinux.btf"]).expect("shipped BTF parses");
+    assert!(
+        btf.is_big_endian(),
+        "shipped BTF must be in the board's byte order"
+    );
+    assert!(
+        btf.type_count() > 2,
+        "tailored BTF holds the relocated types"
     );
     std::fs::remove_file(&path).expect("clean up");
     std::fs::remove_file(format!("{}.sha256", path.display())).expect("clean up");

@@ -140,6 +140,26 @@ pub fn execute(
                 copy(&root.join(from), &root.join(out))?;
                 progress(target, "loader", "copied");
             }
+            Step::ConvertBtf {
+                from,
+                out,
+                big_endian,
+            } => {
+                let data = read(&root.join(from))?;
+                let converted =
+                    ebpf_pack_object::btf::to_byte_order(&data, *big_endian).map_err(|e| {
+                        BuildError::Io {
+                            path: from.display().to_string(),
+                            error: std::io::Error::other(format!("not a valid BTF file: {e}")),
+                        }
+                    })?;
+                let dest = root.join(out);
+                if let Some(dir) = dest.parent() {
+                    fs::create_dir_all(dir).map_err(io_err(dir))?;
+                }
+                fs::write(&dest, converted).map_err(io_err(&dest))?;
+                progress(target, "convert-btf", "done");
+            }
             Step::Verify => {}
             Step::Bundle { out } => {
                 let bundle = write_verified_bundle(

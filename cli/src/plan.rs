@@ -142,6 +142,15 @@ pub enum Step {
         /// Destination in the staging folder.
         out: PathBuf,
     },
+    /// Rewrite a raw BTF file in the board's byte order (bpftool writes the host's).
+    ConvertBtf {
+        /// BTF as bpftool wrote it.
+        from: PathBuf,
+        /// Destination in the staging folder.
+        out: PathBuf,
+        /// Convert to big-endian (else little-endian).
+        big_endian: bool,
+    },
     /// Check every staged file's bytes against the target.
     Verify,
     /// Write the tarball and its `.sha256`.
@@ -167,6 +176,20 @@ impl Step {
                 "cp {} {}",
                 shell_quote(&from.display().to_string()),
                 shell_quote(&out.display().to_string())
+            )],
+            Step::ConvertBtf {
+                from,
+                out,
+                big_endian,
+            } => vec![format!(
+                "# rewrite {} in {} byte order as {}",
+                from.display(),
+                if *big_endian {
+                    "big-endian"
+                } else {
+                    "little-endian"
+                },
+                out.display()
             )],
             Step::Verify => vec![format!(
                 "# verify the loader and every object against target {} (arch {})",
@@ -266,15 +289,12 @@ pub fn plan_build(target: &Target, inputs: &PlanInputs) -> Plan {
     };
 
     // 2. Probes: one object each, compiled reproducibly, debug info stripped (BTF stays).
-    let mut objects = Vec::new();
-    for probe in &inputs.probes {
-        let source = PathBuf::from("probes").join(format!("{probe}.bpf.c"));
-        let out = stage.join(BPF_DIR).join(format!("{probe}.bpf.o"));
-        let args = vec![
+    let compile = |probe: &str, clang_target: &str, out: &Path| -> Vec<String> {
+        vec![
             "-g".into(),
             "-O2".into(),
             "-target".into(),
-            target.arch.bpf_clang_target().into(),
+            clang_target.into(),
             format!("-mcpu={}", target.bpf_cpu.as_str()),
             format!("-D__TARGET_ARCH_{}", facts.target_arch_define),
             "-Wall".into(),
@@ -284,19 +304,32 @@ pub fn plan_build(target: &Target, inputs: &PlanInputs) -> Plan {
             "-Iprobes/include".into(),
             format!("-I{}", p(&include_dir)),
             "-c".into(),
-            p(&source),
+            format!("probes/{probe}.bpf.c"),
             "-o".into(),
-            p(&out),
-        ];
+            p(out),
+        ]
+    };
+    let compile_inputs = |probe: &str| {
+        vec![
+            PathBuf::from("probes").join(format!("{probe}.bpf.c")),
+            include_dir.join("vmlinux.h"),
+            PathBuf::from("probes/include/ebpf_pack.h"),
+        ]
+    };
+    let mut objects = Vec::new();
+    for probe in &inputs.probes {
+        let out = stage.join(BPF_DIR).join(format!("{probe}.bpf.o"));
         let strip = Cmd::new(&inputs.llvm_strip, ["--strip-debug".into(), p(&out)]);
         steps.push(Step::Run {
             id: format!("compile-{probe}"),
-            cmds: vec![Cmd::new(&inputs.clang, args), strip],
-            inputs: vec![
-                source,
-                include_dir.join("vmlinux.h"),
-                PathBuf::from("probes/include/ebpf_pack.h"),
+            cmds: vec![
+                Cmd::new(
+                    &inputs.clang,
+                    compile(probe, target.arch.bpf_clang_target(), &out),
+                ),
+                strip,
             ],
+            inputs: compile_inputs(probe),
             outputs: vec![out.clone()],
         });
         objects.push(out);
@@ -305,16 +338,49 @@ pub fn plan_build(target: &Target, inputs: &PlanInputs) -> Plan {
     // 3. Tailored BTF for kernels without their own.
     let shipped_btf = btf_for_tailoring.map(|btf| {
         let out = stage.join(BTF_FILE);
-        let mut args = vec!["gen".into(), "min_core_btf".into(), p(&btf), p(&out)];
-        args.extend(objects.iter().map(|o| p(o)));
+        let big_endian = facts.endian == ebpf_pack_manifest::Endian::Big;
+        // bpftool cannot read bpfeb objects on a little-endian host: tailor against little-endian twins
+        // (same source, so the same CO-RE relocations), then convert the result to the board's order.
+        let tailor_objects: Vec<PathBuf> = if big_endian {
+            inputs
+                .probes
+                .iter()
+                .map(|probe| {
+                    let twin = build.join("tailor").join(format!("{probe}.bpf.o"));
+                    steps.push(Step::Run {
+                        id: format!("tailor-twin-{probe}"),
+                        cmds: vec![Cmd::new(&inputs.clang, compile(probe, "bpfel", &twin))],
+                        inputs: compile_inputs(probe),
+                        outputs: vec![twin.clone()],
+                    });
+                    twin
+                })
+                .collect()
+        } else {
+            objects.clone()
+        };
+        let tailored = if big_endian {
+            build.join("tailored-host-order.btf")
+        } else {
+            out.clone()
+        };
+        let mut args = vec!["gen".into(), "min_core_btf".into(), p(&btf), p(&tailored)];
+        args.extend(tailor_objects.iter().map(|o| p(o)));
         let mut step_inputs = vec![btf];
-        step_inputs.extend(objects.iter().cloned());
+        step_inputs.extend(tailor_objects.iter().cloned());
         steps.push(Step::Run {
             id: "min-core-btf".into(),
             cmds: vec![Cmd::new(&inputs.bpftool, args)],
             inputs: step_inputs,
-            outputs: vec![out.clone()],
+            outputs: vec![tailored.clone()],
         });
+        if big_endian {
+            steps.push(Step::ConvertBtf {
+                from: tailored,
+                out: out.clone(),
+                big_endian,
+            });
+        }
         out
     });
 
@@ -400,7 +466,12 @@ impl Plan {
         out.push_str(&format!("cd {}\n", shell_quote(&p(&self.project_dir))));
         let mut dirs: Vec<String> = vec!["dist".into()];
         for step in &self.steps {
-            if let Step::Run { outputs, .. } = step {
+            let outputs: &[PathBuf] = match step {
+                Step::Run { outputs, .. } => outputs,
+                Step::ConvertBtf { out, .. } => std::slice::from_ref(out),
+                _ => &[],
+            };
+            {
                 for o in outputs {
                     if let Some(d) = o.parent().map(p)
                         && !dirs.contains(&d)
@@ -492,6 +563,23 @@ mod tests {
             script.contains("CARGO_TARGET_S390X_UNKNOWN_LINUX_GNU_LINKER=s390x-linux-gnu-gcc"),
             "{script}"
         );
+    }
+
+    #[test]
+    fn big_endian_tailoring_uses_little_endian_twins_and_converts() {
+        let t = target("s390x");
+        let plan = plan_build(
+            &t,
+            &inputs(BtfInput::Dwarf("/k/vmlinux".into()), workspace()),
+        );
+        insta::assert_snapshot!(plan.shell_script(&t));
+        assert!(plan.steps.iter().any(|s| matches!(
+            s,
+            Step::ConvertBtf {
+                big_endian: true,
+                ..
+            }
+        )));
     }
 
     #[test]

@@ -257,3 +257,37 @@ fn truncated_real_btf_never_panics() {
         }
     }
 }
+
+/// clang's bpfel and bpfeb BTF of one source differ only in byte order: converting one gives the other.
+#[test]
+fn byte_order_conversion_matches_clangs_other_endianness() {
+    let (Some(le), Some(be)) = (
+        compile("swap-le", SAMPLE_C, "bpfel"),
+        compile("swap-be", SAMPLE_C, "bpfeb"),
+    ) else {
+        return;
+    };
+    let btf_of = |obj: &[u8]| {
+        let elf = object::File::parse(obj).expect("parse");
+        elf.section_by_name(".BTF")
+            .and_then(|s| s.data().ok())
+            .expect(".BTF")
+            .to_vec()
+    };
+    let (le, be) = (btf_of(&le), btf_of(&be));
+    // Header and type section must match exactly; the strings differ only in the temp source path.
+    let hdr_len = u32::from_le_bytes([le[4], le[5], le[6], le[7]]) as usize;
+    let str_off = u32::from_le_bytes([le[16], le[17], le[18], le[19]]) as usize;
+    let types_end = hdr_len + str_off;
+    let swapped = crate::btf::to_byte_order(&le, true).expect("to BE");
+    assert!(
+        swapped[..types_end] == be[..types_end],
+        "LE BTF converted to BE differs from clang's bpfeb BTF"
+    );
+    assert_eq!(swapped.len(), be.len());
+    let back = crate::btf::to_byte_order(&be, false).expect("to LE");
+    assert!(
+        back[..types_end] == le[..types_end],
+        "BE BTF converted to LE differs from clang's bpfel BTF"
+    );
+}

@@ -9,11 +9,13 @@ use std::fmt;
 
 mod ext;
 mod maps;
+mod swap;
 #[cfg(test)]
 mod tests;
 
 pub use ext::ext_has_core_relocs;
 pub use maps::EVENT_VAR_PREFIX;
+pub use swap::to_byte_order;
 
 /// Why a `.BTF` or `.BTF.ext` blob could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
