@@ -183,15 +183,12 @@ fn targets_lists_builtin_boards_with_facts() {
 #[test]
 fn bad_target_file_fails_before_building_with_its_location() {
     let dir = tempdir();
-    let file = dir.path().join("board.yaml");
-    std::fs::write(&file, "schema: 1\nname: board\ndescription: d\narch: arm\nkernel:\n  version: \"6.1\"\n  btf: builtin\n  bpf-jit: yes\n").expect("write");
-    let out = ebpf_pack()
-        .arg("-C")
-        .arg(repo())
-        .args(["build", "--target-file"])
-        .arg(&file)
-        .output()
-        .expect("run");
+    let file = write_target(
+        dir.path(),
+        "board",
+        "schema: 1\nname: board\ndescription: d\narch: arm\nkernel:\n  version: \"6.1\"\n  btf: builtin\n  bpf-jit: yes\n",
+    );
+    let out = build_target_file(&file, &[]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
@@ -203,15 +200,12 @@ fn bad_target_file_fails_before_building_with_its_location() {
 #[test]
 fn missing_cross_linker_is_named_with_its_install_command() {
     let dir = tempdir();
-    let file = dir.path().join("odd.yaml");
-    std::fs::write(&file, "schema: 1\nname: odd\ndescription: d\narch: arm\nlibc: glibc\nlinker: no-such-linker-gcc\nkernel:\n  version: \"6.1\"\n  btf: builtin\n").expect("write");
-    let out = ebpf_pack()
-        .arg("-C")
-        .arg(repo())
-        .args(["build", "--target-file"])
-        .arg(&file)
-        .output()
-        .expect("run");
+    let file = write_target(
+        dir.path(),
+        "odd",
+        "schema: 1\nname: odd\ndescription: d\narch: arm\nlibc: glibc\nlinker: no-such-linker-gcc\nkernel:\n  version: \"6.1\"\n  btf: builtin\n",
+    );
+    let out = build_target_file(&file, &[]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
     assert!(
@@ -268,22 +262,19 @@ fn dwarf_only_vmlinux_gives_a_bundle_with_tailored_btf() {
             .arg("-o")
             .arg(&vmlinux),
     );
-    let file = dir.path().join("dwarf-board.yaml");
-    std::fs::write(&file, "schema: 1\nname: dwarf-board\ndescription: x86_64 kernel without BTF\narch: x86_64\nkernel:\n  version: \"6.1\"\n  btf: vmlinux\nprobes: [execsnoop, syscount]\n").expect("write");
-    let out = run_ok(
-        ebpf_pack()
-            .arg("-C")
-            .arg(repo())
-            .args(["-v", "build", "--target-file"])
-            .arg(&file),
+    let file = write_target(
+        dir.path(),
+        "dwarf-board",
+        "schema: 1\nname: dwarf-board\ndescription: x86_64 kernel without BTF\narch: x86_64\nkernel:\n  version: \"6.1\"\n  btf: vmlinux\nprobes: [execsnoop, syscount]\n",
     );
-    let (stdout, stderr) = text(&out);
+    // A clean build: every step must really run.
+    let _ = std::fs::remove_dir_all(repo().join("build/dwarf-board"));
+    let (path, stderr) = built_bundle(&file, &["-v"]);
     assert!(
         stderr.contains("+ pahole --btf_encode_detached="),
         "{stderr}"
     );
     assert!(stderr.contains("+ bpftool gen min_core_btf"), "{stderr}");
-    let path = repo().join(stdout.split_whitespace().nth(1).expect("bundle"));
     let v = verify_bundle(
         "bundle",
         &std::fs::read(&path).expect("bundle"),
@@ -305,8 +296,7 @@ fn dwarf_only_vmlinux_gives_a_bundle_with_tailored_btf() {
         generated.contains("struct trace_event_raw_sched_process_exec {"),
         "generated header lacks the probe's types"
     );
-    std::fs::remove_file(&path).expect("clean up");
-    std::fs::remove_file(format!("{}.sha256", path.display())).expect("clean up");
+    remove_bundle(&path);
 }
 
 /// Big-endian boards without kernel BTF: bpftool cannot read bpfeb objects here, so the pipeline tailors
@@ -323,17 +313,12 @@ fn big_endian_board_gets_big_endian_tailored_btf() {
         ebpf_pack_object::btf::to_byte_order(&std::fs::read(host_btf).expect("read BTF"), true)
             .expect("convert");
     std::fs::write(dir.path().join("vmlinux-be.btf"), be).expect("write");
-    let file = dir.path().join("be-board.yaml");
-    std::fs::write(&file, "schema: 1\nname: be-board\ndescription: big-endian board without BTF\narch: s390x\nkernel:\n  version: \"6.1\"\n  btf: vmlinux-be.btf\nprobes: [execsnoop]\n").expect("write");
-    let out = run_ok(
-        ebpf_pack()
-            .arg("-C")
-            .arg(repo())
-            .args(["build", "--target-file"])
-            .arg(&file),
+    let file = write_target(
+        dir.path(),
+        "be-board",
+        "schema: 1\nname: be-board\ndescription: big-endian board without BTF\narch: s390x\nkernel:\n  version: \"6.1\"\n  btf: vmlinux-be.btf\nprobes: [execsnoop]\n",
     );
-    let (stdout, _) = text(&out);
-    let path = repo().join(stdout.split_whitespace().nth(1).expect("bundle"));
+    let (path, _) = built_bundle(&file, &[]);
     let v = verify_bundle(
         "bundle",
         &std::fs::read(&path).expect("bundle"),
@@ -351,6 +336,5 @@ fn big_endian_board_gets_big_endian_tailored_btf() {
         btf.type_count() > 2,
         "tailored BTF holds the relocated types"
     );
-    std::fs::remove_file(&path).expect("clean up");
-    std::fs::remove_file(format!("{}.sha256", path.display())).expect("clean up");
+    remove_bundle(&path);
 }

@@ -211,21 +211,12 @@ fn bundle_with_its_own_tailored_btf_runs_here() {
     ensure_tracefs();
     // A board file whose kernel.btf is a raw BTF file: this kernel's own.
     let dir = tempdir();
-    let file = dir.path().join("x86-own-btf.yaml");
-    std::fs::write(
-        &file,
+    let file = write_target(
+        dir.path(),
+        "x86-own-btf",
         "schema: 1\nname: x86-own-btf\ndescription: x86_64 with the bundle's own BTF\narch: x86_64\nkernel:\n  version: \"5.15\"\n  btf: /sys/kernel/btf/vmlinux\nprobes: [opensnoop]\n",
-    )
-    .expect("write");
-    let out = run_ok(
-        ebpf_pack()
-            .arg("-C")
-            .arg(repo())
-            .args(["build", "--target-file"])
-            .arg(&file),
     );
-    let (stdout, _) = text(&out);
-    let bundle = repo().join(stdout.split_whitespace().nth(1).expect("bundle path"));
+    let (bundle, _) = built_bundle(&file, &[]);
     let unpack_dir = tempdir();
     let top = unpack(&bundle, unpack_dir.path());
     let btf = std::fs::metadata(top.join("btf/vmlinux.btf")).expect("tailored BTF shipped");

@@ -19,22 +19,8 @@ pub struct ProgramSpec {
     pub attach: Option<(AttachKind, Option<String>)>,
 }
 
-/// A map declared by the object.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MapDecl {
-    /// Map name.
-    pub name: String,
-    /// `BPF_MAP_TYPE_*`, when known from the object.
-    pub map_type: Option<u32>,
-    /// BTF type id of the key.
-    pub key: Option<u32>,
-    /// BTF type id of the value.
-    pub value: Option<u32>,
-    /// Pinning mode requested by the object (0 = none).
-    pub pinning: u32,
-    /// Declared maximum number of entries (bytes for ring buffers).
-    pub max_entries: Option<u32>,
-}
+/// A map declared by the object (BTF-defined, or legacy `maps` section with only type and size).
+pub use crate::btf::MapDef as MapDecl;
 
 /// A parsed BPF object.
 #[derive(Debug, Clone)]
@@ -115,22 +101,7 @@ impl ProbeObject {
         };
 
         let mut programs = Vec::new();
-        let mut maps: Vec<MapDecl> = btf
-            .as_ref()
-            .map(|b| {
-                b.map_defs()
-                    .into_iter()
-                    .map(|d| MapDecl {
-                        name: d.name,
-                        map_type: d.map_type,
-                        key: d.key,
-                        value: d.value,
-                        pinning: d.pinning,
-                        max_entries: d.max_entries,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut maps: Vec<MapDecl> = btf.as_ref().map(|b| b.map_defs()).unwrap_or_default();
         for sym in elf.symbols() {
             let Some(index) = sym.section_index() else {
                 continue;

@@ -126,3 +126,44 @@ pub fn unpack(bundle: &Path, dir: &Path) -> PathBuf {
         .find(|p| p.is_dir())
         .expect("bundle has a top folder")
 }
+
+/// Writes a target file `NAME.yaml` with `body` into `dir` and returns its path.
+pub fn write_target(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let file = dir.join(format!("{name}.yaml"));
+    std::fs::write(&file, body).expect("write target file");
+    file
+}
+
+/// Runs `ebpf-pack build --target-file FILE` in the repository (plus `extra` arguments first).
+pub fn build_target_file(file: &Path, extra: &[&str]) -> Output {
+    ebpf_pack()
+        .arg("-C")
+        .arg(repo())
+        .args(extra)
+        .args(["build", "--target-file"])
+        .arg(file)
+        .output()
+        .expect("run ebpf-pack")
+}
+
+/// Builds a target file that must succeed; returns the bundle's path and the command's stderr.
+pub fn built_bundle(file: &Path, extra: &[&str]) -> (PathBuf, String) {
+    let out = build_target_file(file, extra);
+    let (stdout, stderr) = text(&out);
+    assert!(
+        out.status.success(),
+        "build of {} failed:\n{stdout}\n{stderr}",
+        file.display()
+    );
+    let rel = stdout
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_else(|| panic!("build printed no bundle: {stdout}"));
+    (repo().join(rel), stderr)
+}
+
+/// Removes a bundle and its .sha256 (bundles of test-only targets).
+pub fn remove_bundle(path: &Path) {
+    std::fs::remove_file(path).expect("remove bundle");
+    std::fs::remove_file(format!("{}.sha256", path.display())).expect("remove .sha256");
+}
