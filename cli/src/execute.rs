@@ -87,7 +87,7 @@ pub fn execute(
 ) -> Result<Built, BuildError> {
     let root = &inputs.project_dir;
     let mut ran = Vec::new();
-    let mut objects = Vec::new();
+    let mut verified = None;
     let stamps = root.join("build").join(&target.name).join("stamps");
     for step in &plan.steps {
         match step {
@@ -97,12 +97,6 @@ pub fn execute(
                 inputs: step_inputs,
                 outputs,
             } => {
-                if outputs.iter().any(|o| {
-                    o.starts_with(plan.stage_dir.join(BPF_DIR))
-                        && o.extension().is_some_and(|e| e == "o")
-                }) {
-                    objects.extend(outputs.iter().cloned());
-                }
                 let stamp = step_stamp(root, cmds, step_inputs)?;
                 let stamp_file = stamps.join(format!("{id}.sha256"));
                 let fresh = outputs.iter().all(|o| root.join(o).is_file())
@@ -160,13 +154,20 @@ pub fn execute(
                 fs::write(&dest, converted).map_err(io_err(&dest))?;
                 progress(target, "convert-btf", "done");
             }
-            Step::Verify => {}
+            Step::Verify => {
+                verified = Some(verify_stage(plan, target, inputs)?);
+                progress(target, "verify", "ok");
+            }
             Step::Bundle { out } => {
+                let staged = verified.take().ok_or_else(|| BuildError::Io {
+                    path: plan.target.clone(),
+                    error: std::io::Error::other("plan bundles before it verifies"),
+                })?;
                 let bundle = write_verified_bundle(
                     plan,
                     target,
                     inputs,
-                    &objects,
+                    staged,
                     tools.clone(),
                     &root.join(out),
                     opts,
@@ -320,22 +321,27 @@ fn read(path: &Path) -> Result<Vec<u8>, BuildError> {
     fs::read(path).map_err(io_err(path))
 }
 
-/// Verifies the staged files, writes the tarball to a temporary name, re-verifies the written bytes, then
-/// renames it into place and writes `.sha256`. Returns (sha256, summary).
-fn write_verified_bundle(
+/// The staged files, checked against the target and ready to bundle.
+#[derive(Debug)]
+struct StagedFiles {
+    files: Vec<BundleFile>,
+    probes: Vec<ebpf_pack_manifest::Probe>,
+    btf_mode: BtfMode,
+}
+
+/// Checks every staged file's bytes against the target: the loader, each object, the tailored BTF.
+/// A stale bundle of the target is removed first, so a failed check never leaves one in `dist/`.
+fn verify_stage(
     plan: &Plan,
     target: &Target,
     inputs: &PlanInputs,
-    objects: &[PathBuf],
-    tools: BTreeMap<String, String>,
-    out: &Path,
-    opts: Options,
-) -> Result<(String, String), BuildError> {
+) -> Result<StagedFiles, BuildError> {
     let root = &inputs.project_dir;
-    let sums_path = PathBuf::from(format!("{}.sha256", out.display()));
-    // A stale bundle of this target must not survive a failed rebuild.
-    let _ = fs::remove_file(out);
-    let _ = fs::remove_file(&sums_path);
+    if let Some(Step::Bundle { out }) = plan.steps.last() {
+        let out = root.join(out);
+        let _ = fs::remove_file(&out);
+        let _ = fs::remove_file(format!("{}.sha256", out.display()));
+    }
     let loader_path = plan.stage_dir.join(ebpf_pack_manifest::LOADER_FILE);
     let loader = read(&root.join(&loader_path))?;
     verify_loader(&loader_path.display().to_string(), &loader, target.arch)?;
@@ -353,7 +359,7 @@ fn write_verified_bundle(
         data: loader,
     }];
     let mut probes = Vec::new();
-    for (name, obj) in inputs.probes.iter().zip(objects) {
+    for (name, obj) in &plan.objects {
         let data = read(&root.join(obj))?;
         let rel = format!("{BPF_DIR}/{name}.bpf.o");
         let facts = verify_object(&obj.display().to_string(), &data, rules)?;
@@ -380,6 +386,30 @@ fn write_verified_bundle(
             data,
         });
     }
+    Ok(StagedFiles {
+        files,
+        probes,
+        btf_mode,
+    })
+}
+
+/// Writes the tarball of verified files to a temporary name, re-verifies the written bytes, then
+/// renames it into place and writes `.sha256`. Returns (sha256, summary).
+fn write_verified_bundle(
+    plan: &Plan,
+    target: &Target,
+    inputs: &PlanInputs,
+    staged: StagedFiles,
+    tools: BTreeMap<String, String>,
+    out: &Path,
+    opts: Options,
+) -> Result<(String, String), BuildError> {
+    let StagedFiles {
+        files,
+        probes,
+        btf_mode,
+    } = staged;
+    let sums_path = PathBuf::from(format!("{}.sha256", out.display()));
     let facts = target.arch.facts();
     let manifest = Manifest {
         schema: SCHEMA,

@@ -225,6 +225,8 @@ pub struct Plan {
     pub bundle_stem: String,
     /// Path of the tailored BTF in the stage, when the bundle ships one.
     pub shipped_btf: Option<PathBuf>,
+    /// Each probe's name and its object in the stage, in probe order.
+    pub objects: Vec<(String, PathBuf)>,
 }
 
 /// Bundle-relative folder of BPF objects.
@@ -332,7 +334,7 @@ pub fn plan_build(target: &Target, inputs: &PlanInputs) -> Plan {
             inputs: compile_inputs(probe),
             outputs: vec![out.clone()],
         });
-        objects.push(out);
+        objects.push((probe.clone(), out));
     }
 
     // 3. Tailored BTF for kernels without their own.
@@ -357,7 +359,7 @@ pub fn plan_build(target: &Target, inputs: &PlanInputs) -> Plan {
                 })
                 .collect()
         } else {
-            objects.clone()
+            objects.iter().map(|(_, o)| o.clone()).collect()
         };
         let tailored = if big_endian {
             build.join("tailored-host-order.btf")
@@ -456,6 +458,7 @@ pub fn plan_build(target: &Target, inputs: &PlanInputs) -> Plan {
         steps,
         bundle_stem,
         shipped_btf,
+        objects,
     }
 }
 
