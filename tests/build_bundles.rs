@@ -93,6 +93,7 @@ fn beaglebone_bundle_is_static_armv7_hard_float() {
 #[test]
 fn unchanged_inputs_are_not_rebuilt() {
     let first = bundle("x86_64");
+    let _rebuilding = build_lock();
     let before = std::fs::read(&first).expect("bundle");
     let out = run_ok(
         ebpf_pack()

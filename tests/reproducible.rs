@@ -71,6 +71,7 @@ fn clone_at_another_path_builds_identical_bytes() {
 fn source_date_epoch_sets_entry_times_and_nothing_else() {
     let dir = tempdir();
     let original = std::fs::read(bundle("x86_64")).expect("bundle");
+    let _rebuilding = build_lock();
     let out = run_ok(
         ebpf_pack()
             .arg("-C")

@@ -70,11 +70,17 @@ pub fn run_ok(cmd: &mut Command) -> Output {
 
 static BUILD_LOCK: Mutex<()> = Mutex::new(());
 
+/// Held by every test that (re)builds a built-in target in the repository, so that no test reads a
+/// bundle while another rewrites it.
+pub fn build_lock() -> std::sync::MutexGuard<'static, ()> {
+    BUILD_LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Builds (once per test binary) the bundle of a built-in target in the repository and returns its path.
 pub fn bundle(target: &str) -> PathBuf {
     static BUILT: OnceLock<Mutex<Vec<(String, PathBuf)>>> = OnceLock::new();
     let built = BUILT.get_or_init(|| Mutex::new(Vec::new()));
-    let _guard = BUILD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = build_lock();
     if let Some((_, p)) = built
         .lock()
         .unwrap_or_else(|e| e.into_inner())
