@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what ebpf-pack needs on a Debian 12 / Ubuntu host: clang for the BPF target, bpftool and pahole
-# for BTF work, cross C toolchains used as linkers for glibc-static loaders, and the rustup targets of the
-# built-in boards. Idempotent: packages and targets already present are left alone.
+# for BTF work, cross C toolchains used as linkers for glibc-static loaders, QEMU for foreign-arch guests, and
+# the rustup targets of the built-in boards. Idempotent: packages and targets already present are left alone.
 #
 # Usage: scripts/install-deps.sh            (as root, or with sudo available)
 set -euo pipefail
@@ -13,6 +13,7 @@ apt_packages=(
   gcc-riscv64-linux-gnu libc6-dev-riscv64-cross   # static glibc loader for riscv64
   gcc-s390x-linux-gnu libc6-dev-s390x-cross       # static glibc loader for s390x (big-endian)
   file xz-utils zstd cpio binutils                # tests and kernel-package handling
+  qemu-system-arm qemu-system-misc                # `ebpf-pack try` and the QEMU guest tests: arm, aarch64, s390x
 )
 rust_targets=(
   x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf

@@ -84,6 +84,23 @@ pub struct ArchFacts {
     pub jit_lacks_atomics: bool,
     /// Whether a `vmlinux.h` for `kernel.btf: builtin` is committed under `probes/include/<name>/`.
     pub has_builtin_vmlinux_h: bool,
+    /// How `ebpf-pack try` boots a kernel of this arch (a target file's `qemu:` section overrides parts).
+    pub qemu: QemuFacts,
+}
+
+/// How QEMU emulates a board of one arch: the defaults of `ebpf-pack try`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QemuFacts {
+    /// The system emulator (`qemu-system-aarch64`).
+    pub binary: &'static str,
+    /// Debian package that provides it (for install hints).
+    pub package: &'static str,
+    /// `-M` machine.
+    pub machine: &'static str,
+    /// `-cpu` model; `None` keeps the machine's default.
+    pub cpu: Option<&'static str>,
+    /// Serial console device the kernel writes to (`console=` on the kernel command line).
+    pub console: &'static str,
 }
 
 impl Arch {
@@ -118,6 +135,13 @@ impl Arch {
                 trampoline_since: Some(v(5, 5)),
                 jit_lacks_atomics: false,
                 has_builtin_vmlinux_h: true,
+                qemu: QemuFacts {
+                    binary: "qemu-system-x86_64",
+                    package: "qemu-system-x86",
+                    machine: "q35",
+                    cpu: Some("max"),
+                    console: "ttyS0",
+                },
             },
             Arch::Arm64 => ArchFacts {
                 name: "arm64",
@@ -134,6 +158,13 @@ impl Arch {
                 trampoline_since: Some(v(6, 0)),
                 jit_lacks_atomics: false,
                 has_builtin_vmlinux_h: true,
+                qemu: QemuFacts {
+                    binary: "qemu-system-aarch64",
+                    package: "qemu-system-arm",
+                    machine: "virt",
+                    cpu: Some("cortex-a57"),
+                    console: "ttyAMA0",
+                },
             },
             Arch::Arm => ArchFacts {
                 name: "arm",
@@ -156,6 +187,13 @@ impl Arch {
                 trampoline_since: None,
                 jit_lacks_atomics: true,
                 has_builtin_vmlinux_h: true,
+                qemu: QemuFacts {
+                    binary: "qemu-system-arm",
+                    package: "qemu-system-arm",
+                    machine: "virt",
+                    cpu: Some("cortex-a15"),
+                    console: "ttyAMA0",
+                },
             },
             Arch::Riscv64 => ArchFacts {
                 name: "riscv64",
@@ -175,6 +213,13 @@ impl Arch {
                 trampoline_since: Some(v(6, 3)),
                 jit_lacks_atomics: false,
                 has_builtin_vmlinux_h: true,
+                qemu: QemuFacts {
+                    binary: "qemu-system-riscv64",
+                    package: "qemu-system-misc",
+                    machine: "virt",
+                    cpu: None,
+                    console: "ttyS0",
+                },
             },
             Arch::S390x => ArchFacts {
                 name: "s390x",
@@ -191,6 +236,13 @@ impl Arch {
                 trampoline_since: Some(v(6, 0)),
                 jit_lacks_atomics: false,
                 has_builtin_vmlinux_h: true,
+                qemu: QemuFacts {
+                    binary: "qemu-system-s390x",
+                    package: "qemu-system-misc",
+                    machine: "s390-ccw-virtio",
+                    cpu: None,
+                    console: "ttysclp0",
+                },
             },
             Arch::Mips => ArchFacts {
                 name: "mips",
@@ -207,6 +259,13 @@ impl Arch {
                 trampoline_since: None,
                 jit_lacks_atomics: true,
                 has_builtin_vmlinux_h: false,
+                qemu: QemuFacts {
+                    binary: "qemu-system-mips",
+                    package: "qemu-system-mips",
+                    machine: "malta",
+                    cpu: None,
+                    console: "ttyS0",
+                },
             },
             Arch::Mipsel => ArchFacts {
                 name: "mipsel",
@@ -223,6 +282,13 @@ impl Arch {
                 trampoline_since: None,
                 jit_lacks_atomics: true,
                 has_builtin_vmlinux_h: false,
+                qemu: QemuFacts {
+                    binary: "qemu-system-mipsel",
+                    package: "qemu-system-mips",
+                    machine: "malta",
+                    cpu: None,
+                    console: "ttyS0",
+                },
             },
         }
     }
@@ -356,6 +422,17 @@ mod tests {
             assert_eq!(Arch::from_name(arch.facts().name), Some(arch));
         }
         assert_eq!(Arch::from_name("aarch64"), None);
+    }
+
+    #[test]
+    fn every_arch_boots_under_its_own_qemu() {
+        for arch in Arch::ALL {
+            let q = arch.facts().qemu;
+            assert!(q.binary.starts_with("qemu-system-"), "{arch}");
+            assert!(!q.machine.is_empty() && !q.console.is_empty(), "{arch}");
+        }
+        assert_eq!(Arch::Arm.facts().qemu.cpu, Some("cortex-a15"));
+        assert_eq!(Arch::S390x.facts().qemu.machine, "s390-ccw-virtio");
     }
 
     #[test]

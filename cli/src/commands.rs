@@ -8,6 +8,7 @@ use crate::plan::{PlanInputs, plan_build};
 use crate::project::{Project, classify_btf, load_target_file};
 use crate::target::{BtfSource, Target};
 use crate::toolchain::{TargetNeeds, Toolchain, check_toolchain, tool_versions};
+pub use crate::try_command::{EXIT_NO_RESULT, TryArgs, try_bundle};
 
 /// A failed command: exit code and the message to print.
 #[derive(Debug)]
@@ -25,7 +26,7 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 /// Exit code: a required tool is missing.
 pub const EXIT_MISSING_TOOL: u8 = 3;
 
-fn failure(code: u8, message: impl ToString) -> Failure {
+pub(crate) fn failure(code: u8, message: impl ToString) -> Failure {
     Failure {
         code,
         message: message.to_string(),
@@ -132,6 +133,12 @@ pub struct BuildArgs {
 
 /// `ebpf-pack build`.
 pub fn build(args: &BuildArgs) -> Result<(), Failure> {
+    build_bundles(args).map(drop)
+}
+
+/// Builds (or, with `dry_run`, prints the plan of) every target of `args` and returns each built target
+/// with the absolute path of its bundle; prints `SHA256  PATH` per bundle as `ebpf-pack build` does.
+pub fn build_bundles(args: &BuildArgs) -> Result<Vec<(Target, PathBuf)>, Failure> {
     let project = Project::open(&args.project).map_err(|e| failure(EXIT_BAD_INPUT, e))?;
     let names: Vec<String> = if args.all {
         project.target_names()
@@ -249,7 +256,8 @@ pub fn build(args: &BuildArgs) -> Result<(), Failure> {
         })?,
         Err(_) => 0,
     };
-    for (target, btf, probes) in &prepared {
+    let mut bundles = Vec::new();
+    for (target, btf, probes) in prepared {
         let inputs = PlanInputs {
             project_dir: project.root.clone(),
             probes: probes.clone(),
@@ -262,9 +270,9 @@ pub fn build(args: &BuildArgs) -> Result<(), Failure> {
             project_name: args.bundle_name.clone(),
             project_version: args.bundle_version.clone(),
         };
-        let plan = plan_build(target, &inputs);
+        let plan = plan_build(&target, &inputs);
         if args.dry_run {
-            print!("{}", plan.shell_script(target));
+            print!("{}", plan.shell_script(&target));
             continue;
         }
         let uses_btf_file = matches!(
@@ -279,7 +287,7 @@ pub fn build(args: &BuildArgs) -> Result<(), Failure> {
         );
         let built = execute(
             &plan,
-            target,
+            &target,
             &inputs,
             versions,
             Options {
@@ -293,8 +301,9 @@ pub fn build(args: &BuildArgs) -> Result<(), Failure> {
             .strip_prefix(&project.root)
             .unwrap_or(&built.bundle);
         println!("{}  {}", built.sha256, shown.display());
+        bundles.push((target, built.bundle));
     }
-    Ok(())
+    Ok(bundles)
 }
 
 /// `ebpf-pack verify BUNDLE [--target NAME]`.

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use ebpf_pack::commands::{self, BuildArgs, Failure};
+use ebpf_pack::commands::{self, BuildArgs, Failure, TryArgs};
+use ebpf_pack::qemu::Jit;
 
 /// Build, verify and bundle CO-RE eBPF probes and a static loader for embedded Linux boards.
 #[derive(Parser, Debug)]
@@ -21,7 +22,7 @@ struct Cli {
     command: Command,
 }
 
-const EXIT_CODES: &str = "Exit codes: 0 ok; 1 build or verification failed; 2 bad usage, project or target file; 3 a required tool is missing.";
+const EXIT_CODES: &str = "Exit codes: 0 ok; 1 build or verification failed; 2 bad usage, project or target file; 3 a required tool is missing; `try`: the guest's ebpf-run status, or 5 when the guest gave none.";
 
 #[derive(Subcommand, Debug)]
 enum Command {
@@ -55,6 +56,54 @@ enum Command {
         #[arg(long, default_value = env!("CARGO_PKG_VERSION"))]
         bundle_version: String,
     },
+    /// Try before you flash: build and verify the target's bundle, boot it in QEMU with a kernel of the
+    /// board's kind, run ebpf-run and a workload in the guest; exit with ebpf-run's status.
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["target", "target_file", "bundle"])))]
+    Try {
+        /// Target name: a project's targets/NAME.yaml or a built-in target.
+        #[arg(long, value_name = "NAME")]
+        target: Option<String>,
+        /// A target file of your own.
+        #[arg(long, value_name = "PATH", conflicts_with = "target")]
+        target_file: Option<PathBuf>,
+        /// Boot this bundle (.tar.gz) instead of building one; it is verified first.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["target_file", "loader"])]
+        bundle: Option<PathBuf>,
+        /// Use this prebuilt ebpf-run for the build (it is verified like a built one).
+        #[arg(long, value_name = "PATH")]
+        loader: Option<PathBuf>,
+        /// Kernel image to boot (vmlinuz, Image, zImage) of the board's arch.
+        #[arg(long, value_name = "IMAGE")]
+        kernel: PathBuf,
+        /// Static busybox for the guest [default: $EBPF_PACK_CACHE/guests/ARCH/busybox].
+        #[arg(long, value_name = "PATH")]
+        busybox: Option<PathBuf>,
+        /// Kill QEMU after this many seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 300)]
+        timeout: u64,
+        /// Run ebpf-run this long [default: until the workload ends].
+        #[arg(long, value_name = "SECS")]
+        duration: Option<u64>,
+        /// Extra kernel command-line arguments.
+        #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+        append: Option<String>,
+        /// net.core.bpf_jit_enable in the guest.
+        #[arg(long, value_enum, default_value_t = JitArg::Default)]
+        jit: JitArg,
+        /// Shell script run in the guest while ebpf-run is attached [default: a built-in one that opens,
+        /// execs and syncs].
+        #[arg(long, value_name = "FILE")]
+        workload: Option<PathBuf>,
+        /// Put this file in the guest's /extra/ (repeatable), e.g. an object for `-- /extra/x.bpf.o`.
+        #[arg(long, value_name = "FILE")]
+        add: Vec<PathBuf>,
+        /// Guest memory in MiB.
+        #[arg(long, value_name = "MIB", default_value_t = 512)]
+        memory: u32,
+        /// Arguments of ebpf-run in the guest (default: every probe of the bundle).
+        #[arg(last = true, value_name = "EBPF-RUN ARGS")]
+        loader_args: Vec<String>,
+    },
     /// Re-check a bundle: layout, checksums, loader and objects against its target.
     Verify {
         /// The bundle (.tar.gz).
@@ -63,6 +112,20 @@ enum Command {
         #[arg(long, value_name = "NAME")]
         target: Option<String>,
     },
+    /// Render a target file from bitbake's facts (used by meta-ebpf-rs's ebpf_pack.bbclass).
+    #[command(hide = true)]
+    YoctoTarget(ebpf_pack::yocto::YoctoTargetArgs),
+}
+
+/// `--jit` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum JitArg {
+    /// Set net.core.bpf_jit_enable=1.
+    On,
+    /// Set net.core.bpf_jit_enable=0 (interpreter).
+    Off,
+    /// Leave the kernel's default.
+    Default,
 }
 
 fn main() -> ExitCode {
@@ -88,7 +151,45 @@ fn main() -> ExitCode {
             bundle_version,
             verbose: cli.verbose,
         }),
+        Command::Try {
+            target,
+            target_file,
+            bundle,
+            loader,
+            kernel,
+            busybox,
+            timeout,
+            duration,
+            append,
+            jit,
+            workload,
+            add,
+            memory,
+            loader_args,
+        } => commands::try_bundle(&TryArgs {
+            project: cli.project,
+            target,
+            target_file,
+            bundle,
+            loader,
+            kernel,
+            busybox,
+            timeout_secs: timeout,
+            duration_secs: duration,
+            append,
+            jit: match jit {
+                JitArg::On => Jit::On,
+                JitArg::Off => Jit::Off,
+                JitArg::Default => Jit::Default,
+            },
+            workload,
+            add,
+            memory_mb: memory,
+            loader_args,
+            verbose: cli.verbose,
+        }),
         Command::Verify { bundle, target } => commands::verify(&bundle, target.as_deref()),
+        Command::YoctoTarget(args) => ebpf_pack::yocto::yocto_target(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

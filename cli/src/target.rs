@@ -42,6 +42,20 @@ struct RawTarget {
     bpf: Option<RawBpf>,
     #[serde(default)]
     probes: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    qemu: Option<RawQemu>,
+}
+
+/// `qemu:`: how `ebpf-pack try` emulates the board, where the arch's defaults do not fit.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawQemu {
+    #[serde(default)]
+    machine: Option<Spanned<String>>,
+    #[serde(default)]
+    cpu: Option<Spanned<String>>,
+    #[serde(default)]
+    console: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -112,8 +126,21 @@ pub struct Target {
     pub bpf_cpu: BpfCpu,
     /// Probes to build; `None` means every probe of the project.
     pub probes: Option<Vec<String>>,
+    /// QEMU settings that override the arch's defaults for `ebpf-pack try`.
+    pub qemu: QemuOverrides,
     /// Where the description came from.
     pub origin: TargetOrigin,
+}
+
+/// A target file's `qemu:` section: each value replaces the arch table's default when set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QemuOverrides {
+    /// `-M` machine.
+    pub machine: Option<String>,
+    /// `-cpu` model.
+    pub cpu: Option<String>,
+    /// Kernel console device (`console=`).
+    pub console: Option<String>,
 }
 
 /// One problem in a target file, with its position.
@@ -397,6 +424,30 @@ fn resolve(
         }
         names
     });
+    let mut qemu = QemuOverrides::default();
+    if let Some(raw_qemu) = raw.qemu {
+        for (key, value, slot) in [
+            ("machine", raw_qemu.machine, &mut qemu.machine),
+            ("cpu", raw_qemu.cpu, &mut qemu.cpu),
+            ("console", raw_qemu.console, &mut qemu.console),
+        ] {
+            let Some(v) = value else { continue };
+            // Each value becomes one QEMU argument or one kernel command-line word.
+            let ok = !v.value.is_empty()
+                && v.value
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b'\'' && b != b'"');
+            if ok {
+                *slot = Some(v.value);
+            } else {
+                p.push(
+                    &v.referenced,
+                    format!("qemu.{key} `{}` is not a single word", v.value),
+                    "give one value without spaces or quotes (`qemu-system-<arch> -M help` and `-cpu help` list them)".to_string(),
+                );
+            }
+        }
+    }
     if !p.list.is_empty() {
         return Err(TargetError { problems: p.list });
     }
@@ -414,6 +465,7 @@ fn resolve(
         },
         bpf_cpu,
         probes,
+        qemu,
         origin,
     })
 }
