@@ -628,17 +628,22 @@ mod tests {
 
     #[test]
     fn examples_in_the_docs_parse() {
-        let doc = include_str!("../../docs/TARGETS.md");
-        let blocks: Vec<&str> = doc
-            .split("```yaml\n")
-            .skip(1)
-            .filter_map(|b| b.split("```").next())
-            .collect();
-        assert!(blocks.len() >= 2, "docs/TARGETS.md lost its examples");
-        for block in blocks {
-            parse(block).unwrap_or_else(|e| {
-                panic!("docs/TARGETS.md example does not parse:\n{e}\n{block}")
-            });
+        let docs = [
+            ("docs/TARGETS.md", include_str!("../../docs/TARGETS.md")),
+            ("README.md", include_str!("../../README.md")),
+        ];
+        for (name, doc) in docs {
+            let blocks: Vec<&str> = doc
+                .split("```yaml\n")
+                .skip(1)
+                .filter_map(|b| b.split("```").next())
+                .filter(|b| b.starts_with("schema: 1"))
+                .collect();
+            assert!(!blocks.is_empty(), "{name} lost its target file examples");
+            for block in blocks {
+                parse(block)
+                    .unwrap_or_else(|e| panic!("{name} example does not parse:\n{e}\n{block}"));
+            }
         }
     }
 
