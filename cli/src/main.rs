@@ -112,9 +112,6 @@ enum Command {
         #[arg(long, value_name = "NAME")]
         target: Option<String>,
     },
-    /// Render a target file from bitbake's facts (used by meta-ebpf-rs's ebpf_pack.bbclass).
-    #[command(hide = true)]
-    YoctoTarget(ebpf_pack::yocto::YoctoTargetArgs),
 }
 
 /// `--jit` values.
@@ -189,7 +186,6 @@ fn main() -> ExitCode {
             verbose: cli.verbose,
         }),
         Command::Verify { bundle, target } => commands::verify(&bundle, target.as_deref()),
-        Command::YoctoTarget(args) => ebpf_pack::yocto::yocto_target(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
