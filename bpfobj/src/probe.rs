@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use ebpf_pack_manifest::AttachKind;
-use object::{Object, ObjectSection, ObjectSymbol, SectionKind, SymbolKind};
+use object::read::elf::ElfFile64;
+use object::{Endianness, Object, ObjectSection, ObjectSymbol, SectionKind, SymbolKind};
 
 use crate::btf::{self, Btf};
 
@@ -81,8 +82,14 @@ impl ProbeObject {
     /// Parses an object's bytes; the error names the probe and file.
     pub fn parse(name: String, path: PathBuf, data: Vec<u8>) -> Result<ProbeObject, String> {
         let bad = |what: String| format!("probe {name}: {}: {what}", path.display());
-        let elf =
-            object::File::parse(&*data).map_err(|e| bad(format!("not an ELF object: {e}")))?;
+        // BPF objects are always ELF64. Reading them as exactly that, rather than through
+        // `object::File` (which dispatches over every format aya's `write` feature enables: PE, COFF,
+        // Mach-O), keeps this code small in the loader.
+        if data.starts_with(b"\x7fELF") && data.get(4) == Some(&1) {
+            return Err(bad("not a BPF object (32-bit ELF)".to_owned()));
+        }
+        let elf = ElfFile64::<Endianness>::parse(&*data)
+            .map_err(|e| bad(format!("not an ELF object: {e}")))?;
         if !is_bpf_machine(&data, elf.is_little_endian()) {
             return Err(bad(
                 "not a BPF object (ELF machine is not EM_BPF)".to_owned()
