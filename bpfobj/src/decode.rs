@@ -3,6 +3,9 @@
 //! Integers print in decimal (signed per their BTF encoding), char arrays as strings, nested structs as
 //! `outer.inner=…`, other arrays as `[a,b,c]`. Data shorter than its type prints `?` for the missing
 //! parts; nothing here panics on bad BTF or short data.
+//!
+//! The same walk renders JSON ([`Decoder::json`]): `"name":value` members, nested structs as objects,
+//! char arrays and enumerator names as strings, pointers as `"0x…"` strings, missing data as `null`.
 
 use std::cell::Cell;
 use std::fmt::Write as _;
@@ -58,6 +61,34 @@ pub fn write_string(out: &mut String, s: &[u8]) {
         }
     }
     out.push('"');
+}
+
+/// Appends `s` as a JSON string: UTF-8 passes through, control characters are escaped, and each byte
+/// that is not UTF-8 becomes the code point of the same value (`\u00ff`), so nothing is lost or rejected.
+pub fn write_json_string(out: &mut String, s: &[u8]) {
+    out.push('"');
+    for chunk in s.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\t' => out.push_str("\\t"),
+                c if u32::from(c) < 0x20 || c == '\u{7f}' => json_escape(out, c as u8),
+                c => out.push(c),
+            }
+        }
+        for &b in chunk.invalid() {
+            json_escape(out, b);
+        }
+    }
+    out.push('"');
+}
+
+/// Appends `\u00XX` for one byte.
+fn json_escape(out: &mut String, b: u8) {
+    out.push_str("\\u00");
+    write_hex(out, &[b]);
 }
 
 /// An integer type's width and signedness, when `ty` (beneath typedefs) is a plain byte-aligned integer.
@@ -121,6 +152,8 @@ fn extract_bits(bytes: &[u8], bit_off: u64, nbits: u32, big_endian: bool) -> Opt
 /// Renders bytes through one object's BTF.
 pub struct Decoder<'a> {
     btf: &'a Btf,
+    /// JSON instead of `field=value` text.
+    json: bool,
     /// Values left to render in the current record.
     budget: Cell<u32>,
 }
@@ -130,26 +163,74 @@ impl<'a> Decoder<'a> {
     pub fn new(btf: &'a Btf) -> Self {
         Decoder {
             btf,
+            json: false,
             budget: Cell::new(MAX_NODES),
         }
     }
 
+    /// A decoder that renders JSON members and values instead of text.
+    pub fn json(btf: &'a Btf) -> Self {
+        Decoder {
+            json: true,
+            ..Decoder::new(btf)
+        }
+    }
+
+    /// Appends a member or label name: `name=` as text, `"name":` as JSON.
+    fn name(&self, out: &mut String, prefix: &str, name: &str) {
+        if self.json {
+            out.push('"');
+            out.push_str(name);
+            out.push_str("\":");
+        } else {
+            out.push_str(prefix);
+            out.push_str(name);
+            out.push('=');
+        }
+    }
+
+    /// Appends the mark of data that is missing or beyond the rendering limits.
+    fn missing(&self, out: &mut String) {
+        out.push_str(if self.json { "null" } else { "?" });
+    }
+
+    /// Appends a string value: quoted only when needed as text, always quoted as JSON.
+    fn string(&self, out: &mut String, s: &[u8]) {
+        if self.json {
+            write_json_string(out, s)
+        } else {
+            write_string(out, s)
+        }
+    }
+
+    /// Appends bytes as `0x…` (a string in JSON).
+    fn hex(&self, out: &mut String, bytes: &[u8]) {
+        if self.json {
+            out.push('"');
+        }
+        hex_value(out, bytes);
+        if self.json {
+            out.push('"');
+        }
+    }
+
     /// Appends `field=value` tokens for `bytes` of type `ty` (space-separated, and separated from what
-    /// `out` already holds); a value that is not a struct becomes `label=value`.
+    /// `out` already holds); a value that is not a struct becomes `label=value`. As JSON: `"field":value`
+    /// members separated by commas (the caller writes the braces).
     pub fn record(&self, out: &mut String, ty: u32, bytes: &[u8], label: &str) {
         self.budget.set(MAX_NODES);
+        let sep = if self.json { ',' } else { ' ' };
         let id = self.btf.resolve(ty);
         match self.btf.ty(id) {
             Some(t) if matches!(t.kind, Kind::Struct | Kind::Union) => {
                 let mut prefix = String::new();
-                self.members(out, &mut prefix, t, bytes, ' ', 0);
+                self.members(out, &mut prefix, t, bytes, sep, 0);
             }
             _ => {
-                if !out.is_empty() {
-                    out.push(' ');
+                if !out.is_empty() && !out.ends_with('{') {
+                    out.push(sep);
                 }
-                out.push_str(label);
-                out.push('=');
+                self.name(out, "", label);
                 self.value(out, ty, bytes, 0);
             }
         }
@@ -167,7 +248,9 @@ impl<'a> Decoder<'a> {
     ) {
         for m in self.btf.members(t) {
             if !self.spend() {
-                out.push_str(" ...");
+                if !self.json {
+                    out.push_str(" ...");
+                }
                 return;
             }
             let (bit_off, bitfield) = if t.kind_flag {
@@ -180,8 +263,8 @@ impl<'a> Decoder<'a> {
             let Some(mt) = self.btf.ty(id) else { continue };
             let byte_off = usize::try_from(bit_off / 8).unwrap_or(usize::MAX);
             let is_aggregate = matches!(mt.kind, Kind::Struct | Kind::Union);
-            if is_aggregate && bitfield == 0 && (name.is_empty() || sep == ' ') && depth < MAX_DEPTH
-            {
+            let flatten = name.is_empty() || (sep == ' ' && !self.json);
+            if is_aggregate && bitfield == 0 && flatten && depth < MAX_DEPTH {
                 // Anonymous members flatten into the parent; named ones extend the prefix (top level only).
                 let inner = bytes.get(byte_off..).unwrap_or(&[]);
                 let len = prefix.len();
@@ -197,9 +280,7 @@ impl<'a> Decoder<'a> {
             if !out.is_empty() && !out.ends_with('{') {
                 out.push(sep);
             }
-            out.push_str(prefix);
-            out.push_str(name);
-            out.push('=');
+            self.name(out, prefix, name);
             match (mt.kind, bitfield) {
                 (Kind::Int { encoding, bits, .. }, b) if b > 0 || bit_off % 8 != 0 => {
                     let bits = if b > 0 { b } else { u32::from(bits) };
@@ -208,14 +289,14 @@ impl<'a> Decoder<'a> {
                 (Kind::Enum | Kind::Enum64, b) if b > 0 => {
                     match extract_bits(bytes, bit_off, b, self.btf.is_big_endian()) {
                         Some(v) => self.enum_name(out, mt, v, b),
-                        None => out.push('?'),
+                        None => self.missing(out),
                     }
                 }
                 _ => {
                     let size = self.btf.size_of(id).unwrap_or(0);
                     match slice(bytes, byte_off, size) {
                         Some(field) => self.value(out, m.ty, field, depth + 1),
-                        None => out.push('?'),
+                        None => self.missing(out),
                     }
                 }
             }
@@ -230,7 +311,7 @@ impl<'a> Decoder<'a> {
             Some(v) => {
                 let _ = write!(out, "{v}");
             }
-            None => out.push('?'),
+            None => self.missing(out),
         }
     }
 
@@ -246,7 +327,7 @@ impl<'a> Decoder<'a> {
             .iter()
             .find(|e| e.value & mask == v & mask)
         {
-            Some(e) => out.push_str(self.btf.string(e.name_off)),
+            Some(e) => self.string(out, self.btf.string(e.name_off).as_bytes()),
             None if t.kind_flag => {
                 let _ = write!(out, "{}", sign_extend(v, bits));
             }
@@ -274,10 +355,10 @@ impl<'a> Decoder<'a> {
         let big = self.btf.is_big_endian();
         let id = self.btf.resolve(ty);
         let Some(t) = self.btf.ty(id) else {
-            return hex_value(out, bytes);
+            return self.hex(out, bytes);
         };
         if depth > MAX_DEPTH || !self.spend() {
-            out.push_str("...");
+            out.push_str(if self.json { "null" } else { "..." });
             return;
         }
         match t.kind {
@@ -287,7 +368,7 @@ impl<'a> Decoder<'a> {
                 bits,
             } if bytes.len() <= 8 => {
                 let Some(raw) = read_uint(bytes, big) else {
-                    return out.push('?');
+                    return self.missing(out);
                 };
                 let bits = u32::from(bits).min(64);
                 let v = if bits == 0 || bits >= 64 {
@@ -307,13 +388,19 @@ impl<'a> Decoder<'a> {
                 let v = read_uint(bytes, big).unwrap_or(0);
                 self.enum_name(out, t, v, (bytes.len() * 8) as u32);
             }
-            Kind::Ptr => hex_value(out, bytes),
+            Kind::Ptr => self.hex(out, bytes),
             Kind::Float if bytes.len() == 4 || bytes.len() == 8 => {
                 let raw = read_uint(bytes, big).unwrap_or(0);
-                if bytes.len() == 4 {
-                    write_float(out, f64::from(f32::from_bits(raw as u32)));
+                let v = if bytes.len() == 4 {
+                    f64::from(f32::from_bits(raw as u32))
                 } else {
-                    write_float(out, f64::from_bits(raw));
+                    f64::from_bits(raw)
+                };
+                if self.json && (!v.is_finite() || v.abs() >= 1e15) {
+                    // JSON has no NaN or infinity; huge values would print as a bit pattern.
+                    out.push_str("null");
+                } else {
+                    write_float(out, v);
                 }
             }
             Kind::Array { elem, nelems } => self.array(out, elem, nelems, bytes, depth),
@@ -323,14 +410,14 @@ impl<'a> Decoder<'a> {
                 self.members(out, &mut prefix, t, bytes, ',', depth + 1);
                 out.push('}');
             }
-            _ => hex_value(out, bytes),
+            _ => self.hex(out, bytes),
         }
     }
 
     fn array(&self, out: &mut String, elem: u32, nelems: u32, bytes: &[u8], depth: u32) {
         if self.is_char(elem) {
             let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-            return write_string(out, &bytes[..end]);
+            return self.string(out, &bytes[..end]);
         }
         let size = self.btf.size_of(elem).unwrap_or(0);
         out.push('[');
@@ -340,7 +427,7 @@ impl<'a> Decoder<'a> {
                     out.push(',');
                 }
                 if i >= MAX_ELEMS {
-                    out.push_str("...");
+                    self.missing(out);
                     break;
                 }
                 let off = i
@@ -349,7 +436,7 @@ impl<'a> Decoder<'a> {
                     .unwrap_or(usize::MAX);
                 match slice(bytes, off, size) {
                     Some(e) => self.value(out, elem, e, depth + 1),
-                    None => out.push('?'),
+                    None => self.missing(out),
                 }
             }
         }
@@ -434,6 +521,22 @@ mod tests {
         for (input, want) in cases {
             let mut out = String::new();
             write_string(&mut out, input);
+            assert_eq!(out, want);
+        }
+    }
+
+    #[test]
+    fn json_strings_escape_controls_and_keep_every_byte() {
+        let cases: [(&[u8], &str); 5] = [
+            (b"cat", "\"cat\""),
+            (b"", "\"\""),
+            (b"a\"b\\c\n", "\"a\\\"b\\\\c\\n\""),
+            ("é\x01".as_bytes(), "\"é\\u0001\""),
+            (b"\xff/x", "\"\\u00ff/x\""),
+        ];
+        for (input, want) in cases {
+            let mut out = String::new();
+            write_json_string(&mut out, input);
             assert_eq!(out, want);
         }
     }

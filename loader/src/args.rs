@@ -7,12 +7,16 @@ use std::path::PathBuf;
 pub const USAGE: &str = "\
 ebpf-run - load, attach and watch the eBPF probes of an ebpf-pack bundle
 
-usage: ebpf-run [PROBE|FILE.bpf.o ...] [--duration SECS] [--btf FILE] [--bundle DIR]
+usage: ebpf-run [PROBE|FILE.bpf.o ...] [--duration SECS] [--interval SECS] [--format text|json]
+                [--set NAME=VALUE ...] [--btf FILE] [--bundle DIR]
        ebpf-run --list [PROBE|FILE.bpf.o ...] [--bundle DIR]
 
   PROBE            a probe of the bundle (bpf/PROBE.bpf.o); default: all of them
   FILE.bpf.o       any BPF object file (an argument ending in .o)
   --duration SECS  stop after SECS seconds (default: run until Ctrl-C / SIGTERM)
+  --interval SECS  also print the maps every SECS seconds
+  --format FMT     text (default) or json: one JSON object per line for events and map entries
+  --set NAME=VALUE set a `const volatile` global of the probes (typed by their BTF; --list shows them)
   --btf FILE       kernel BTF for CO-RE (default: the bundle's btf/vmlinux.btf,
                    else /sys/kernel/btf/vmlinux)
   --bundle DIR     the unpacked bundle (default: the directory of this executable)
@@ -21,8 +25,10 @@ usage: ebpf-run [PROBE|FILE.bpf.o ...] [--duration SECS] [--btf FILE] [--bundle 
   -V, --version    show the version
 
 Ring buffer records print to stdout, one line each: `PROBE field=value ...`.
-On exit, hash and array maps print as `PROBE map NAME:` and one line per entry.
-Status and errors go to stderr.
+On exit, hash and array maps print as `PROBE map NAME:` and one line per entry; a map whose
+value is `struct { uN slots[N]; }` prints as a log2 histogram (slot i counts 2^i..2^(i+1)-1).
+JSON lines: {\"probe\":P,\"map\":M,FIELDS...} for events, {\"probe\":P,\"map\":M,\"key\":K,\"value\":V}
+for map entries. Status and errors go to stderr.
 
 exit codes:
   0  success
@@ -54,6 +60,16 @@ pub enum Target {
     File(PathBuf),
 }
 
+/// How events and map entries are printed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Format {
+    /// `probe field=value ...` lines, map sections, histograms.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
 /// Options shared by running and listing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Options {
@@ -61,6 +77,12 @@ pub struct Options {
     pub targets: Vec<Target>,
     /// Stop after this many seconds.
     pub duration_secs: Option<u64>,
+    /// Print the maps every this many seconds.
+    pub interval_secs: Option<u64>,
+    /// Output format.
+    pub format: Format,
+    /// `--set NAME=VALUE` pairs, in order.
+    pub sets: Vec<(String, String)>,
     /// Kernel BTF file to relocate against.
     pub btf: Option<PathBuf>,
     /// Bundle directory.
@@ -99,18 +121,32 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Usage
             "-V" | "--version" => return Ok(Command::Version),
             "--list" => list = true,
             "--" => positional_only = true,
-            "--duration" => {
-                let v = value("--duration")?;
-                let secs = v
-                    .to_str()
-                    .and_then(|s| s.parse::<u64>().ok())
-                    .ok_or_else(|| {
-                        UsageError(format!(
-                            "--duration needs whole seconds, got `{}`",
+            "--duration" => opts.duration_secs = Some(seconds("--duration", value("--duration")?)?),
+            "--interval" => match seconds("--interval", value("--interval")?)? {
+                0 => return Err(UsageError("--interval needs at least 1 second".into())),
+                s => opts.interval_secs = Some(s),
+            },
+            "--format" => {
+                opts.format = match value("--format")?.to_str() {
+                    Some("text") => Format::Text,
+                    Some("json") => Format::Json,
+                    _ => return Err(UsageError("--format is text or json".into())),
+                }
+            }
+            "--set" => {
+                let v = value("--set")?;
+                let pair = v.to_str().and_then(|s| s.split_once('='));
+                match pair {
+                    Some((name, val)) if !name.is_empty() => {
+                        opts.sets.push((name.to_owned(), val.to_owned()))
+                    }
+                    _ => {
+                        return Err(UsageError(format!(
+                            "--set needs NAME=VALUE, got `{}`",
                             v.to_string_lossy()
-                        ))
-                    })?;
-                opts.duration_secs = Some(secs);
+                        )));
+                    }
+                }
             }
             "--btf" => opts.btf = Some(PathBuf::from(value("--btf")?)),
             "--bundle" => opts.bundle = Some(PathBuf::from(value("--bundle")?)),
@@ -125,6 +161,18 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Usage
     } else {
         Command::Run(opts)
     })
+}
+
+/// Parses whole seconds for `flag`.
+fn seconds(flag: &str, v: OsString) -> Result<u64, UsageError> {
+    v.to_str()
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(|| {
+            UsageError(format!(
+                "{flag} needs whole seconds, got `{}`",
+                v.to_string_lossy()
+            ))
+        })
 }
 
 /// Classifies a positional argument: a path when it ends in `.o`, else a probe name.
@@ -181,6 +229,25 @@ mod tests {
         assert_eq!(o.duration_secs, Some(3));
         assert_eq!(o.btf, Some(PathBuf::from("/b.btf")));
         assert_eq!(o.bundle, Some(PathBuf::from("/opt/bundle")));
+        let Ok(Command::Run(o)) = parse_strs(&[
+            "--interval=5",
+            "--format",
+            "json",
+            "--set",
+            "filter_pid=42",
+            "--set=name=a=b",
+        ]) else {
+            panic!("expected run");
+        };
+        assert_eq!(o.interval_secs, Some(5));
+        assert_eq!(o.format, Format::Json);
+        assert_eq!(
+            o.sets,
+            vec![
+                ("filter_pid".into(), "42".into()),
+                ("name".into(), "a=b".into())
+            ]
+        );
     }
 
     #[test]
@@ -212,6 +279,10 @@ mod tests {
             &["--btf"],
             &["--frobnicate"],
             &["--list=yes"],
+            &["--interval", "0"],
+            &["--format", "yaml"],
+            &["--set", "novalue"],
+            &["--set", "=1"],
             &["dir/probe"],
             &[""],
         ] {

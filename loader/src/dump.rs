@@ -1,5 +1,10 @@
-//! Map contents at exit: every hash and array map the object declares, read with raw `bpf(2)` calls,
-//! decoded through BTF, biggest integer values first, at most [`MAX_ROWS`] rows per map.
+//! Map contents at exit (and every `--interval`): every hash and array map the object declares, read
+//! with raw `bpf(2)` calls, decoded through BTF, biggest integer values first, at most [`MAX_ROWS`] rows
+//! per map, as text or JSON lines.
+//!
+//! Log2 histograms: a map whose value type is a struct with the single member `slots`, an array of
+//! integers (`struct hist { __u32 slots[N]; }`, as in libbpf-tools), prints each entry as a bcc-style
+//! histogram in text mode; slot `i` counts values in `2^i ..= 2^(i+1)-1` (slot 0 also counts 0).
 
 use std::cmp::Ordering;
 use std::io::{self, Write};
@@ -8,8 +13,9 @@ use std::os::fd::AsFd;
 use aya::Ebpf;
 use aya::maps::Map;
 
-use crate::btf::Btf;
-use crate::decode::{Decoder, integer_type, read_uint, sign_extend, write_hex};
+use crate::btf::{Btf, Kind};
+use crate::decode::{Decoder, integer_type, read_uint, sign_extend, write_hex, write_json_string};
+use crate::events::json_head;
 use crate::map_types;
 use crate::probe::{MapDecl, ProbeObject};
 use crate::sys::RawMap;
@@ -74,6 +80,7 @@ pub fn dump_maps(
     probe: &ProbeObject,
     ebpf: &Ebpf,
     cpu_slots: Option<usize>,
+    json: bool,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     for decl in &probe.maps {
@@ -91,29 +98,122 @@ pub fn dump_maps(
             ) => d,
             _ => continue,
         };
-        writeln!(out, "{} map {}:", probe.name, decl.name)?;
+        let map = MapOut {
+            probe: &probe.name,
+            decl,
+            json,
+        };
+        if !json {
+            writeln!(out, "{} map {}:", probe.name, decl.name)?;
+        }
         let raw = match RawMap::open(data.fd().as_fd(), cpu_slots.unwrap_or(0)) {
             Ok(r) if !map_types::is_per_cpu(r.map_type) || cpu_slots.is_some() => r,
             Ok(_) => {
-                writeln!(out, "  (cannot read: {POSSIBLE_CPUS} is unreadable)")?;
+                map.problem(out, &format!("cannot read: {POSSIBLE_CPUS} is unreadable"))?;
                 continue;
             }
             Err(e) => {
-                writeln!(out, "  (cannot read: {e})")?;
+                map.problem(out, &format!("cannot read: {e}"))?;
                 continue;
             }
         };
-        dump_map(probe.btf.as_ref(), decl, &raw, out)?;
+        dump_map(probe.btf.as_ref(), &map, &raw, out)?;
     }
     out.flush()
 }
 
+/// One map being printed: whose it is and in which format.
+struct MapOut<'a> {
+    probe: &'a str,
+    decl: &'a MapDecl,
+    json: bool,
+}
+
+impl MapOut<'_> {
+    /// Reports a map that cannot be (fully) read: `  (why)` as text, `{..., "error": why}` as JSON.
+    fn problem(&self, out: &mut dyn Write, why: &str) -> io::Result<()> {
+        let mut line = String::new();
+        if self.json {
+            json_head(&mut line, self.probe, &self.decl.name);
+            line.push_str(",\"error\":");
+            write_json_string(&mut line, why.as_bytes());
+            line.push_str("}\n");
+        } else {
+            line.push_str("  (");
+            line.push_str(why);
+            line.push_str(")\n");
+        }
+        out.write_all(line.as_bytes())
+    }
+}
+
+/// The slot layout `(element size, slot count)` of a log2-histogram value type (see the module docs).
+pub fn hist_layout(btf: &Btf, value: u32) -> Option<(usize, usize)> {
+    let t = btf.ty(btf.resolve(value))?;
+    let [m] = btf.members(t) else { return None };
+    if t.kind != Kind::Struct || btf.string(m.name_off) != "slots" || m.offset != 0 {
+        return None;
+    }
+    let Kind::Array { elem, nelems } = btf.ty(btf.resolve(m.ty))?.kind else {
+        return None;
+    };
+    let (size, _) = integer_type(btf, elem)?;
+    Some((size, nelems as usize))
+}
+
+/// Sums each slot over the per-CPU copies (`stride` bytes apart) of a histogram value.
+fn hist_counts(value: &[u8], stride: usize, (size, n): (usize, usize), big: bool) -> Vec<u64> {
+    let mut counts = vec![0u64; n];
+    for cpu in value.chunks(stride.max(1)) {
+        for (i, c) in counts.iter_mut().enumerate() {
+            let v = cpu
+                .get(i * size..(i + 1) * size)
+                .and_then(|b| read_uint(b, big));
+            *c = c.saturating_add(v.unwrap_or(0));
+        }
+    }
+    counts
+}
+
+/// Appends a bcc-style log2 histogram (libbpf-tools' `print_log2_hist`) of `counts`, slot 0 to the
+/// highest non-empty slot.
+pub fn write_hist(out: &mut String, counts: &[u64]) {
+    const STARS: u64 = 40;
+    let Some(last) = counts.iter().rposition(|&c| c != 0) else {
+        return out.push_str("    (empty)\n");
+    };
+    let max = counts.iter().copied().max().unwrap_or(1).max(1);
+    let (pad, w, hw) = if last <= 32 {
+        (5, 10, 19)
+    } else {
+        (15, 20, 29)
+    };
+    out.push_str(&format!(
+        "{:pad$}{:<hw$} : count    distribution\n",
+        "", "value"
+    ));
+    for (i, &c) in counts.iter().enumerate().take(last + 1) {
+        let high = if i >= 63 {
+            u64::MAX
+        } else {
+            (1u64 << (i + 1)) - 1
+        };
+        let low = if i == 0 { 0 } else { 1u64 << i };
+        let stars = (u128::from(c) * u128::from(STARS) / u128::from(max)) as usize;
+        out.push_str(&format!(
+            "{low:>w$} -> {high:<w$} : {c:<8} |{:<40}|\n",
+            "*".repeat(stars)
+        ));
+    }
+}
+
 fn dump_map(
     btf: Option<&Btf>,
-    decl: &MapDecl,
+    map: &MapOut<'_>,
     raw: &RawMap<'_>,
     out: &mut dyn Write,
 ) -> io::Result<()> {
+    let decl = map.decl;
     let big = btf.is_some_and(Btf::is_big_endian);
     let value_int = btf.zip(decl.value).and_then(|(b, t)| integer_type(b, t));
     let key_int = btf.zip(decl.key).and_then(|(b, t)| integer_type(b, t));
@@ -132,7 +232,7 @@ fn dump_map(
             Ok(Some(k)) => k,
             Ok(None) => break,
             Err(e) => {
-                writeln!(out, "  (iteration stopped: {e})")?;
+                map.problem(out, &format!("iteration stopped: {e}"))?;
                 break;
             }
         };
@@ -165,29 +265,62 @@ fn dump_map(
         _ => key_order(a, b),
     });
     if rows.is_empty() {
-        return writeln!(out, "  (no entries)");
+        return if map.json {
+            Ok(())
+        } else {
+            writeln!(out, "  (no entries)")
+        };
     }
-    let decoder = btf.map(Decoder::new);
+    let hist = btf
+        .zip(decl.value)
+        .and_then(|(b, t)| hist_layout(b, t))
+        .filter(|_| !map.json);
+    let decoder = btf.map(|b| {
+        if map.json {
+            Decoder::json(b)
+        } else {
+            Decoder::new(b)
+        }
+    });
     let mut line = String::new();
     for row in rows.iter().take(MAX_ROWS) {
         line.clear();
-        line.push_str("  ");
-        let mut text = String::new();
-        match (&decoder, decl.key) {
-            (Some(d), Some(t)) => d.record(&mut text, t, &row.key, "key"),
-            _ => {
-                text.push_str("key=0x");
-                write_hex(&mut text, &row.key);
+        if map.json {
+            json_head(&mut line, map.probe, &decl.name);
+            line.push_str(",\"key\":");
+            match (&decoder, decl.key) {
+                (Some(d), Some(t)) => d.value_text(&mut line, t, &row.key),
+                _ => json_hex(&mut line, &row.key),
             }
+            line.push_str(",\"value\":");
+        } else {
+            line.push_str("  ");
+            let mut key = String::new();
+            match (&decoder, decl.key) {
+                (Some(d), Some(t)) => d.record(&mut key, t, &row.key, "key"),
+                _ => {
+                    key.push_str("key=0x");
+                    write_hex(&mut key, &row.key);
+                }
+            }
+            line.push_str(&key);
+            if let Some(layout) = hist {
+                line.push('\n');
+                write_hist(&mut line, &hist_counts(&row.value, stride, layout, big));
+                out.write_all(line.as_bytes())?;
+                continue;
+            }
+            line.push_str("  ");
         }
-        line.push_str(&text);
-        line.push_str("  ");
-        text.clear();
+        let mut text = String::new();
         match (row.number, &decoder, decl.value) {
             (Some(n), _, _) if per_cpu => {
-                text.push_str("value=");
+                if !map.json {
+                    text.push_str("value=");
+                }
                 write_wide_int(&mut text, n);
             }
+            (_, Some(d), Some(t)) if !per_cpu && map.json => d.value_text(&mut text, t, &row.value),
             (_, Some(d), Some(t)) if !per_cpu => d.record(&mut text, t, &row.value, "value"),
             (_, d, t) => per_cpu_values(
                 &mut text,
@@ -195,16 +328,32 @@ fn dump_map(
                 &row.value,
                 stride,
                 raw.value_size,
+                map.json,
             ),
         }
         line.push_str(&text);
+        if map.json {
+            line.push('}');
+        }
         line.push('\n');
         out.write_all(line.as_bytes())?;
     }
     if rows.len() > MAX_ROWS {
-        writeln!(out, "  ... {} more entries omitted", rows.len() - MAX_ROWS)?;
+        let more = format!("{} more entries omitted", rows.len() - MAX_ROWS);
+        if map.json {
+            eprintln!("ebpf-run: note: {} map {}: {more}", map.probe, decl.name);
+        } else {
+            writeln!(out, "  ... {more}")?;
+        }
     }
     Ok(())
+}
+
+/// Appends bytes as a JSON string `"0x…"`.
+fn json_hex(out: &mut String, bytes: &[u8]) {
+    out.push_str("\"0x");
+    write_hex(out, bytes);
+    out.push('"');
 }
 
 /// Appends a summed integer in decimal without pulling in 128-bit formatting.
@@ -227,43 +376,51 @@ fn key_order(a: &Row, b: &Row) -> Ordering {
 }
 
 /// Renders a value without a usable type, or a per-CPU value that is no plain integer: one `cpuN=…`
-/// token per CPU slot that is not all zero (or a single `value=0x…` for ordinary maps).
+/// token per CPU slot that is not all zero (or a single `value=0x…` for ordinary maps). As JSON: the
+/// value alone, or `{"cpuN":…}` for per-CPU maps.
 fn per_cpu_values(
     out: &mut String,
     typed: Option<(&Decoder<'_>, u32)>,
     value: &[u8],
     stride: usize,
     size: usize,
+    json: bool,
 ) {
-    if stride == value.len() || stride == 0 {
-        out.push_str("value=");
-        match typed {
-            Some((d, t)) => d.value_text(out, t, value),
-            None => {
-                out.push_str("0x");
-                write_hex(out, value);
-            }
+    let one = |out: &mut String, bytes: &[u8]| match typed {
+        Some((d, t)) => d.value_text(out, t, bytes),
+        None if json => json_hex(out, bytes),
+        None => {
+            out.push_str("0x");
+            write_hex(out, bytes);
         }
-        return;
+    };
+    if stride == value.len() || stride == 0 {
+        if !json {
+            out.push_str("value=");
+        }
+        return one(out, value);
+    }
+    if json {
+        out.push('{');
     }
     for (cpu, slot) in value.chunks(stride).enumerate() {
         let slot = &slot[..size.min(slot.len())];
         if slot.iter().all(|&b| b == 0) {
             continue;
         }
-        if !out.is_empty() {
-            out.push(' ');
+        if out.len() > usize::from(json) {
+            out.push(if json { ',' } else { ' ' });
         }
-        out.push_str(&format!("cpu{cpu}="));
-        match typed {
-            Some((d, t)) => d.value_text(out, t, slot),
-            None => {
-                out.push_str("0x");
-                write_hex(out, slot);
-            }
-        }
+        out.push_str(&if json {
+            format!("\"cpu{cpu}\":")
+        } else {
+            format!("cpu{cpu}=")
+        });
+        one(out, slot);
     }
-    if out.is_empty() {
+    if json {
+        out.push('}');
+    } else if out.is_empty() {
         out.push_str("value=0");
     }
 }
@@ -289,7 +446,31 @@ mod tests {
         let v = [
             1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0,
         ];
-        per_cpu_values(&mut out, None, &v, 8, 4);
+        per_cpu_values(&mut out, None, &v, 8, 4, false);
         assert_eq!(out, "cpu0=0x01000000 cpu2=0x02000000");
+        out.clear();
+        per_cpu_values(&mut out, None, &v, 8, 4, true);
+        assert_eq!(out, "{\"cpu0\":\"0x01000000\",\"cpu2\":\"0x02000000\"}");
+    }
+
+    #[test]
+    fn histograms_print_like_bcc() {
+        let mut out = String::new();
+        write_hist(&mut out, &[1, 0, 4, 2, 0, 0]);
+        assert_eq!(
+            out,
+            "     value               : count    distribution\n\
+             \x20        0 -> 1          : 1        |**********                              |\n\
+             \x20        2 -> 3          : 0        |                                        |\n\
+             \x20        4 -> 7          : 4        |****************************************|\n\
+             \x20        8 -> 15         : 2        |********************                    |\n"
+        );
+        out.clear();
+        write_hist(&mut out, &[0, 0]);
+        assert_eq!(out, "    (empty)\n");
+        assert_eq!(
+            hist_counts(&[1, 0, 2, 0, 3, 0, 4, 0], 4, (2, 2), false),
+            [4, 6]
+        );
     }
 }

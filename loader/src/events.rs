@@ -3,13 +3,13 @@
 
 use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use aya::Ebpf;
 use aya::maps::{Map, MapData, RingBuf};
 
 use crate::btf::EVENT_VAR_PREFIX;
-use crate::decode::{Decoder, write_hex};
+use crate::decode::{Decoder, write_hex, write_json_string};
 use crate::failure::{Exit, Failure, chain};
 use crate::probe::{ProbeObject, sort_short};
 use crate::sys;
@@ -71,18 +71,40 @@ pub fn open_streams(
     Ok(streams)
 }
 
-/// Renders one record as `PROBE field=value ...` (or `PROBE ringbuf=MAP len=N hex=...` without a type).
+/// Starts a JSON line `{"probe":P,"map":M` (the caller adds members and the closing brace).
+pub fn json_head(line: &mut String, probe: &str, map: &str) {
+    line.push_str("{\"probe\":");
+    write_json_string(line, probe.as_bytes());
+    line.push_str(",\"map\":");
+    write_json_string(line, map.as_bytes());
+}
+
+/// Renders one record as `PROBE field=value ...` (or `PROBE ringbuf=MAP len=N hex=...` without a type),
+/// or as JSON `{"probe":P,"map":M,"field":value,...}` (`"len":N,"hex":"..."` without a type).
 pub fn format_event(
     line: &mut String,
     probe: &ProbeObject,
     map: &str,
     record: Option<u32>,
     bytes: &[u8],
+    json: bool,
 ) {
     line.clear();
-    line.push_str(&probe.name);
+    if json {
+        json_head(line, &probe.name, map);
+    } else {
+        line.push_str(&probe.name);
+    }
     match (&probe.btf, record) {
+        (Some(btf), Some(ty)) if json => Decoder::json(btf).record(line, ty, bytes, "value"),
         (Some(btf), Some(ty)) => Decoder::new(btf).record(line, ty, bytes, "value"),
+        _ if json => {
+            line.push_str(",\"len\":");
+            line.push_str(&bytes.len().to_string());
+            line.push_str(",\"hex\":\"");
+            write_hex(line, bytes);
+            line.push('"');
+        }
         _ => {
             line.push_str(" ringbuf=");
             line.push_str(map);
@@ -92,6 +114,9 @@ pub fn format_event(
             write_hex(line, bytes);
         }
     }
+    if json {
+        line.push('}');
+    }
     line.push('\n');
 }
 
@@ -99,6 +124,7 @@ pub fn format_event(
 pub fn drain(
     streams: &mut [EventStream],
     probes: &[ProbeObject],
+    json: bool,
     out: &mut dyn Write,
 ) -> io::Result<u64> {
     let mut line = String::new();
@@ -109,7 +135,7 @@ pub fn drain(
         };
         for _ in 0..MAX_BATCH {
             let Some(item) = s.ring.next() else { break };
-            format_event(&mut line, probe, &s.map, s.record, &item);
+            format_event(&mut line, probe, &s.map, s.record, &item, json);
             out.write_all(line.as_bytes())?;
             count += 1;
         }
@@ -118,32 +144,51 @@ pub fn drain(
     Ok(count)
 }
 
-/// Prints events until SIGINT/SIGTERM or the deadline, then drains once more.
+/// A periodic action during [`watch`]: every `every`, `run` is called with the output.
+pub struct Ticker<'a> {
+    /// Period.
+    pub every: Duration,
+    /// What to do each period (print the maps).
+    pub run: &'a mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+}
+
+/// Prints events until SIGINT/SIGTERM or the deadline, running `ticker` on its period, then drains once
+/// more.
 pub fn watch(
     streams: &mut [EventStream],
     probes: &[ProbeObject],
     deadline: Option<Instant>,
+    json: bool,
+    mut ticker: Option<Ticker<'_>>,
     out: &mut dyn Write,
 ) -> io::Result<()> {
+    let mut next_tick = ticker
+        .as_ref()
+        .and_then(|t| Instant::now().checked_add(t.every));
     loop {
-        if sys::stop_requested() {
+        let now = Instant::now();
+        if sys::stop_requested() || deadline.is_some_and(|d| now >= d) {
             break;
         }
-        let wait = match deadline {
-            Some(d) => match d.checked_duration_since(Instant::now()) {
-                Some(left) if !left.is_zero() => left.as_millis().min(u128::from(POLL_MS)) as i32,
-                _ => break,
-            },
-            None => POLL_MS as i32,
-        };
+        if let (Some(t), Some(at)) = (ticker.as_mut(), next_tick)
+            && now >= at
+        {
+            drain(streams, probes, json, out)?;
+            (t.run)(out)?;
+            next_tick = at.checked_add(t.every).map(|n| n.max(now));
+        }
+        let mut wait = Duration::from_millis(POLL_MS);
+        for until in [deadline, next_tick].into_iter().flatten() {
+            wait = wait.min(until.saturating_duration_since(now));
+        }
         let fds: Vec<BorrowedFd<'_>> = streams.iter().map(|s| s.ring.as_fd()).collect();
-        let ready = sys::poll_readable(&fds, wait.max(1))?;
+        let ready = sys::poll_readable(&fds, (wait.as_millis() as i32).max(1))?;
         drop(fds);
         if ready {
-            drain(streams, probes, out)?;
+            drain(streams, probes, json, out)?;
         }
     }
-    drain(streams, probes, out).map(drop)
+    drain(streams, probes, json, out).map(drop)
 }
 
 #[cfg(test)]
@@ -163,7 +208,19 @@ mod tests {
             core: false,
         };
         let mut line = String::new();
-        format_event(&mut line, &probe, "events", None, &[0xde, 0xad, 0x01]);
+        format_event(
+            &mut line,
+            &probe,
+            "events",
+            None,
+            &[0xde, 0xad, 0x01],
+            false,
+        );
         assert_eq!(line, "p ringbuf=events len=3 hex=dead01\n");
+        format_event(&mut line, &probe, "events", None, &[0xde, 0xad, 0x01], true);
+        assert_eq!(
+            line,
+            "{\"probe\":\"p\",\"map\":\"events\",\"len\":3,\"hex\":\"dead01\"}\n"
+        );
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use aya::{Btf, Ebpf, Endianness};
 
-use crate::args::Options;
+use crate::args::{Format, Options};
 use crate::attach::{self, KernelBtf, PlannedProgram};
 use crate::bundle::{self, BtfSource, KERNEL_BTF};
 use crate::failure::{Exit, Failure, chain};
@@ -145,17 +145,23 @@ pub fn run(opts: &Options) -> Result<(), Failure> {
     let deadline = opts
         .duration_secs
         .and_then(|s| Instant::now().checked_add(Duration::from_secs(s)));
+    let json = opts.format == Format::Json;
+    let cpu_slots = dump::read_possible_cpu_slots();
+    let mut dump_all = |out: &mut dyn Write| -> io::Result<()> {
+        for (probe, ebpf) in probes.iter().zip(&loaded) {
+            dump::dump_maps(probe, ebpf, cpu_slots, json, out)?;
+        }
+        Ok(())
+    };
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
-    let mut result = events::watch(&mut streams, &probes, deadline, &mut out);
+    let ticker = opts.interval_secs.map(|s| events::Ticker {
+        every: Duration::from_secs(s),
+        run: &mut dump_all,
+    });
+    let mut result = events::watch(&mut streams, &probes, deadline, json, ticker, &mut out);
     if result.is_ok() {
-        let cpu_slots = dump::read_possible_cpu_slots();
-        for (probe, ebpf) in probes.iter().zip(&loaded) {
-            result = dump::dump_maps(probe, ebpf, cpu_slots, &mut out);
-            if result.is_err() {
-                break;
-            }
-        }
+        result = dump_all(&mut out);
     }
     let _ = out.flush();
     // Dropping the ring buffers and objects detaches every link and closes every fd; nothing is pinned.

@@ -357,6 +357,84 @@ fn runs_probes_on_this_kernel() {
         "ring buffers are not dumped"
     );
 
+    // 1b. The log2 histogram of pids: our own pid's slot holds our opens.
+    let hist = out
+        .split("ert_open map ert_pid_hist:\n")
+        .nth(1)
+        .expect("ert_pid_hist dump");
+    let mine = hist
+        .split(&format!("  key={me}\n"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no histogram for pid {me}:\n{hist}"));
+    assert!(
+        mine.starts_with("     value               : count    distribution\n"),
+        "{mine}"
+    );
+    let slot = 31 - me.leading_zeros();
+    let (low, high) = (
+        if slot == 0 { 0 } else { 1u64 << slot },
+        (1u64 << (slot + 1)) - 1,
+    );
+    let row = mine
+        .lines()
+        .find(|l| l.starts_with(&format!("{low:>10} -> {high:<10} : ")))
+        .unwrap_or_else(|| panic!("no slot {low} -> {high}:\n{mine}"));
+    let count: u64 = row[26..]
+        .split_whitespace()
+        .next()
+        .and_then(|c| c.parse().ok())
+        .expect("slot count");
+    assert!(count >= 200 && row.ends_with("****|"), "{row}");
+
+    // 1c. JSON lines, with the maps printed every second as well as at exit.
+    let mut run = spawn(&[
+        open_obj.as_os_str(),
+        "--format".as_ref(),
+        "json".as_ref(),
+        "--interval".as_ref(),
+        "1".as_ref(),
+        "--duration".as_ref(),
+        "3".as_ref(),
+    ]);
+    run.wait_attached();
+    open_repeatedly(&target, 200);
+    let (status, out, err) = run.finish(Duration::from_secs(60));
+    assert!(status.success(), "exit {status}; stderr:\n{err}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let event = lines
+        .iter()
+        .find(|v| v["map"] == "ert_events" && v["path"] == path.as_str())
+        .unwrap_or_else(|| panic!("no JSON event for {path}"));
+    assert_eq!(event["probe"], "ert_open");
+    assert_eq!(event["pid"], me);
+    assert_eq!(event["dfd"], -100, "{event}");
+    assert!(event["tid"].is_u64() && event["uid"].is_u64() && event["flags"].is_u64());
+    assert!(event["comm"].is_string(), "{event}");
+    let counts: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|v| v["map"] == "ert_counts" && v["key"] == me)
+        .collect();
+    assert!(
+        counts.len() >= 2,
+        "--interval 1 for 3 s prints the maps more than once: {counts:?}"
+    );
+    assert!(
+        counts
+            .last()
+            .is_some_and(|v| v["value"].as_u64() >= Some(200))
+    );
+    let hist = lines
+        .iter()
+        .find(|v| v["map"] == "ert_pid_hist" && v["key"] == me)
+        .expect("histogram map row");
+    assert!(
+        hist["value"]["slots"][slot as usize].as_u64() >= Some(200),
+        "{hist}"
+    );
+
     // 2. SIGINT stops it cleanly: exit 0, maps still printed.
     let mut run = spawn(&[open_obj.as_os_str()]);
     run.wait_attached();
