@@ -1,0 +1,569 @@
+//! The QEMU guest tier: bundles built here are booted with `ebpf-pack try` on real Debian kernels of
+//! foreign architectures, and every probe must report the right facts from inside the guest.
+//!
+//! Guests: arm64 (built-in `qemuarm64`, kernel with BTF); 32-bit ARM armmp (no BTF: the target's
+//! `kernel.btf` is the -dbg package's vmlinux, so the bundle ships a tailored BTF), once with the JIT off
+//! and once with `net.core.bpf_jit_enable=1`; s390x (big-endian, no BTF, no JIT). Kernels and busybox come
+//! from scripts/provision-test-kernels.sh (cached). A kprobe test probe (tests/fixtures/kprobe-project) is
+//! built per arch through the same pipeline and loaded in the guest as a loose object. Guests boot in
+//! parallel, each under `try --timeout`. A failed guest prints its console tail and the commands to rerun.
+//! Files of the tier live in build/qemu-guests/ so that those commands still work after a failure.
+
+mod support;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use ebpf_pack::arch::Arch;
+use support::*;
+
+/// Facts of one guest kind the tier checks against: test data, the guest ABIs' syscall numbers.
+struct GuestArch {
+    /// `uname -m` in the guest.
+    machine: &'static str,
+    /// Number of sync(2).
+    sync_nr: u32,
+    /// The open-family syscalls (open, creat, openat, openat2: every one reaches do_sys_openat2).
+    open_nrs: &'static [u32],
+}
+
+const ARM64: GuestArch = GuestArch {
+    machine: "aarch64",
+    sync_nr: 81,
+    open_nrs: &[56, 437],
+};
+const ARM: GuestArch = GuestArch {
+    machine: "armv7l",
+    sync_nr: 36,
+    open_nrs: &[5, 8, 322, 437],
+};
+const S390X: GuestArch = GuestArch {
+    machine: "s390x",
+    sync_nr: 36,
+    open_nrs: &[5, 8, 288, 437],
+};
+
+/// Seconds `try` lets a guest run; measured boots take 10-40 s here, CI runners can be slower.
+const GUEST_TIMEOUT: &str = "300";
+
+fn tier_dir() -> PathBuf {
+    let dir = repo().join("build/qemu-guests");
+    std::fs::create_dir_all(&dir).expect("build/qemu-guests");
+    dir
+}
+
+type GuestEnv = BTreeMap<String, String>;
+
+/// Runs scripts/provision-test-kernels.sh once per test binary; the key=value blocks it prints, by arch.
+fn provisioned() -> Option<&'static BTreeMap<String, GuestEnv>> {
+    static ENVS: OnceLock<Result<BTreeMap<String, GuestEnv>, String>> = OnceLock::new();
+    let envs = ENVS.get_or_init(|| {
+        let out = Command::new("bash")
+            .arg(repo().join("scripts/provision-test-kernels.sh"))
+            .args(["arm64", "arm", "s390x"])
+            .output()
+            .map_err(|e| format!("cannot run bash: {e}"))?;
+        let (stdout, stderr) = text(&out);
+        if !out.status.success() {
+            return Err(format!(
+                "scripts/provision-test-kernels.sh failed:\n{stderr}"
+            ));
+        }
+        let mut envs: BTreeMap<String, GuestEnv> = BTreeMap::new();
+        let mut current = String::new();
+        for line in stdout.lines() {
+            let Some((k, v)) = line.split_once('=') else {
+                continue;
+            };
+            if k == "arch" {
+                current = v.to_string();
+            }
+            envs.entry(current.clone())
+                .or_default()
+                .insert(k.to_string(), v.to_string());
+        }
+        Ok(envs)
+    });
+    match envs {
+        Ok(envs) => Some(envs),
+        Err(e) => {
+            require(false, &format!("the test kernels ({e})"));
+            None
+        }
+    }
+}
+
+fn has_qemu(arch: Arch) -> bool {
+    let q = arch.facts().qemu;
+    require(
+        ebpf_pack::toolchain::find_program(q.binary).is_some(),
+        &format!("{} (apt-get install {})", q.binary, q.package),
+    )
+}
+
+fn env_path(env: &GuestEnv, key: &str) -> PathBuf {
+    PathBuf::from(
+        env.get(key)
+            .unwrap_or_else(|| panic!("provisioning printed no {key}=: {env:?}")),
+    )
+}
+
+/// Writes a target file into the tier's folder.
+fn target_file(name: &str, arch: Arch, btf: &str) -> PathBuf {
+    write_target(
+        &tier_dir(),
+        name,
+        &format!(
+            "schema: 1\nname: {name}\ndescription: QEMU guest of the test tier\narch: {arch}\nkernel:\n  version: \"6.1\"\n  btf: {btf}\n"
+        ),
+    )
+}
+
+/// Unpacks a bundle into the tier's folder `name/` and returns its top folder.
+fn unpacked(bundle: &Path, name: &str) -> PathBuf {
+    let dir = tier_dir().join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("unpack dir");
+    unpack(bundle, &dir)
+}
+
+/// Builds the kprobe fixture project for `arch` with `loader` (the pipeline's own clang step, no BTF:
+/// the probe has no CO-RE) and returns its object.
+fn kprobe_object(arch: Arch, loader: &Path) -> PathBuf {
+    let dir = tier_dir().join(format!("kprobe-{arch}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("probes")).expect("kprobe project");
+    std::fs::copy(
+        repo().join("tests/fixtures/kprobe-project/probes/kcount.bpf.c"),
+        dir.join("probes/kcount.bpf.c"),
+    )
+    .expect("copy kcount.bpf.c");
+    std::os::unix::fs::symlink(repo().join("probes/include"), dir.join("probes/include"))
+        .expect("symlink probes/include");
+    let file = write_target(
+        &dir,
+        &format!("kprobe-{arch}"),
+        &format!(
+            "schema: 1\nname: kprobe-{arch}\ndescription: kprobe test probe\narch: {arch}\nkernel:\n  version: \"6.1\"\n  btf: none\n"
+        ),
+    );
+    let out = run_ok(
+        ebpf_pack()
+            .arg("-C")
+            .arg(&dir)
+            .args(["build", "--bundle-name", "kprobe", "--loader"])
+            .arg(loader)
+            .arg("--target-file")
+            .arg(&file),
+    );
+    let rel = text(&out).0.split_whitespace().nth(1).map(str::to_string);
+    let bundle = dir.join(rel.expect("kprobe bundle path"));
+    let top = unpacked(&bundle, &format!("kprobe-{arch}-unpacked"));
+    top.join("bpf/kcount.bpf.o")
+}
+
+/// One boot: the `ebpf-pack try` arguments and what the guest must show.
+struct Case {
+    name: &'static str,
+    guest: &'static GuestArch,
+    args: Vec<String>,
+    /// `@@ebpf-pack: jit=` value expected.
+    jit: &'static str,
+    /// `btf=` value expected (the kernel's own BTF).
+    btf: &'static str,
+}
+
+/// What a boot printed.
+struct Outcome {
+    ok: bool,
+    output: String,
+    command: String,
+    secs: f64,
+}
+
+fn boot(case: &Case) -> Outcome {
+    let mut cmd = ebpf_pack();
+    cmd.arg("-C").arg(repo()).arg("try").args(&case.args);
+    let command = format!(
+        "{} -C {} try {}",
+        env!("CARGO_BIN_EXE_ebpf-pack"),
+        repo().display(),
+        case.args.join(" ")
+    );
+    let start = Instant::now();
+    let out = cmd.output().expect("run ebpf-pack try");
+    let (stdout, stderr) = text(&out);
+    Outcome {
+        ok: out.status.success(),
+        output: format!("{stdout}{stderr}"),
+        command,
+        secs: start.elapsed().as_secs_f64(),
+    }
+}
+
+/// `key=value` of the first marker line `@@ebpf-pack: <what> ...` holding `key=`.
+fn marker(output: &str, what: &str, key: &str) -> Option<String> {
+    output
+        .lines()
+        .filter_map(|l| l.trim_end_matches('\r').split_once("@@ebpf-pack: "))
+        .filter(|(_, rest)| rest.starts_with(what))
+        .find_map(|(_, rest)| {
+            rest.split_whitespace()
+                .find_map(|w| w.strip_prefix(&format!("{key}=")).map(str::to_string))
+        })
+}
+
+/// The `value=` of `key=K` in the map dump that follows `header`.
+fn map_value(output: &str, header: &str, key: u32) -> Option<u64> {
+    let mut lines = output.lines().map(|l| l.trim_end_matches('\r'));
+    lines.find(|l| l.starts_with(header))?;
+    lines.take_while(|l| l.starts_with("  ")).find_map(|l| {
+        let mut words = l.split_whitespace();
+        (words.next()? == format!("key={key}"))
+            .then(|| words.next()?.strip_prefix("value=")?.parse().ok())
+            .flatten()
+    })
+}
+
+/// Every problem with one guest's results (empty: all good).
+fn problems(case: &Case, out: &Outcome) -> Vec<String> {
+    let o = &out.output;
+    let mut bad = Vec::new();
+    let mut check = |ok: bool, what: String| {
+        if !ok {
+            bad.push(what);
+        }
+    };
+    check(out.ok, "ebpf-pack try failed".into());
+    let g = case.guest;
+    check(
+        marker(o, "guest", "machine").as_deref() == Some(g.machine),
+        format!("guest machine is not {}", g.machine),
+    );
+    check(
+        marker(o, "guest", "btf").as_deref() == Some(case.btf),
+        format!("guest kernel BTF is not {}", case.btf),
+    );
+    check(
+        marker(o, "jit", "jit").as_deref() == Some(case.jit),
+        format!("net.core.bpf_jit_enable is not {}", case.jit),
+    );
+    // opensnoop: the workload shell opened its uniquely named file `count` times itself (creating it,
+    // then reading it); only it opens that path, so exactly that many events with its pid.
+    let pid = marker(o, "workload open", "pid").unwrap_or_default();
+    let path = marker(o, "workload open", "path").unwrap_or_default();
+    let opens: usize = marker(o, "workload open", "count")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let seen = o
+        .lines()
+        .filter(|l| {
+            l.starts_with("opensnoop ")
+                && l.contains(&format!(" pid={pid} "))
+                && l.trim_end().ends_with(&format!(" path={path}"))
+                && !l.contains(" ret=-")
+        })
+        .count();
+    check(
+        opens > 0 && seen == opens,
+        format!(
+            "opensnoop: {seen} successful opens of {path} by pid {pid}, the workload made {opens}"
+        ),
+    );
+    // execsnoop: the child that printed its pid exec'd the unique program; its parent is the workload.
+    let exec_pid = marker(o, "workload exec", "pid").unwrap_or_default();
+    let filename = marker(o, "workload exec", "filename").unwrap_or_default();
+    let execs = o
+        .lines()
+        .filter(|l| {
+            l.starts_with(&format!("execsnoop pid={exec_pid} ppid={pid} "))
+                && l.contains(" comm=true ")
+                && l.trim_end().ends_with(&format!(" filename={filename}"))
+        })
+        .count();
+    check(
+        !exec_pid.is_empty() && execs == 1,
+        format!("execsnoop: {execs} execs of {filename} as pid {exec_pid} (parent {pid}), want 1"),
+    );
+    // syscount: nothing but the workload calls sync(2) in the guest (the init and the loader never do,
+    // and kernel threads make no syscalls), and per-CPU slots need no sampling or atomics: the sum is
+    // exact, so the tolerance is zero.
+    let syncs: u64 = marker(o, "workload syscall", "count")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let counted = map_value(o, "syscount map counts:", g.sync_nr);
+    check(
+        syncs > 0 && counted == Some(syncs),
+        format!(
+            "syscount: sync (nr {}) counted {counted:?}, the workload made {syncs}",
+            g.sync_nr
+        ),
+    );
+    // kprobe: every open above went through do_sys_openat2, so at least `opens` calls. And no more than
+    // the open-family syscalls syscount saw: syscount is attached before kcount and its map is read
+    // before kcount's, with nothing opening files in between but, at worst, a stray task of the idle
+    // guest in the few milliseconds between the two reads: 2 calls of slack.
+    let calls = map_value(o, "kcount map calls:", 0);
+    let open_syscalls: u64 = g
+        .open_nrs
+        .iter()
+        .filter_map(|nr| map_value(o, "syscount map counts:", *nr))
+        .sum();
+    check(
+        calls.is_some_and(|c| c >= opens as u64 && c <= open_syscalls + 2),
+        format!(
+            "kprobe do_sys_openat2: {calls:?} calls, want between the workload's {opens} opens and the {open_syscalls} open-family syscalls (+2)"
+        ),
+    );
+    bad
+}
+
+fn report(case: &Case, out: &Outcome, bad: &[String]) -> String {
+    let lines: Vec<&str> = out.output.lines().collect();
+    let tail = lines[lines.len().saturating_sub(60)..].join("\n");
+    let guest_cmd = out
+        .output
+        .lines()
+        .find_map(|l| l.strip_prefix("ebpf-pack: guest command: "))
+        .unwrap_or("(not booted)");
+    format!(
+        "guest {} failed after {:.1} s:\n  - {}\n--- console tail ---\n{tail}\n--- rerun ---\n  {}\n  guest only: {guest_cmd}\n",
+        case.name,
+        out.secs,
+        bad.join("\n  - "),
+        out.command
+    )
+}
+
+#[test]
+fn probes_trace_on_arm64_armv7_and_s390x_kernels() {
+    let Some(envs) = provisioned() else {
+        return;
+    };
+    if ![Arch::Arm64, Arch::Arm, Arch::S390x]
+        .into_iter()
+        .all(has_qemu)
+    {
+        return;
+    }
+    let env = |arch: &str| {
+        envs.get(arch)
+            .unwrap_or_else(|| panic!("no {arch} guest: {envs:?}"))
+    };
+    let (arm64, arm, s390x) = (env("arm64"), env("arm"), env("s390x"));
+
+    // Bundles, then kprobe objects built with each bundle's loader (sequential: builds share the CPUs).
+    let arm64_bundle = bundle("qemuarm64");
+    let armv7_file = target_file(
+        "guest-armv7",
+        Arch::Arm,
+        &env_path(arm, "vmlinux").display().to_string(),
+    );
+    let s390x_file = target_file(
+        "guest-s390x",
+        Arch::S390x,
+        &env_path(s390x, "vmlinux").display().to_string(),
+    );
+    let (armv7_bundle, s390x_bundle) = {
+        let _lock = build_lock();
+        (
+            built_bundle(&armv7_file, &[]).0,
+            built_bundle(&s390x_file, &[]).0,
+        )
+    };
+    let mut kprobes = HashMap::new();
+    for (arch, bundle) in [
+        (Arch::Arm64, &arm64_bundle),
+        (Arch::Arm, &armv7_bundle),
+        (Arch::S390x, &s390x_bundle),
+    ] {
+        let top = unpacked(bundle, &format!("{arch}-bundle"));
+        kprobes.insert(arch, kprobe_object(arch, &top.join("ebpf-run")));
+    }
+
+    let guest_args = |env: &GuestEnv, arch: Arch, how: &[String], jit: &str| {
+        let mut args: Vec<String> = how.to_vec();
+        args.extend([
+            "--kernel".into(),
+            env_path(env, "kernel").display().to_string(),
+            "--busybox".into(),
+            env_path(env, "busybox").display().to_string(),
+            "--timeout".into(),
+            GUEST_TIMEOUT.into(),
+            "--jit".into(),
+            jit.into(),
+            "--workload".into(),
+            repo()
+                .join("tests/fixtures/guest-workload.sh")
+                .display()
+                .to_string(),
+            "--add".into(),
+            kprobes[&arch].display().to_string(),
+            "--".into(),
+            "opensnoop".into(),
+            "execsnoop".into(),
+            "syscount".into(),
+            "/extra/kcount.bpf.o".into(),
+        ]);
+        args
+    };
+    let bundle_arg = |b: &Path| vec!["--bundle".to_string(), b.display().to_string()];
+    let cases = [
+        Case {
+            name: "arm64",
+            guest: &ARM64,
+            args: guest_args(arm64, Arch::Arm64, &bundle_arg(&arm64_bundle), "default"),
+            jit: "1",
+            btf: "yes",
+        },
+        Case {
+            name: "armv7-jit-off",
+            guest: &ARM,
+            args: guest_args(arm, Arch::Arm, &bundle_arg(&armv7_bundle), "off"),
+            jit: "0",
+            btf: "no",
+        },
+        Case {
+            name: "armv7-jit-on",
+            guest: &ARM,
+            args: guest_args(arm, Arch::Arm, &bundle_arg(&armv7_bundle), "on"),
+            jit: "1",
+            btf: "no",
+        },
+        // Through try's own build (up to date by now): the path a user takes.
+        Case {
+            name: "s390x",
+            guest: &S390X,
+            args: guest_args(
+                s390x,
+                Arch::S390x,
+                &[
+                    "--target-file".to_string(),
+                    s390x_file.display().to_string(),
+                ],
+                "default",
+            ),
+            jit: "none",
+            btf: "no",
+        },
+    ];
+    let outcomes: Vec<Outcome> = std::thread::scope(|s| {
+        let handles: Vec<_> = cases.iter().map(|c| s.spawn(|| boot(c))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("guest thread"))
+            .collect()
+    });
+    let mut failures = Vec::new();
+    for (case, out) in cases.iter().zip(&outcomes) {
+        let bad = problems(case, out);
+        // try reports "(N s boot to result)": QEMU start to the loader's exit status.
+        let boot = out
+            .output
+            .lines()
+            .find_map(|l| {
+                l.split_once("in the guest (")?
+                    .1
+                    .split_once(" s boot to result")
+            })
+            .map_or("?", |(secs, _)| secs);
+        eprintln!(
+            "guest {}: {boot} s boot to result, {:.1} s with try's build check, {}",
+            case.name,
+            out.secs,
+            if bad.is_empty() { "ok" } else { "FAILED" }
+        );
+        if !bad.is_empty() {
+            failures.push(report(case, out, &bad));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn try_refuses_a_loader_of_the_wrong_arch_before_booting() {
+    let x86_top = unpacked(&bundle("x86_64"), "x86_64-bundle");
+    let file = write_target(
+        &tier_dir(),
+        "guest-wrong-loader",
+        "schema: 1\nname: guest-wrong-loader\ndescription: arm64 board handed an x86_64 loader\narch: arm64\nkernel:\n  version: \"6.1\"\n  btf: builtin\nprobes: [opensnoop]\n",
+    );
+    let out = ebpf_pack()
+        .arg("-C")
+        .arg(repo())
+        .args(["try", "--kernel", "/nonexistent/vmlinuz", "--target-file"])
+        .arg(&file)
+        .arg("--loader")
+        .arg(x86_top.join("ebpf-run"))
+        .output()
+        .expect("run");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("loader is 64-bit x86-64, target arch `arm64` needs 64-bit AArch64"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("booting"), "nothing may boot: {stderr}");
+}
+
+#[test]
+fn try_refuses_an_object_of_the_wrong_endianness_before_booting() {
+    use ebpf_pack::bundle::{BundleFile, file_entries, verify_bundle, write_bundle};
+    // The arm64 bundle with opensnoop compiled big-endian, checksums made consistent again: only the
+    // object check can catch it.
+    let good = bundle("qemuarm64");
+    let verified = verify_bundle("b", &std::fs::read(&good).expect("bundle"), None).expect("good");
+    let obj = tier_dir().join("opensnoop.bpfeb.o");
+    run_ok(
+        Command::new("clang-19")
+            .current_dir(repo())
+            .args([
+                "-g",
+                "-O2",
+                "-target",
+                "bpfeb",
+                "-D__TARGET_ARCH_arm64",
+                "-Iprobes/include",
+                "-Iprobes/include/arm64",
+                "-c",
+                "probes/opensnoop.bpf.c",
+                "-o",
+            ])
+            .arg(&obj),
+    );
+    let files: Vec<BundleFile> = verified
+        .files
+        .iter()
+        .filter(|(p, _)| !matches!(p.as_str(), "manifest.json" | "SHA256SUMS"))
+        .map(|(path, data)| BundleFile {
+            path: path.clone(),
+            data: if path == "bpf/opensnoop.bpf.o" {
+                std::fs::read(&obj).expect("object")
+            } else {
+                data.clone()
+            },
+        })
+        .collect();
+    let mut manifest = verified.manifest.clone();
+    manifest.files = file_entries(&files);
+    let bad = tier_dir().join("wrong-endian.tar.gz");
+    let mut out = Vec::new();
+    write_bundle(&mut out, &verified.stem, &manifest, &files, 0).expect("write");
+    std::fs::write(&bad, out).expect("write bundle");
+    let out = ebpf_pack()
+        .args(["try", "--kernel", "/nonexistent/vmlinuz", "--bundle"])
+        .arg(&bad)
+        .output()
+        .expect("run");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains("refusing to boot"), "{stderr}");
+    assert!(
+        stderr.contains("object is big-endian BPF, target arch `arm64` is little-endian"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("booting"), "nothing may boot: {stderr}");
+}
