@@ -567,3 +567,63 @@ fn try_refuses_an_object_of_the_wrong_endianness_before_booting() {
     );
     assert!(!stderr.contains("booting"), "nothing may boot: {stderr}");
 }
+
+/// The checks themselves, on a canned console: a good one passes, and a wrong count fails with a report
+/// that holds the console tail and both rerun commands.
+#[test]
+fn guest_checks_catch_wrong_results_and_report_how_to_rerun() {
+    let good = "\
+ebpf-pack: guest command: timeout 300 qemu-system-aarch64 -M virt
+@@ebpf-pack: guest machine=aarch64 kernel=6.1.0-56-arm64 btf=yes uptime=2.27
+@@ebpf-pack: jit=1
+opensnoop pid=136 tid=136 uid=0 ret=3 flags=577 comm=workload path=/tmp/t-open
+opensnoop pid=136 tid=136 uid=0 ret=3 flags=0 comm=workload path=/tmp/t-open
+@@ebpf-pack: workload open pid=136 path=/tmp/t-open count=2
+@@ebpf-pack: workload exec pid=142 comm=true filename=/tmp/t.d/true
+execsnoop pid=142 ppid=136 uid=0 comm=true filename=/tmp/t.d/true
+@@ebpf-pack: workload syscall name=sync count=3
+syscount map counts:
+  key=56  value=9
+  key=81  value=3
+kcount map calls:
+  key=0  value=7
+@@ebpf-pack: ebpf-run exit=0 uptime=9.64
+ebpf-pack: ebpf-run exited 0 in the guest (10.4 s boot to result)
+";
+    let case = Case {
+        name: "canned",
+        guest: &ARM64,
+        args: vec!["--bundle".into(), "b.tar.gz".into()],
+        jit: "1",
+        btf: "yes",
+    };
+    let outcome = |output: &str| Outcome {
+        ok: true,
+        output: output.to_string(),
+        command: "ebpf-pack try --bundle b.tar.gz".into(),
+        secs: 1.0,
+    };
+    assert_eq!(problems(&case, &outcome(good)), Vec::<String>::new());
+    let wrong = good.replace("key=81  value=3", "key=81  value=4");
+    let bad = problems(&case, &outcome(&wrong));
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert!(
+        bad[0].starts_with("syscount: sync (nr 81) counted Some(4)"),
+        "{bad:?}"
+    );
+    let report = report(&case, &outcome(&wrong), &bad);
+    assert!(
+        report.contains("--- console tail ---\nebpf-pack: guest command"),
+        "{report}"
+    );
+    assert!(
+        report.contains("  ebpf-pack try --bundle b.tar.gz\n"),
+        "{report}"
+    );
+    assert!(
+        report.contains("guest only: timeout 300 qemu-system-aarch64 -M virt"),
+        "{report}"
+    );
+    let no_kprobe = good.replace("  key=0  value=7", "  key=0  value=12");
+    assert!(problems(&case, &outcome(&no_kprobe))[0].starts_with("kprobe do_sys_openat2"));
+}
