@@ -291,3 +291,96 @@ fn byte_order_conversion_matches_clangs_other_endianness() {
         "BE BTF converted to LE differs from clang's bpfel BTF"
     );
 }
+
+const SETTINGS_C: &str = r#"
+typedef unsigned int __u32;
+enum mode { M_OFF = 0, M_ON = 7 };
+const volatile __u32 filter_pid = 0;
+const volatile short delta = 0;
+const volatile _Bool verbose = 0;
+const volatile enum mode mode = M_OFF;
+const volatile char name[8] = {};
+const volatile unsigned long long big = 0;
+const volatile struct { int a; } pair = {};
+int plain = 1;
+__attribute__((section("tp/a/b"), used)) int f(void *c)
+{ return filter_pid + delta + verbose + mode + name[0] + big + plain + pair.a; }
+char LICENSE[] __attribute__((section("license"), used)) = "GPL";
+"#;
+
+#[test]
+fn const_volatile_globals_are_settable_and_typed() {
+    use crate::globals::{encode, settable, type_name};
+    for target in ["bpfel", "bpfeb"] {
+        let Some(obj) = compile("settings", SETTINGS_C, target) else {
+            return;
+        };
+        let probe = ProbeObject::parse("s".into(), "s.o".into(), obj).expect("parse");
+        let btf = probe.btf.as_ref().expect("BTF");
+        let mut found: Vec<(String, String)> = settable(btf)
+            .into_iter()
+            .map(|g| (g.name.clone(), type_name(btf, g.ty)))
+            .collect();
+        found.sort();
+        let want = [
+            ("big", "unsigned long long"),
+            ("delta", "short"),
+            ("filter_pid", "__u32"),
+            ("mode", "enum mode"),
+            ("name", "const volatile char[8]"),
+            ("pair", "struct {...}"),
+            ("verbose", "_Bool"),
+        ];
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        assert_eq!(found, want, "{target}");
+        let ty = |n: &str| {
+            settable(btf)
+                .into_iter()
+                .find(|g| g.name == n)
+                .map(|g| g.ty)
+                .expect("global")
+        };
+        let be = target == "bpfeb";
+        let order = |mut b: Vec<u8>| {
+            if be {
+                b.reverse();
+            }
+            b
+        };
+        assert_eq!(
+            encode(btf, ty("filter_pid"), "0x102"),
+            Ok(order(vec![2, 1, 0, 0]))
+        );
+        assert_eq!(encode(btf, ty("delta"), "-2"), Ok(order(vec![0xfe, 0xff])));
+        assert_eq!(encode(btf, ty("verbose"), "true"), Ok(vec![1]));
+        assert_eq!(encode(btf, ty("mode"), "M_ON"), Ok(order(vec![7, 0, 0, 0])));
+        assert_eq!(
+            encode(btf, ty("name"), "ab"),
+            Ok(b"ab\0\0\0\0\0\0".to_vec())
+        );
+        assert_eq!(
+            encode(btf, ty("big"), "18446744073709551615"),
+            Ok(vec![0xff; 8])
+        );
+        for (global, bad) in [
+            ("filter_pid", "-1"),
+            ("filter_pid", "4294967296"),
+            ("filter_pid", "pid"),
+            ("delta", "32768"),
+            ("verbose", "yes"),
+            ("mode", "M_MAYBE"),
+            ("name", "12345678"),
+            ("pair", "1"),
+        ] {
+            let err = encode(btf, ty(global), bad).expect_err(bad);
+            assert!(!err.is_empty(), "{global}={bad}");
+        }
+        assert!(
+            encode(btf, ty("mode"), "M_MAYBE").is_err_and(|e| e.contains("M_OFF, M_ON")),
+            "enumerators are listed"
+        );
+    }
+}

@@ -1,8 +1,8 @@
 //! `--list`: what each probe contains, read from the object alone (no kernel, no privilege needed).
 
 use crate::attach::plan_program;
-use crate::map_types;
 use crate::probe::ProbeObject;
+use crate::{globals, map_types};
 
 /// Appends the listing of one probe: a header line, one line per program, one per map.
 pub fn describe(probe: &ProbeObject, out: &mut String) {
@@ -36,6 +36,17 @@ pub fn describe(probe: &ProbeObject, out: &mut String) {
             },
         }
         out.push('\n');
+    }
+    if let Some(btf) = &probe.btf {
+        for g in globals::settable(btf) {
+            out.push_str("  setting ");
+            out.push_str(&g.name);
+            out.push_str("  ");
+            out.push_str(&globals::type_name(btf, g.ty));
+            out.push_str("  (--set ");
+            out.push_str(&g.name);
+            out.push_str("=VALUE)\n");
+        }
     }
     for m in &probe.maps {
         out.push_str("  map ");

@@ -10,6 +10,7 @@ mod bundle;
 mod dump;
 mod events;
 mod failure;
+mod globals;
 mod list;
 mod run;
 mod sys;

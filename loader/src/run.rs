@@ -12,7 +12,7 @@ use crate::attach::{self, KernelBtf, PlannedProgram};
 use crate::bundle::{self, BtfSource, KERNEL_BTF};
 use crate::failure::{Exit, Failure, chain};
 use crate::probe::ProbeObject;
-use crate::{btf, dump, events, list, sys};
+use crate::{btf, dump, events, globals, list, sys};
 
 /// Reads and parses one object file.
 fn read_probe(name: String, path: &std::path::Path) -> Result<ProbeObject, Failure> {
@@ -100,13 +100,17 @@ fn vet_kernel_btf() -> Result<(), Failure> {
 
 /// Runs the probes until SIGINT/SIGTERM or `--duration`, printing events, then dumps maps and detaches.
 pub fn run(opts: &Options) -> Result<(), Failure> {
-    let (probes, bundle_dir) = read_probes(opts)?;
+    let (mut probes, bundle_dir) = read_probes(opts)?;
     let plans = probes
         .iter()
         .map(attach::plan)
         .collect::<Result<Vec<Vec<PlannedProgram>>, _>>()?;
     let source = bundle::choose_btf(opts.btf.as_deref(), &bundle_dir, Path::exists);
     let btf = kernel_btf(source, &probes)?;
+    let settings = globals::resolve(&opts.sets, &probes)?;
+    for (probe, settings) in probes.iter_mut().zip(settings) {
+        globals::apply(probe, &settings)?;
+    }
 
     // Old kernels charge maps to RLIMIT_MEMLOCK; newer ones ignore it. Failure is harmless here.
     let _ = sys::raise_memlock_limit();

@@ -87,6 +87,20 @@ fn build_fixtures() -> Result<PathBuf, String> {
                 .arg(dir.join(format!("{name}.bpf.o"))),
         )?;
     }
+    // A shipped probe with a `const volatile` setting, compiled like the fixtures.
+    let probes = Path::new(env!("CARGO_MANIFEST_DIR")).join("../probes");
+    run_ok(
+        Command::new("clang-19")
+            .args(["-g", "-O2", "-target", target, target_arch_define()])
+            .arg("-I")
+            .arg(&dir)
+            .arg("-I")
+            .arg(probes.join("include"))
+            .arg("-c")
+            .arg(probes.join("syscount.bpf.c"))
+            .arg("-o")
+            .arg(dir.join("syscount.bpf.o")),
+    )?;
     Ok(dir)
 }
 
@@ -507,4 +521,103 @@ fn runs_probes_on_this_kernel() {
     let maps = bpftool_show("map");
     assert!(!maps.contains("ert_"), "maps left behind:\n{maps}");
     let _ = std::fs::remove_file(&target);
+}
+
+#[test]
+fn set_changes_a_probes_behaviour() {
+    const TEST: &str = "set_changes_a_probes_behaviour";
+    if !is_root() {
+        return skip(TEST, "needs root for BPF (run the tests as root)");
+    }
+    let Some(dir) = fixtures(TEST) else {
+        return;
+    };
+    ensure_tracefs();
+    let syscount = dir.join("syscount.bpf.o");
+    let me = std::process::id();
+    let getppid = libc::SYS_getppid;
+    let counts_of = |out: &str| -> Vec<(i64, u64)> {
+        let dump = out
+            .split("syscount map counts:\n")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no counts dump:\n{out}"));
+        dump.lines()
+            .filter_map(|l| {
+                let (k, v) = l.trim().strip_prefix("key=")?.split_once("  value=")?;
+                Some((k.parse().ok()?, v.parse().ok()?))
+            })
+            .collect()
+    };
+
+    // filter_pid = this test process: its getppid(2) calls are counted.
+    let filter = format!("filter_pid={me}");
+    let mut run = spawn(&[
+        syscount.as_os_str(),
+        "--set".as_ref(),
+        filter.as_ref(),
+        "--duration".as_ref(),
+        "2".as_ref(),
+    ]);
+    run.wait_attached();
+    for _ in 0..500 {
+        // SAFETY: getppid takes no arguments and cannot fail.
+        unsafe { libc::syscall(getppid) };
+    }
+    let (status, out, err) = run.finish(Duration::from_secs(60));
+    assert!(status.success(), "exit {status}; stderr:\n{err}");
+    let counts = counts_of(&out);
+    let ours = counts.iter().find(|(k, _)| *k == getppid);
+    assert!(
+        ours.is_some_and(|(_, n)| *n >= 500),
+        "getppid count for pid {me}: {counts:?}"
+    );
+
+    // filter_pid = a pid that cannot exist: nothing is counted at all.
+    let out = ebpf_run()
+        .arg(&syscount)
+        .args(["--set", "filter_pid=0xffffffff", "--duration", "1"])
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("syscount map counts:\n  (no entries)"),
+        "{stdout}"
+    );
+
+    // Unknown names and bad values: exit 1 with the settable globals and their types.
+    for (set, want) in [
+        (
+            "nope=1",
+            "no selected probe has a `const volatile` global `nope`",
+        ),
+        (
+            "filter_pid=-1",
+            "filter_pid needs an integer from 0 to 4294967295 (__u32)",
+        ),
+    ] {
+        let out = ebpf_run()
+            .arg(&syscount)
+            .args(["--set", set])
+            .output()
+            .expect("run");
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(want), "{err}");
+        assert!(
+            err.contains("settable globals:\n") && err.contains("syscount: filter_pid (__u32)"),
+            "{err}"
+        );
+        assert!(!err.contains("attached"), "{err}");
+    }
+    let out = ebpf_run()
+        .arg("--list")
+        .arg(&syscount)
+        .output()
+        .expect("run");
+    assert!(
+        text(&out.stdout).contains("  setting filter_pid  __u32  (--set filter_pid=VALUE)"),
+        "{}",
+        text(&out.stdout)
+    );
 }
