@@ -16,3 +16,4 @@ pub mod target;
 pub mod toolchain;
 pub mod try_command;
 pub mod verify;
+pub mod yocto;

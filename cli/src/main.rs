@@ -112,6 +112,9 @@ enum Command {
         #[arg(long, value_name = "NAME")]
         target: Option<String>,
     },
+    /// Render a target file from bitbake's facts (used by meta-ebpf-rs's ebpf_pack.bbclass).
+    #[command(hide = true)]
+    YoctoTarget(ebpf_pack::yocto::YoctoTargetArgs),
 }
 
 /// `--jit` values.
@@ -186,6 +189,7 @@ fn main() -> ExitCode {
             verbose: cli.verbose,
         }),
         Command::Verify { bundle, target } => commands::verify(&bundle, target.as_deref()),
+        Command::YoctoTarget(args) => ebpf_pack::yocto::yocto_target(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
