@@ -24,6 +24,7 @@ demo: $(EBPF_PACK)
 lint: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+	bash scripts/lint-yocto.sh
 
 test: lint
 	$(CARGO) test --locked --workspace --all-targets
