@@ -475,6 +475,38 @@ fn yocto_target_command_writes_a_buildable_target_file() {
     assert_eq!(written, render_target(&facts).expect("renders"));
     ebpf_pack::project::load_target_file(&out, None).expect("ebpf-pack build can load it");
 
+    // Relative paths (the class passes absolute ones) are written absolute: a target file resolves
+    // paths against its own folder.
+    let relative = Command::new(env!("CARGO_BIN_EXE_ebpf-pack"))
+        .current_dir(dir.path())
+        .args([
+            "yocto-target",
+            "--machine",
+            "qemuarm64",
+            "--target-arch",
+            "aarch64",
+            "--endianness",
+            "le",
+            "--bits",
+            "64",
+            "--tclibc",
+            "glibc",
+            "--kernel-abiversion",
+            "kernel-abiversion",
+            "--kernel-config",
+            ".config",
+        ])
+        .output()
+        .expect("run ebpf-pack");
+    assert!(relative.status.success());
+    let abs_config = std::path::absolute(&config).expect("absolute");
+    assert!(
+        String::from_utf8_lossy(&relative.stdout)
+            .contains(&format!("  config: \"{}\"\n", abs_config.display())),
+        "{}",
+        String::from_utf8_lossy(&relative.stdout)
+    );
+
     let missing = dir.path().join("vmlinux-qemuarm64.bin");
     let bad = run(&[
         "--btf",

@@ -411,11 +411,15 @@ pub fn yocto_target(args: &YoctoTargetArgs) -> Result<(), Failure> {
             ))
         })
     };
+    // The target file resolves relative paths against its own folder: write absolute ones.
+    let absolute = |path: &PathBuf| std::path::absolute(path).unwrap_or_else(|_| path.clone());
     let abiversion = read(&args.kernel_abiversion, "the kernel's abiversion")?;
     let config = read(&args.kernel_config, "the kernel's .config")?;
     let btf = match (args.btf.as_str(), &args.vmlinux) {
         ("builtin", _) => YoctoBtf::Builtin,
-        ("vmlinux", Some(path)) if path.is_file() => YoctoBtf::Vmlinux(path.display().to_string()),
+        ("vmlinux", Some(path)) if path.is_file() => {
+            YoctoBtf::Vmlinux(absolute(path).display().to_string())
+        }
         ("vmlinux", Some(path)) => {
             return Err(bad(format!(
                 "EBPF_PACK_BTF `vmlinux`: {} does not exist\n  help: add KERNEL_IMAGETYPES:append = \" vmlinux\" to local.conf (or the machine) so the kernel deploys it, or point EBPF_PACK_VMLINUX at the deployed vmlinux",
@@ -442,7 +446,7 @@ pub fn yocto_target(args: &YoctoTargetArgs) -> Result<(), Failure> {
         target_fpu: args.target_fpu.clone(),
         rust_triple: args.rust_triple.clone(),
         kernel_abiversion: abiversion,
-        kernel_config: (args.kernel_config.display().to_string(), config),
+        kernel_config: (absolute(&args.kernel_config).display().to_string(), config),
         btf,
         bpf_cpu: Some(args.bpf_cpu.clone()),
         probes: args

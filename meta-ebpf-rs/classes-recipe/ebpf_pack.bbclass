@@ -84,7 +84,9 @@ ebpf_pack_do_configure() {
     done
     [ -n "$found" ] || bbfatal "no *.bpf.c in EBPF_PACK_PROBES_DIR (${EBPF_PACK_PROBES_DIR}): put the probes in SRC_URI or point EBPF_PACK_PROBES_DIR at them"
     for header in ${EBPF_PACK_PROBES_DIR}/*.h; do
-        [ -f "$header" ] && cp "$header" ${EBPF_PACK_PROJECT}/probes/
+        if [ -f "$header" ]; then
+            cp "$header" ${EBPF_PACK_PROJECT}/probes/
+        fi
     done
     if [ -d ${EBPF_PACK_PROBES_DIR}/include ]; then
         cp -R ${EBPF_PACK_PROBES_DIR}/include/. ${EBPF_PACK_PROJECT}/probes/include/
@@ -106,6 +108,7 @@ ebpf_pack_do_configure() {
         --probes "${EBPF_PACK_PROBES}" \
         --output ${EBPF_PACK_TARGET_FILE}
 }
+
 ebpf_pack_do_compile() {
     # clang and llvm-strip from oe-core; libbpf's BPF-side headers through CPATH (ebpf-pack's check
     # for host headers in /usr/include does not apply).
