@@ -35,7 +35,9 @@ EBPF_PACK_BUNDLE_VERSION ??= "${PV}"
 EBPF_PACK_INSTALL_DIR ??= "${datadir}/ebpf-pack/${BPN}"
 EBPF_PACK_COMMAND ??= "${BPN}"
 
-# The project ebpf-pack builds in: the recipe's probes plus ebpf-pack's shared headers.
+# Build out of the source tree. The project ebpf-pack builds in: the recipe's probes plus ebpf-pack's
+# shared headers.
+B = "${WORKDIR}/build"
 EBPF_PACK_PROJECT = "${B}/project"
 EBPF_PACK_TARGET_FILE = "${B}/target.yaml"
 
