@@ -1,0 +1,55 @@
+################################################################################
+#
+# ebpf-run
+#
+################################################################################
+
+EBPF_RUN_VERSION = $(EBPF_PACK_TREE_VERSION)
+EBPF_RUN_SITE = $(EBPF_PACK_TREE_SITE)
+EBPF_RUN_SITE_METHOD = $(EBPF_PACK_TREE_SITE_METHOD)
+EBPF_RUN_LICENSE = MIT or Apache-2.0
+EBPF_RUN_SUBDIR = loader
+EBPF_RUN_OVERRIDE_SRCDIR_RSYNC_EXCLUSIONS = $(EBPF_PACK_TREE_RSYNC_EXCLUSIONS)
+
+ifeq ($(EBPF_PACK_TREE_SITE_METHOD),local)
+EBPF_RUN_PRE_CONFIGURE_HOOKS += EBPF_PACK_TREE_CARGO_VENDOR
+endif
+
+# The loader's own size-first profile (Cargo.toml [profile.loader]) in
+# Buildroot's release build: these come after PKG_CARGO_ENV, so they win.
+# Static in every configuration: +crt-static (musl links statically anyway),
+# plus the workaround upstream sets for arm in the same variable.
+EBPF_RUN_RUSTFLAGS = -Ctarget-feature=+crt-static
+ifeq ($(NORMALIZED_ARCH),arm)
+EBPF_RUN_RUSTFLAGS += -Clink-arg=-Wl,--allow-multiple-definition
+endif
+
+EBPF_RUN_CARGO_ENV = \
+	CARGO_PROFILE_RELEASE_OPT_LEVEL="z" \
+	CARGO_PROFILE_RELEASE_LTO="true" \
+	CARGO_PROFILE_RELEASE_CODEGEN_UNITS="1" \
+	CARGO_PROFILE_RELEASE_PANIC="abort" \
+	CARGO_TARGET_$(call UPPERCASE,$(RUSTC_TARGET_NAME))_RUSTFLAGS="$(EBPF_RUN_RUSTFLAGS)"
+
+ifeq ($(BR2_PACKAGE_EBPF_RUN_KERNEL_CONFIG),y)
+define EBPF_RUN_LINUX_CONFIG_FIXUPS
+	$(call KCONFIG_ENABLE_OPT,CONFIG_BPF)
+	$(call KCONFIG_ENABLE_OPT,CONFIG_BPF_SYSCALL)
+	$(call KCONFIG_ENABLE_OPT,CONFIG_BPF_JIT)
+	$(call KCONFIG_ENABLE_OPT,CONFIG_PERF_EVENTS)
+	$(call KCONFIG_ENABLE_OPT,CONFIG_FTRACE)
+	$(call KCONFIG_ENABLE_OPT,CONFIG_FTRACE_SYSCALLS)
+	$(call KCONFIG_ENABLE_OPT,CONFIG_BPF_EVENTS)
+	$(call KCONFIG_ENABLE_OPT,CONFIG_KPROBES)
+	$(call KCONFIG_ENABLE_OPT,CONFIG_KPROBE_EVENTS)
+	$(call KCONFIG_ENABLE_OPT,CONFIG_DEBUG_INFO)
+	$(call KCONFIG_DISABLE_OPT,CONFIG_DEBUG_INFO_NONE)
+	$(call KCONFIG_ENABLE_OPT,CONFIG_DEBUG_INFO_DWARF_TOOLCHAIN_DEFAULT)
+	$(call KCONFIG_DISABLE_OPT,CONFIG_DEBUG_INFO_REDUCED)
+	$(call KCONFIG_DISABLE_OPT,CONFIG_DEBUG_INFO_SPLIT)
+	$(if $(BR2_LINUX_KERNEL_NEEDS_HOST_PAHOLE),
+		$(call KCONFIG_ENABLE_OPT,CONFIG_DEBUG_INFO_BTF))
+endef
+endif
+
+$(eval $(cargo-package))
