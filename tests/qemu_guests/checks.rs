@@ -1,0 +1,198 @@
+//! What a guest must show: the markers its workload printed, checked against the probes' events and
+//! map dumps; and the failure report (console tail, commands to rerun).
+
+use super::{ARM64, Case, Outcome};
+
+/// `key=value` of the first marker line `@@ebpf-pack: <what> ...` holding `key=`.
+pub fn marker(output: &str, what: &str, key: &str) -> Option<String> {
+    output
+        .lines()
+        .filter_map(|l| l.trim_end_matches('\r').split_once("@@ebpf-pack: "))
+        .filter(|(_, rest)| rest.starts_with(what))
+        .find_map(|(_, rest)| {
+            rest.split_whitespace()
+                .find_map(|w| w.strip_prefix(&format!("{key}=")).map(str::to_string))
+        })
+}
+
+/// The `value=` of `key=K` in the map dump that follows `header`.
+pub fn map_value(output: &str, header: &str, key: u32) -> Option<u64> {
+    let mut lines = output.lines().map(|l| l.trim_end_matches('\r'));
+    lines.find(|l| l.starts_with(header))?;
+    lines.take_while(|l| l.starts_with("  ")).find_map(|l| {
+        let mut words = l.split_whitespace();
+        (words.next()? == format!("key={key}"))
+            .then(|| words.next()?.strip_prefix("value=")?.parse().ok())
+            .flatten()
+    })
+}
+
+/// Every problem with one guest's results (empty: all good).
+pub fn problems(case: &Case, out: &Outcome) -> Vec<String> {
+    let o = &out.output;
+    let mut bad = Vec::new();
+    let mut check = |ok: bool, what: String| {
+        if !ok {
+            bad.push(what);
+        }
+    };
+    check(out.ok, "ebpf-pack try failed".into());
+    let g = case.guest;
+    check(
+        marker(o, "guest", "machine").as_deref() == Some(g.machine),
+        format!("guest machine is not {}", g.machine),
+    );
+    check(
+        marker(o, "guest", "btf").as_deref() == Some(case.btf),
+        format!("guest kernel BTF is not {}", case.btf),
+    );
+    check(
+        marker(o, "jit", "jit").as_deref() == Some(case.jit),
+        format!("net.core.bpf_jit_enable is not {}", case.jit),
+    );
+    // opensnoop: the workload shell opened its uniquely named file `count` times itself (creating it,
+    // then reading it); only it opens that path, so exactly that many events with its pid.
+    let pid = marker(o, "workload open", "pid").unwrap_or_default();
+    let path = marker(o, "workload open", "path").unwrap_or_default();
+    let opens: usize = marker(o, "workload open", "count")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let seen = o
+        .lines()
+        .filter(|l| {
+            l.starts_with("opensnoop ")
+                && l.contains(&format!(" pid={pid} "))
+                && l.trim_end().ends_with(&format!(" path={path}"))
+                && !l.contains(" ret=-")
+        })
+        .count();
+    check(
+        opens > 0 && seen == opens,
+        format!(
+            "opensnoop: {seen} successful opens of {path} by pid {pid}, the workload made {opens}"
+        ),
+    );
+    // execsnoop: the child that printed its pid exec'd the unique program; its parent is the workload.
+    let exec_pid = marker(o, "workload exec", "pid").unwrap_or_default();
+    let filename = marker(o, "workload exec", "filename").unwrap_or_default();
+    let execs = o
+        .lines()
+        .filter(|l| {
+            l.starts_with(&format!("execsnoop pid={exec_pid} ppid={pid} "))
+                && l.contains(" comm=true ")
+                && l.trim_end().ends_with(&format!(" filename={filename}"))
+        })
+        .count();
+    check(
+        !exec_pid.is_empty() && execs == 1,
+        format!("execsnoop: {execs} execs of {filename} as pid {exec_pid} (parent {pid}), want 1"),
+    );
+    // syscount: nothing but the workload calls sync(2) in the guest (the init and the loader never do,
+    // and kernel threads make no syscalls), and per-CPU slots need no sampling or atomics: the sum is
+    // exact, so the tolerance is zero.
+    let syncs: u64 = marker(o, "workload syscall", "count")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let counted = map_value(o, "syscount map counts:", g.sync_nr);
+    check(
+        syncs > 0 && counted == Some(syncs),
+        format!(
+            "syscount: sync (nr {}) counted {counted:?}, the workload made {syncs}",
+            g.sync_nr
+        ),
+    );
+    // kprobe: every open above went through do_sys_openat2, so at least `opens` calls. And no more than
+    // the open-family syscalls syscount saw: syscount is attached before kcount and its map is read
+    // before kcount's, with nothing opening files in between but, at worst, a stray task of the idle
+    // guest in the few milliseconds between the two reads: 2 calls of slack.
+    let calls = map_value(o, "kcount map calls:", 0);
+    let open_syscalls: u64 = g
+        .open_nrs
+        .iter()
+        .filter_map(|nr| map_value(o, "syscount map counts:", *nr))
+        .sum();
+    check(
+        calls.is_some_and(|c| c >= opens as u64 && c <= open_syscalls + 2),
+        format!(
+            "kprobe do_sys_openat2: {calls:?} calls, want between the workload's {opens} opens and the {open_syscalls} open-family syscalls (+2)"
+        ),
+    );
+    bad
+}
+
+pub fn report(case: &Case, out: &Outcome, bad: &[String]) -> String {
+    let lines: Vec<&str> = out.output.lines().collect();
+    let tail = lines[lines.len().saturating_sub(60)..].join("\n");
+    let guest_cmd = out
+        .output
+        .lines()
+        .find_map(|l| l.strip_prefix("ebpf-pack: guest command: "))
+        .unwrap_or("(not booted)");
+    format!(
+        "guest {} failed after {:.1} s:\n  - {}\n--- console tail ---\n{tail}\n--- rerun ---\n  {}\n  guest only: {guest_cmd}\n",
+        case.name,
+        out.secs,
+        bad.join("\n  - "),
+        out.command
+    )
+}
+
+/// The checks themselves, on a canned console: a good one passes, and a wrong count fails with a report
+/// that holds the console tail and both rerun commands.
+#[test]
+fn guest_checks_catch_wrong_results_and_report_how_to_rerun() {
+    let good = "\
+ebpf-pack: guest command: timeout 300 qemu-system-aarch64 -M virt
+@@ebpf-pack: guest machine=aarch64 kernel=6.1.0-56-arm64 btf=yes uptime=2.27
+@@ebpf-pack: jit=1
+opensnoop pid=136 tid=136 uid=0 ret=3 flags=577 comm=workload path=/tmp/t-open
+opensnoop pid=136 tid=136 uid=0 ret=3 flags=0 comm=workload path=/tmp/t-open
+@@ebpf-pack: workload open pid=136 path=/tmp/t-open count=2
+@@ebpf-pack: workload exec pid=142 comm=true filename=/tmp/t.d/true
+execsnoop pid=142 ppid=136 uid=0 comm=true filename=/tmp/t.d/true
+@@ebpf-pack: workload syscall name=sync count=3
+syscount map counts:
+  key=56  value=9
+  key=81  value=3
+kcount map calls:
+  key=0  value=7
+@@ebpf-pack: ebpf-run exit=0 uptime=9.64
+ebpf-pack: ebpf-run exited 0 in the guest (10.4 s boot to result)
+";
+    let case = Case {
+        name: "canned",
+        guest: &ARM64,
+        args: vec!["--bundle".into(), "b.tar.gz".into()],
+        jit: "1",
+        btf: "yes",
+    };
+    let outcome = |output: &str| Outcome {
+        ok: true,
+        output: output.to_string(),
+        command: "ebpf-pack try --bundle b.tar.gz".into(),
+        secs: 1.0,
+    };
+    assert_eq!(problems(&case, &outcome(good)), Vec::<String>::new());
+    let wrong = good.replace("key=81  value=3", "key=81  value=4");
+    let bad = problems(&case, &outcome(&wrong));
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert!(
+        bad[0].starts_with("syscount: sync (nr 81) counted Some(4)"),
+        "{bad:?}"
+    );
+    let report = report(&case, &outcome(&wrong), &bad);
+    assert!(
+        report.contains("--- console tail ---\nebpf-pack: guest command"),
+        "{report}"
+    );
+    assert!(
+        report.contains("  ebpf-pack try --bundle b.tar.gz\n"),
+        "{report}"
+    );
+    assert!(
+        report.contains("guest only: timeout 300 qemu-system-aarch64 -M virt"),
+        "{report}"
+    );
+    let no_kprobe = good.replace("  key=0  value=7", "  key=0  value=12");
+    assert!(problems(&case, &outcome(&no_kprobe))[0].starts_with("kprobe do_sys_openat2"));
+}
