@@ -71,7 +71,7 @@ EBPF_PACK_TREE_CLI_ENV = \
 # targets/ folder; the CLI validates it, checks the kernel's .config, makes
 # the BTF from $(LINUX_DIR)/vmlinux, packs the loader Buildroot built, and
 # verifies every byte before it writes dist/. The verify run re-reads the
-# bundle and must report Buildroot's byte order.
+# bundle, whose manifest (docs/MANIFEST.md) must name Buildroot's byte order.
 define EBPF_PACK_TREE_BUILD_BUNDLE
 	mkdir -p $(1)/targets
 	sed -e 's%@NAME@%$(3)%' \
@@ -94,8 +94,10 @@ define EBPF_PACK_TREE_BUILD_BUNDLE
 		--bundle-name $(2) \
 		--bundle-version $(EBPF_PACK_TREE_VERSION)
 	$(HOST_DIR)/bin/ebpf-pack verify --target $(3) \
-		$(1)/dist/$(2)-$(EBPF_PACK_TREE_VERSION)-$(3).tar.gz \
-		| grep -q -e '-bit $(EBPF_PACK_TREE_ENDIAN))'
+		$(1)/dist/$(2)-$(EBPF_PACK_TREE_VERSION)-$(3).tar.gz
+	tar -xzOf $(1)/dist/$(2)-$(EBPF_PACK_TREE_VERSION)-$(3).tar.gz \
+		$(2)-$(EBPF_PACK_TREE_VERSION)-$(3)/manifest.json \
+		| grep -q '"endian": "$(EBPF_PACK_TREE_ENDIAN)"'
 endef
 
 # Installs a bundle built by EBPF_PACK_TREE_BUILD_BUNDLE (same arguments):

@@ -468,3 +468,20 @@ fn rendered_target_file_parses_for_every_bundle_arch() {
         }
     }
 }
+
+#[test]
+fn manifest_names_the_byte_order_as_external_mk_greps_it() {
+    // external.mk checks a bundle's byte order with `grep '"endian": "<BR2_ENDIAN lower-cased>"'` on
+    // its manifest.json, which bundle.rs writes with serde_json's pretty printer.
+    let external = read(&tree().join("external.mk"));
+    assert!(external.contains(r#"grep -q '"endian": "$(EBPF_PACK_TREE_ENDIAN)"'"#));
+    for (endian, word) in [
+        (ebpf_pack_manifest::Endian::Little, "little"),
+        (ebpf_pack_manifest::Endian::Big, "big"),
+    ] {
+        let text =
+            serde_json::to_string_pretty(&serde_json::json!({ "target": { "endian": endian } }))
+                .expect("serialize");
+        assert!(text.contains(&format!("\"endian\": \"{word}\"")), "{text}");
+    }
+}
