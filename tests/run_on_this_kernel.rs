@@ -4,38 +4,71 @@
 
 mod support;
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use support::*;
 
-/// Starts `ebpf-run ARGS --duration SECS` in `dir` and waits until it reports its programs attached.
-fn start(dir: &Path, args: &[&str], secs: u32) -> Child {
+/// A running `ebpf-run` whose programs are attached.
+struct Running {
+    child: Child,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+/// Starts `ebpf-run ARGS` in `dir` and returns once it reports its programs attached (its stderr line
+/// `ebpf-run: N programs attached`), however long loading takes on a busy machine. `--duration` is only
+/// a safety net: the test stops it with SIGTERM.
+fn start(dir: &Path, args: &[&str]) -> Running {
     let mut child = Command::new(dir.join("ebpf-run"))
         .args(args)
-        .args(["--duration", &secs.to_string()])
+        .args(["--duration", "120"])
         .current_dir(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start ebpf-run");
-    // The loader prints "ebpf-run: N programs attached" on stderr; a fixed settle time keeps the test
-    // simple and the duration leaves ample room after it.
-    std::thread::sleep(Duration::from_millis(1500));
-    if let Ok(Some(status)) = child.try_wait() {
+    let stderr = child.stderr.take().expect("stderr");
+    let (attached_tx, attached_rx) = std::sync::mpsc::channel();
+    let stderr = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("attached") {
+                let _ = attached_tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    if attached_rx.recv_timeout(Duration::from_secs(90)).is_err() {
+        let _ = child.kill();
         let out = child.wait_with_output().expect("output");
-        panic!("ebpf-run exited early with {status}: {:?}", text(&out));
+        let err = stderr.join().unwrap_or_default();
+        panic!(
+            "ebpf-run did not attach ({}): stdout {:?}\nstderr:\n{err}",
+            out.status,
+            text(&out).0
+        );
     }
-    child
+    Running { child, stderr }
 }
 
-fn finish(child: Child) -> (String, String) {
+/// Stops the loader with SIGTERM (it must drain, dump maps, detach and exit 0) and returns its output.
+fn finish(running: Running) -> (String, String) {
+    let Running { child, stderr } = running;
+    // Let the last events reach the ring buffer before asking it to stop.
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = i32::try_from(child.id()).expect("pid");
+    // SAFETY: kill(2) on our own child's pid; it has not been waited for, so the pid is still ours.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
     let out = child.wait_with_output().expect("wait");
-    let (stdout, stderr) = text(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = stderr.join().unwrap_or_default();
     assert!(
         out.status.success(),
-        "ebpf-run failed with {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        "ebpf-run failed with {} after SIGTERM\nstdout:\n{stdout}\nstderr:\n{stderr}",
         out.status
     );
     (stdout, stderr)
@@ -80,7 +113,7 @@ fn opensnoop_sees_our_open(top: &Path) {
     let scratch = tempdir();
     let path = scratch.path().join(unique("open"));
     std::fs::write(&path, b"x").expect("create");
-    let child = start(top, &["opensnoop"], 4);
+    let child = start(top, &["opensnoop"]);
     for _ in 0..3 {
         std::fs::File::open(&path).expect("open"); // openat(2) in glibc
     }
@@ -108,7 +141,7 @@ fn execsnoop_sees_our_exec(top: &Path) {
     let name = unique("exec");
     let program = scratch.path().join(&name);
     std::fs::copy("/bin/true", &program).expect("copy /bin/true");
-    let child = start(top, &["execsnoop"], 4);
+    let child = start(top, &["execsnoop"]);
     let mut run = Command::new(&program).spawn().expect("exec");
     let pid = run.id();
     run.wait().expect("wait");
@@ -137,7 +170,7 @@ fn execsnoop_sees_our_exec(top: &Path) {
 
 fn syscount_counts_our_calls(top: &Path) {
     const CALLS: u64 = 500;
-    let child = start(top, &["syscount"], 4);
+    let child = start(top, &["syscount"]);
     let nul = std::ffi::CString::new("/dev/null").expect("cstr");
     for _ in 0..CALLS {
         // SAFETY: a valid NUL-terminated path; the fd is closed right away.
