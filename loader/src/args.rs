@@ -8,7 +8,8 @@ pub const USAGE: &str = "\
 ebpf-run - load, attach and watch the eBPF probes of an ebpf-pack bundle
 
 usage: ebpf-run [PROBE|FILE.bpf.o ...] [--duration SECS] [--interval SECS] [--format text|json]
-                [--set NAME=VALUE ...] [--btf FILE] [--bundle DIR]
+                [--set NAME=VALUE ...] [--btf FILE] [--bundle DIR] [--iface IFACE]
+                [--cgroup DIR] [--freq HZ] [--uprobe-path PATH --uprobe-func FUNC]
        ebpf-run --list [PROBE|FILE.bpf.o ...] [--bundle DIR]
 
   PROBE            a probe of the bundle (bpf/PROBE.bpf.o); default: all of them
@@ -20,10 +21,19 @@ usage: ebpf-run [PROBE|FILE.bpf.o ...] [--duration SECS] [--interval SECS] [--fo
   --btf FILE       kernel BTF for CO-RE (default: the bundle's btf/vmlinux.btf,
                    else /sys/kernel/btf/vmlinux)
   --bundle DIR     the unpacked bundle (default: the directory of this executable)
+  --iface IFACE    network interface for xdp, tc/classifier and socket programs
+  --cgroup DIR     cgroup v2 directory for cgroup_skb programs (default: the cgroup2 mount)
+  --freq HZ        sampling frequency of perf_event programs, per CPU (default 99)
+  --uprobe-path P  binary or library for bare `uprobe`/`uretprobe` sections
+  --uprobe-func F  function in it (sections may name both: uprobe/PATH:FUNC)
   --list           show each probe's programs and maps, load nothing
   -h, --help       show this help
   -V, --version    show the version
 
+Attach kinds by section: tracepoint/ tp/ raw_tracepoint/ raw_tp/ tp_btf/ fentry/ fexit/ kprobe/
+kretprobe/ uprobe[/PATH:FUNC] uretprobe[/PATH:FUNC] perf_event (cpu-clock sampling) xdp (link,
+kernel 5.9+) classifier[/egress] (tcx link, kernel 6.6+; aya 0.14 cannot read `tc` sections)
+socket (on a packet socket bound to --iface) cgroup_skb/ingress|egress.
 Ring buffer records print to stdout, one line each: `PROBE field=value ...`.
 On exit, hash and array maps print as `PROBE map NAME:` and one line per entry; a map whose
 value is `struct { uN slots[N]; }` prints as a log2 histogram (slot i counts 2^i..2^(i+1)-1).
@@ -70,6 +80,21 @@ pub enum Format {
     Json,
 }
 
+/// Attach targets that a section name alone cannot give.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AttachOptions {
+    /// `--iface`: network interface for xdp, tc and socket programs.
+    pub iface: Option<String>,
+    /// `--cgroup`: cgroup v2 directory for cgroup_skb programs.
+    pub cgroup: Option<PathBuf>,
+    /// `--freq`: perf_event sampling frequency in Hz.
+    pub freq: Option<u64>,
+    /// `--uprobe-path`: target of bare uprobe sections.
+    pub uprobe_path: Option<PathBuf>,
+    /// `--uprobe-func`: function of bare uprobe sections.
+    pub uprobe_func: Option<String>,
+}
+
 /// Options shared by running and listing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Options {
@@ -83,6 +108,8 @@ pub struct Options {
     pub format: Format,
     /// `--set NAME=VALUE` pairs, in order.
     pub sets: Vec<(String, String)>,
+    /// Where the network, cgroup, perf and uprobe kinds attach.
+    pub attach: AttachOptions,
     /// Kernel BTF file to relocate against.
     pub btf: Option<PathBuf>,
     /// Bundle directory.
@@ -148,6 +175,19 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Usage
                     }
                 }
             }
+            "--iface" => opts.attach.iface = Some(text_value("--iface", value("--iface")?)?),
+            "--cgroup" => opts.attach.cgroup = Some(PathBuf::from(value("--cgroup")?)),
+            "--freq" => match seconds("--freq", value("--freq")?)? {
+                0 => return Err(UsageError("--freq needs at least 1 Hz".into())),
+                hz => opts.attach.freq = Some(hz),
+            },
+            "--uprobe-path" => {
+                opts.attach.uprobe_path = Some(PathBuf::from(value("--uprobe-path")?))
+            }
+            "--uprobe-func" => {
+                opts.attach.uprobe_func =
+                    Some(text_value("--uprobe-func", value("--uprobe-func")?)?)
+            }
             "--btf" => opts.btf = Some(PathBuf::from(value("--btf")?)),
             "--bundle" => opts.bundle = Some(PathBuf::from(value("--bundle")?)),
             _ => return Err(UsageError(format!("unknown option `{text}`"))),
@@ -163,16 +203,24 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Usage
     })
 }
 
-/// Parses whole seconds for `flag`.
+/// Parses a whole number (seconds, Hz) for `flag`.
 fn seconds(flag: &str, v: OsString) -> Result<u64, UsageError> {
     v.to_str()
         .and_then(|s| s.parse::<u64>().ok())
         .ok_or_else(|| {
             UsageError(format!(
-                "{flag} needs whole seconds, got `{}`",
+                "{flag} needs a whole number, got `{}`",
                 v.to_string_lossy()
             ))
         })
+}
+
+/// A non-empty UTF-8 value for `flag`.
+fn text_value(flag: &str, v: OsString) -> Result<String, UsageError> {
+    match v.into_string() {
+        Ok(s) if !s.is_empty() => Ok(s),
+        _ => Err(UsageError(format!("{flag} needs a name"))),
+    }
 }
 
 /// Classifies a positional argument: a path when it ends in `.o`, else a probe name.
@@ -240,6 +288,29 @@ mod tests {
             panic!("expected run");
         };
         assert_eq!(o.interval_secs, Some(5));
+        let Ok(Command::Run(a)) = parse_strs(&[
+            "--iface=veth0",
+            "--cgroup",
+            "/sys/fs/cgroup/x",
+            "--freq",
+            "49",
+            "--uprobe-path",
+            "/bin/sh",
+            "--uprobe-func",
+            "main",
+        ]) else {
+            panic!("expected run");
+        };
+        assert_eq!(
+            a.attach,
+            AttachOptions {
+                iface: Some("veth0".into()),
+                cgroup: Some("/sys/fs/cgroup/x".into()),
+                freq: Some(49),
+                uprobe_path: Some("/bin/sh".into()),
+                uprobe_func: Some("main".into()),
+            }
+        );
         assert_eq!(o.format, Format::Json);
         assert_eq!(
             o.sets,
@@ -280,6 +351,8 @@ mod tests {
             &["--frobnicate"],
             &["--list=yes"],
             &["--interval", "0"],
+            &["--freq", "0"],
+            &["--iface", ""],
             &["--format", "yaml"],
             &["--set", "novalue"],
             &["--set", "=1"],

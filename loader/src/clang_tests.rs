@@ -216,7 +216,7 @@ fn mangled_objects_are_errors_not_panics() {
         bad[i] ^= 0x5a;
         if let Ok(p) = ProbeObject::parse("m".into(), "m.o".into(), bad) {
             let mut out = String::new();
-            crate::list::describe(&p, &mut out);
+            crate::list::describe(&p, &Default::default(), &mut out);
         }
     }
 }

@@ -1,11 +1,12 @@
 //! `--list`: what each probe contains, read from the object alone (no kernel, no privilege needed).
 
+use crate::args::AttachOptions;
 use crate::attach::plan_program;
 use crate::probe::ProbeObject;
 use crate::{globals, map_types};
 
 /// Appends the listing of one probe: a header line, one line per program, one per map.
-pub fn describe(probe: &ProbeObject, out: &mut String) {
+pub fn describe(probe: &ProbeObject, opts: &AttachOptions, out: &mut String) {
     out.push_str(&probe.name);
     out.push_str("  ");
     out.push_str(&probe.path.to_string_lossy());
@@ -25,12 +26,15 @@ pub fn describe(probe: &ProbeObject, out: &mut String) {
         out.push_str("  ");
         out.push_str(&p.section);
         out.push_str("  -> ");
-        match plan_program(&probe.name, p) {
+        match plan_program(&probe.name, p, opts) {
             Ok(point) => out.push_str(&point.describe()),
-            Err(_) => match &p.attach {
+            Err(f) => match &p.attach {
                 Some((kind, _)) => {
+                    // The reason is the failure's last clause: `needs --iface IFACE`.
                     out.push_str(kind.as_str());
-                    out.push_str(" (not supported by this ebpf-run yet)");
+                    out.push_str(" (");
+                    out.push_str(f.message.rsplit(": ").next().unwrap_or_default());
+                    out.push(')');
                 }
                 None => out.push_str("unknown section kind"),
             },
@@ -111,12 +115,12 @@ mod tests {
             core: true,
         };
         let mut out = String::new();
-        describe(&probe, &mut out);
+        describe(&probe, &AttachOptions::default(), &mut out);
         assert_eq!(
             out,
             "opensnoop  bpf/opensnoop.bpf.o  (CO-RE: needs kernel BTF)\n\
              \x20 program on_open  tracepoint/syscalls/sys_enter_openat  -> tracepoint syscalls/sys_enter_openat\n\
-             \x20 program on_xdp  xdp  -> xdp (not supported by this ebpf-run yet)\n\
+             \x20 program on_xdp  xdp  -> xdp (needs --iface IFACE)\n\
              \x20 program odd  lsm/file_open  -> unknown section kind\n\
              \x20 map counts  hash\n"
         );

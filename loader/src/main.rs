@@ -14,6 +14,7 @@ mod globals;
 mod list;
 mod run;
 mod sys;
+mod uprobe;
 
 #[cfg(test)]
 mod clang_tests;

@@ -42,7 +42,7 @@ pub fn list(opts: &Options) -> Result<(), Failure> {
     let (probes, _) = read_probes(opts)?;
     let mut text = String::new();
     for p in &probes {
-        list::describe(p, &mut text);
+        list::describe(p, &opts.attach, &mut text);
     }
     let _ = io::stdout().lock().write_all(text.as_bytes());
     Ok(())
@@ -103,7 +103,7 @@ pub fn run(opts: &Options) -> Result<(), Failure> {
     let (mut probes, bundle_dir) = read_probes(opts)?;
     let plans = probes
         .iter()
-        .map(attach::plan)
+        .map(|p| attach::plan(p, &opts.attach))
         .collect::<Result<Vec<Vec<PlannedProgram>>, _>>()?;
     let source = bundle::choose_btf(opts.btf.as_deref(), &bundle_dir, Path::exists);
     let btf = kernel_btf(source, &probes)?;
@@ -120,17 +120,35 @@ pub fn run(opts: &Options) -> Result<(), Failure> {
         );
     }
 
+    let kernel = match plans.iter().flatten().find(|p| p.point.needs_kernel_btf()) {
+        Some(p) => Some(Btf::from_sys_fs().map_err(|e| {
+            Failure::new(
+                Exit::Attach,
+                format!(
+                    "program `{}` ({}) attaches by the running kernel's own BTF, and {KERNEL_BTF}                      cannot be used: {}",
+                    p.function,
+                    p.section,
+                    chain(&e)
+                ),
+            )
+            .hint("fentry, fexit and tp_btf need CONFIG_DEBUG_INFO_BTF in the running kernel")
+        })?),
+        None => None,
+    };
+
     let mut loaded: Vec<Ebpf> = Vec::with_capacity(probes.len());
     for (probe, plan) in probes.iter().zip(&plans) {
         let mut ebpf = attach::load(probe, &btf)?;
-        attach::load_programs(&probe.name, &mut ebpf, plan)?;
+        attach::load_programs(&probe.name, &mut ebpf, plan, kernel.as_ref())?;
         loaded.push(ebpf);
     }
-    // The kernel BTF can be megabytes: free it before the long-running part.
+    // Kernel BTF can be megabytes: free it before the long-running part.
     drop(btf);
+    drop(kernel);
     let mut programs = 0;
+    let mut keep = attach::Keep::new();
     for ((probe, plan), ebpf) in probes.iter().zip(&plans).zip(&mut loaded) {
-        attach::attach_programs(&probe.name, ebpf, plan)?;
+        attach::attach_programs(&probe.name, ebpf, plan, &mut keep)?;
         programs += plan.len();
     }
     let mut streams = Vec::new();
@@ -171,6 +189,7 @@ pub fn run(opts: &Options) -> Result<(), Failure> {
     // Dropping the ring buffers and objects detaches every link and closes every fd; nothing is pinned.
     drop(streams);
     drop(loaded);
+    drop(keep);
     match result {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
             eprintln!("ebpf-run: warning: output stopped: {e}");

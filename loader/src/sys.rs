@@ -1,12 +1,14 @@
 //! Every system call `ebpf-run` makes itself (aya does the rest): signal handlers, the memlock limit,
-//! `poll(2)` on ring buffers, and raw `bpf(2)` map iteration for keys and values of any size.
+//! `poll(2)` on ring buffers, raw `bpf(2)` map iteration for keys and values of any size, and the
+//! packet sockets that socket filters attach to.
 //!
 //! All `unsafe` code of the loader lives here, behind safe functions whose buffers are sized from the
 //! kernel's own description of the map.
 
+use std::ffi::CString;
 use std::io;
 use std::mem;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Set by the SIGINT/SIGTERM handler.
@@ -83,6 +85,219 @@ pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout_ms: i32) -> io::Result<bool
     Ok(n > 0)
 }
 
+/// Opens an `AF_PACKET` socket that receives every packet (`ETH_P_ALL`) of interface `iface`: the
+/// place a `socket` program sees an interface's traffic. Nobody reads it; the kernel drops what queues.
+pub fn packet_socket(iface: &str) -> io::Result<OwnedFd> {
+    let index = if_index(iface)?;
+    let all = (libc::ETH_P_ALL as u16).to_be();
+    // SAFETY: plain socket(2) call with constant arguments.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            i32::from(all),
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a freshly created socket that nothing else owns.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: an all-zero sockaddr_ll is valid; the fields we need are set below.
+    let mut addr: libc::sockaddr_ll = unsafe { mem::zeroed() };
+    addr.sll_family = libc::AF_PACKET as u16;
+    addr.sll_protocol = all;
+    addr.sll_ifindex = index as i32;
+    // SAFETY: `addr` is a valid sockaddr_ll of the given length that outlives the call.
+    let ret = unsafe {
+        libc::bind(
+            sock.as_raw_fd(),
+            (&addr as *const libc::sockaddr_ll).cast(),
+            mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    if ret != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(sock)
+}
+
+const BPF_LINK_CREATE: libc::c_long = 28;
+/// `BPF_CGROUP_INET_INGRESS` attach type; `BPF_CGROUP_INET_EGRESS` is the next one.
+pub const ATTACH_CGROUP_INET_INGRESS: u32 = 0;
+/// `BPF_XDP` attach type.
+pub const ATTACH_XDP: u32 = 37;
+/// `BPF_TCX_INGRESS` attach type (kernel 6.6); `BPF_TCX_EGRESS` is the next one.
+pub const ATTACH_TCX_INGRESS: u32 = 46;
+
+/// The `bpf_attr` layout of `BPF_LINK_CREATE` (the per-type tail left zero).
+#[repr(C)]
+#[derive(Default)]
+struct LinkCreateAttr {
+    prog_fd: u32,
+    target: u32,
+    attach_type: u32,
+    flags: u32,
+    tail: [u64; 3],
+}
+
+/// Links program `prog` to `target` (an interface index for XDP and tcx, a cgroup fd) with a BPF link: detached
+/// when the returned fd closes, so nothing outlives the process.
+pub fn link_create(prog: BorrowedFd<'_>, target: u32, attach_type: u32) -> io::Result<OwnedFd> {
+    let mut attr = LinkCreateAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        target,
+        attach_type,
+        ..LinkCreateAttr::default()
+    };
+    // SAFETY: the attr holds no pointers.
+    let fd = unsafe { bpf(BPF_LINK_CREATE, &mut attr) }?;
+    // SAFETY: BPF_LINK_CREATE returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The index of network interface `iface`.
+pub fn if_index(iface: &str) -> io::Result<u32> {
+    let name = CString::new(iface).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: `name` is a valid NUL-terminated string that outlives the call.
+    match unsafe { libc::if_nametoindex(name.as_ptr()) } {
+        0 => Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no network interface {iface}"),
+        )),
+        index => Ok(index),
+    }
+}
+
+/// The leading fields of `struct perf_event_attr` (`PERF_ATTR_SIZE_VER1`, 72 bytes).
+#[repr(C)]
+#[derive(Default)]
+struct PerfEventAttr {
+    kind: u32,
+    size: u32,
+    config: u64,
+    sample_period: u64,
+    sample_type: u64,
+    read_format: u64,
+    flags: u64,
+    wakeup_events: u32,
+    bp_type: u32,
+    config1: u64,
+    config2: u64,
+}
+
+/// Reads a number from a sysfs file of the uprobe PMU.
+fn uprobe_pmu_value(file: &str) -> io::Result<u32> {
+    let text = std::fs::read_to_string(format!("/sys/bus/event_source/devices/uprobe/{file}"))?;
+    let digits = text.trim().rsplit(':').next().unwrap_or_default();
+    digits
+        .parse()
+        .map_err(|_| io::Error::other(format!("unreadable uprobe PMU {file}")))
+}
+
+/// `perf_event_open(attr, pid, cpu)` with close-on-exec and no group.
+fn perf_event_open(
+    attr: &PerfEventAttr,
+    pid: libc::c_int,
+    cpu: libc::c_int,
+) -> io::Result<OwnedFd> {
+    const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 8;
+    // SAFETY: `attr` is a valid perf_event_attr prefix whose `size` says how much of it there is; any
+    // pointer in it (a uprobe path) is kept alive by the caller for the duration of the call.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_perf_event_open,
+            attr as *const PerfEventAttr,
+            pid,
+            cpu,
+            -1 as libc::c_int,
+            PERF_FLAG_FD_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: perf_event_open returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
+}
+
+/// Runs program `prog` on every firing of perf event `event` and enables it.
+fn perf_event_set_bpf(event: &OwnedFd, prog: BorrowedFd<'_>) -> io::Result<()> {
+    const PERF_EVENT_IOC_ENABLE: libc::c_ulong = 0x2400;
+    const PERF_EVENT_IOC_SET_BPF: libc::c_ulong = 0x4004_2408;
+    for (request, arg) in [
+        (PERF_EVENT_IOC_SET_BPF, prog.as_raw_fd()),
+        (PERF_EVENT_IOC_ENABLE, 0),
+    ] {
+        // SAFETY: both ioctls take an int argument and `event` is a perf event fd.
+        if unsafe { libc::ioctl(event.as_raw_fd(), request as _, arg) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Attaches program `prog` at file offset `offset` of `path` as a uprobe (a uretprobe when `ret`) for
+/// every process, through the uprobe PMU's perf event. The probe goes away when the fd closes.
+pub fn attach_uprobe(
+    prog: BorrowedFd<'_>,
+    path: &std::path::Path,
+    offset: u64,
+    ret: bool,
+) -> io::Result<OwnedFd> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let config = if ret {
+        1u64 << uprobe_pmu_value("format/retprobe")?
+    } else {
+        0
+    };
+    let attr = PerfEventAttr {
+        kind: uprobe_pmu_value("type")?,
+        size: mem::size_of::<PerfEventAttr>() as u32,
+        config,
+        sample_period: 1,
+        wakeup_events: 1,
+        config1: path.as_ptr() as usize as u64,
+        config2: offset,
+        ..PerfEventAttr::default()
+    };
+    // pid -1 with cpu 0: every process (the program runs on whichever CPU hits the probe).
+    let event = perf_event_open(&attr, -1, 0)?;
+    perf_event_set_bpf(&event, prog)?;
+    Ok(event)
+}
+
+/// Samples CPU `cpu` with the software cpu-clock event at `freq` Hz, running `prog` on each sample
+/// (works in VMs without a hardware PMU). Stops when the fd closes.
+pub fn attach_cpu_clock(prog: BorrowedFd<'_>, cpu: u32, freq: u64) -> io::Result<OwnedFd> {
+    const PERF_TYPE_SOFTWARE: u32 = 1;
+    const FLAG_FREQ: u64 = 1 << 10;
+    let attr = PerfEventAttr {
+        kind: PERF_TYPE_SOFTWARE,
+        size: mem::size_of::<PerfEventAttr>() as u32,
+        config: 0, // PERF_COUNT_SW_CPU_CLOCK
+        sample_period: freq,
+        flags: FLAG_FREQ,
+        ..PerfEventAttr::default()
+    };
+    let event = perf_event_open(&attr, -1, cpu as libc::c_int)?;
+    perf_event_set_bpf(&event, prog)?;
+    Ok(event)
+}
+
+/// Where the cgroup v2 hierarchy is mounted (`/sys/fs/cgroup`, or `/sys/fs/cgroup/unified` on hybrid
+/// systems), from `/proc/mounts`.
+pub fn cgroup2_mount() -> Option<std::path::PathBuf> {
+    let mounts = std::fs::read_to_string("/proc/mounts").ok()?;
+    mounts.lines().find_map(|l| {
+        let mut f = l.split(' ');
+        let (_, dir, fs) = (f.next()?, f.next()?, f.next()?);
+        (fs == "cgroup2").then(|| dir.into())
+    })
+}
+
 const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
 const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
 const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
@@ -123,7 +338,7 @@ struct MapInfoPrefix {
 ///
 /// # Safety
 /// Every pointer stored in `attr` must be valid for the reads and writes the kernel performs for `cmd`.
-unsafe fn bpf<A>(cmd: libc::c_long, attr: &mut A) -> io::Result<()> {
+unsafe fn bpf<A>(cmd: libc::c_long, attr: &mut A) -> io::Result<libc::c_int> {
     // SAFETY: `attr` is a valid, initialised bpf_attr prefix of `size_of::<A>()` bytes (the kernel
     // accepts a shorter attr and zero-fills the rest); the caller guarantees its embedded pointers.
     let ret = unsafe {
@@ -137,7 +352,7 @@ unsafe fn bpf<A>(cmd: libc::c_long, attr: &mut A) -> io::Result<()> {
     if ret < 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(())
+    Ok(ret as libc::c_int)
 }
 
 /// Address of a buffer as the kernel's `__aligned_u64` pointer field.
@@ -208,7 +423,7 @@ impl<'fd> RawMap<'fd> {
         // key_size being what the kernel reported for this fd; both outlive the call. A null key asks for
         // the first key.
         match unsafe { bpf(BPF_MAP_GET_NEXT_KEY, &mut attr) } {
-            Ok(()) => Ok(Some(next)),
+            Ok(_) => Ok(Some(next)),
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
             Err(e) => Err(e),
         }
@@ -230,7 +445,7 @@ impl<'fd> RawMap<'fd> {
         // reported (times the CPU slots for per-CPU maps, at least the possible CPU count); both outlive
         // the call.
         match unsafe { bpf(BPF_MAP_LOOKUP_ELEM, &mut attr) } {
-            Ok(()) => Ok(Some(value)),
+            Ok(_) => Ok(Some(value)),
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
             Err(e) => Err(e),
         }
