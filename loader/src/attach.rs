@@ -497,6 +497,7 @@ fn load_failure(probe: &str, p: &PlannedProgram, e: ProgramError) -> Failure {
         f.details
             .push(format!("verifier log (last {} lines):", tail.len()));
         f.details.extend(tail.iter().map(|l| format!("  {l}")));
+        f.details.push(save_verifier_log(probe, &p.function, &log));
     }
     let trampoline = matches!(p.point, AttachPoint::Fentry(_) | AttachPoint::Fexit(_));
     match errno {
@@ -511,6 +512,24 @@ fn load_failure(probe: &str, p: &PlannedProgram, e: ProgramError) -> Failure {
         ),
         Some(libc::EPERM) if lines.is_empty() => f.hint(PRIVILEGE_HINT),
         _ => f,
+    }
+}
+
+/// Writes a whole verifier log to `$TMPDIR/ebpf-run-PROBE-FUNCTION.verifier.log` (the tail alone
+/// rarely shows where the trouble started) and says where it is, or why it could not be written.
+fn save_verifier_log(probe: &str, function: &str, log: &str) -> String {
+    let name = format!("ebpf-run-{probe}-{function}.verifier.log").replace('/', "_");
+    let path = std::env::temp_dir().join(name);
+    match std::fs::write(&path, log) {
+        Ok(()) => format!(
+            "whole verifier log ({} lines): {}",
+            log.lines().count(),
+            path.display()
+        ),
+        Err(e) => format!(
+            "(the whole verifier log could not be written to {}: {e})",
+            path.display()
+        ),
     }
 }
 

@@ -487,6 +487,20 @@ fn runs_probes_on_this_kernel() {
     assert!(err.contains("program `ert_reject`"), "{err}");
     assert!(err.contains("verifier log (last"), "{err}");
     assert!(err.contains("invalid mem access"), "{err}");
+    // ... and the whole log in a file it names.
+    let saved = err
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("whole verifier log ("))
+        .and_then(|l| l.split_once(" lines): "))
+        .unwrap_or_else(|| panic!("no saved verifier log named:\n{err}"));
+    let log = std::fs::read_to_string(saved.1).expect("read the saved verifier log");
+    assert_eq!(log.lines().count().to_string(), saved.0);
+    assert!(log.contains("invalid mem access"), "{log}");
+    assert!(
+        log.starts_with("func#0") || log.lines().count() > 3,
+        "{log}"
+    );
+    let _ = std::fs::remove_file(saved.1);
 
     // 4. CO-RE object with an unreadable --btf: exit 2, clear message.
     let out = ebpf_run()
