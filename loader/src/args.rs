@@ -11,6 +11,7 @@ usage: ebpf-run [PROBE|FILE.bpf.o ...] [--duration SECS] [--interval SECS] [--fo
                 [--set NAME=VALUE ...] [--btf FILE] [--bundle DIR] [--iface IFACE]
                 [--cgroup DIR] [--freq HZ] [--uprobe-path PATH --uprobe-func FUNC]
        ebpf-run --list [PROBE|FILE.bpf.o ...] [--bundle DIR]
+       ebpf-run --check [PROBE|FILE.bpf.o ...] [--btf FILE] [--bundle DIR]
 
   PROBE            a probe of the bundle (bpf/PROBE.bpf.o); default: all of them
   FILE.bpf.o       any BPF object file (an argument ending in .o)
@@ -27,6 +28,9 @@ usage: ebpf-run [PROBE|FILE.bpf.o ...] [--duration SECS] [--interval SECS] [--fo
   --uprobe-path P  binary or library for bare `uprobe`/`uretprobe` sections
   --uprobe-func F  function in it (sections may name both: uprobe/PATH:FUNC)
   --list           show each probe's programs and maps, load nothing
+  --check          report whether this kernel can run the probes: bpf(2) and privilege, BTF,
+                   each program and map type (probed with real minimal loads), kprobe/uprobe
+                   support, JIT, tracefs; ends with a verdict line
   -h, --help       show this help
   -V, --version    show the version
 
@@ -46,6 +50,7 @@ exit codes:
   2  bad bundle, object or BTF (unreadable, malformed, CO-RE without BTF)
   3  load failure (verifier rejection, map creation, CO-RE relocation, privilege)
   4  attach failure (missing tracepoint or function, unsupported program kind)
+  5  --check: this kernel cannot run the probes
 ";
 
 /// What the user asked for.
@@ -55,6 +60,8 @@ pub enum Command {
     Run(Options),
     /// Describe the probes without loading them.
     List(Options),
+    /// Report whether the running kernel can run the probes.
+    Check(Options),
     /// Print [`USAGE`].
     Help,
     /// Print the version.
@@ -124,6 +131,7 @@ pub struct UsageError(pub String);
 pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, UsageError> {
     let mut opts = Options::default();
     let mut list = false;
+    let mut check = false;
     let mut positional_only = false;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -147,6 +155,7 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Usage
             "-h" | "--help" => return Ok(Command::Help),
             "-V" | "--version" => return Ok(Command::Version),
             "--list" => list = true,
+            "--check" => check = true,
             "--" => positional_only = true,
             "--duration" => opts.duration_secs = Some(seconds("--duration", value("--duration")?)?),
             "--interval" => match seconds("--interval", value("--interval")?)? {
@@ -192,11 +201,15 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Usage
             "--bundle" => opts.bundle = Some(PathBuf::from(value("--bundle")?)),
             _ => return Err(UsageError(format!("unknown option `{text}`"))),
         }
-        if inline.is_some() && matches!(flag.as_str(), "--list" | "--") {
+        if inline.is_some() && matches!(flag.as_str(), "--list" | "--check" | "--") {
             return Err(UsageError(format!("{flag} takes no value")));
         }
     }
-    Ok(if list {
+    Ok(if list && check {
+        return Err(UsageError("--list and --check do not go together".into()));
+    } else if check {
+        Command::Check(opts)
+    } else if list {
         Command::List(opts)
     } else {
         Command::Run(opts)
@@ -327,6 +340,7 @@ mod tests {
             parse_strs(&["--list", "a"]),
             Ok(Command::List(o)) if o.targets == vec![Target::Probe("a".into())]
         ));
+        assert!(matches!(parse_strs(&["--check"]), Ok(Command::Check(_))));
         assert_eq!(parse_strs(&["x", "--help"]), Ok(Command::Help));
         assert_eq!(parse_strs(&["-h"]), Ok(Command::Help));
         assert_eq!(parse_strs(&["-V"]), Ok(Command::Version));
@@ -350,6 +364,7 @@ mod tests {
             &["--btf"],
             &["--frobnicate"],
             &["--list=yes"],
+            &["--list", "--check"],
             &["--interval", "0"],
             &["--freq", "0"],
             &["--iface", ""],

@@ -14,6 +14,8 @@ pub enum Exit {
     Load = 3,
     /// A program could not be attached (missing attach point, unsupported kind).
     Attach = 4,
+    /// `--check`: the running kernel cannot run the selected probes.
+    NotReady = 5,
 }
 
 /// A fatal error, printed to stderr as `ebpf-run: error: …` followed by details and a `help:` line.

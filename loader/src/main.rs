@@ -7,6 +7,7 @@
 mod args;
 mod attach;
 mod bundle;
+mod check;
 mod dump;
 mod events;
 mod failure;
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         Ok(Command::List(opts)) => run::list(&opts),
+        Ok(Command::Check(opts)) => run::check(&opts),
         Ok(Command::Run(opts)) => run::run(&opts),
     };
     match result {

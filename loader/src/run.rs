@@ -48,6 +48,13 @@ pub fn list(opts: &Options) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `--check`: whether this kernel can run the selected probes.
+pub fn check(opts: &Options) -> Result<(), Failure> {
+    let (probes, bundle_dir) = read_probes(opts)?;
+    let source = bundle::choose_btf(opts.btf.as_deref(), &bundle_dir, Path::exists);
+    crate::check::check(&probes, source)
+}
+
 /// Parses the chosen kernel BTF (or decides none is needed), refusing CO-RE objects without one.
 fn kernel_btf(source: BtfSource, probes: &[ProbeObject]) -> Result<KernelBtf, Failure> {
     let core = probes.iter().find(|p| p.core);

@@ -122,7 +122,75 @@ pub fn packet_socket(iface: &str) -> io::Result<OwnedFd> {
     Ok(sock)
 }
 
+const BPF_MAP_CREATE: libc::c_long = 0;
+const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_LINK_CREATE: libc::c_long = 28;
+
+/// The leading fields of the `bpf_attr` of `BPF_MAP_CREATE`.
+#[repr(C)]
+#[derive(Default)]
+struct MapCreateAttr {
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+}
+
+/// Creates (and closes again) a map of type `map_type` with the given sizes: does this kernel have it?
+pub fn probe_map_type(map_type: u32, key_size: u32, value_size: u32, max: u32) -> io::Result<()> {
+    let mut attr = MapCreateAttr {
+        map_type,
+        key_size,
+        value_size,
+        max_entries: max,
+    };
+    // SAFETY: the attr holds no pointers.
+    let fd = unsafe { bpf(BPF_MAP_CREATE, &mut attr) }?;
+    // SAFETY: BPF_MAP_CREATE returned a new fd that nothing else owns; dropping it closes it.
+    drop(unsafe { OwnedFd::from_raw_fd(fd) });
+    Ok(())
+}
+
+/// The leading fields of the `bpf_attr` of `BPF_PROG_LOAD`, up to `expected_attach_type`.
+#[repr(C)]
+#[derive(Default)]
+struct ProgLoadAttr {
+    prog_type: u32,
+    insn_cnt: u32,
+    insns: u64,
+    license: u64,
+    log_level: u32,
+    log_size: u32,
+    log_buf: u64,
+    kern_version: u32,
+    prog_flags: u32,
+    prog_name: [u8; 16],
+    prog_ifindex: u32,
+    expected_attach_type: u32,
+}
+
+/// Loads (and unloads again) `r0 = 0; exit` as a program of type `prog_type`: does this kernel have
+/// the type, and may this process load it?
+pub fn probe_prog_type(prog_type: u32, expected_attach_type: u32) -> io::Result<()> {
+    // `mov64 r0, 0; exit` as struct bpf_insn bytes (opcode first, all else zero: the same in either
+    // byte order).
+    let insns: [[u8; 8]; 2] = [[0xb7, 0, 0, 0, 0, 0, 0, 0], [0x95, 0, 0, 0, 0, 0, 0, 0]];
+    let license = b"GPL\0";
+    let mut attr = ProgLoadAttr {
+        prog_type,
+        insn_cnt: 2,
+        insns: addr(insns.as_ptr().cast()),
+        license: addr(license.as_ptr()),
+        expected_attach_type,
+        ..ProgLoadAttr::default()
+    };
+    // SAFETY: `insns` holds `insn_cnt` instructions and `license` is NUL-terminated; both outlive the
+    // call.
+    let fd = unsafe { bpf(BPF_PROG_LOAD, &mut attr) }?;
+    // SAFETY: BPF_PROG_LOAD returned a new fd that nothing else owns; dropping it closes it.
+    drop(unsafe { OwnedFd::from_raw_fd(fd) });
+    Ok(())
+}
 /// `BPF_CGROUP_INET_INGRESS` attach type; `BPF_CGROUP_INET_EGRESS` is the next one.
 pub const ATTACH_CGROUP_INET_INGRESS: u32 = 0;
 /// `BPF_XDP` attach type.

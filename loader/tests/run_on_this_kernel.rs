@@ -13,13 +13,14 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-const FIXTURES: [&str; 6] = [
+const FIXTURES: [&str; 7] = [
     "ert_open",
     "ert_reject",
     "ert_missing_tp",
     "ert_xdp",
     "ert_kinds",
     "ert_fentry",
+    "ert_kprobe",
 ];
 
 fn under_ci() -> bool {
@@ -545,10 +546,32 @@ fn runs_probes_on_this_kernel() {
     }
 
     // Nothing this test loaded may outlive it.
-    let progs = bpftool_show("prog");
-    assert!(!progs.contains("ert_"), "programs left behind:\n{progs}");
-    let maps = bpftool_show("map");
-    assert!(!maps.contains("ert_"), "maps left behind:\n{maps}");
+    // (Only this test's names: the other tests of this file run in parallel.)
+    let left = |listing: &str, names: &[&str]| {
+        names
+            .iter()
+            .filter(|n| {
+                listing.contains(&format!("name {n} ")) || listing.contains(&format!("name {n}\n"))
+            })
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+    };
+    let progs = left(
+        &bpftool_show("prog"),
+        &["ert_on_openat", "ert_reject", "ert_missing_tp"],
+    );
+    assert!(progs.is_empty(), "programs left behind: {progs:?}");
+    let maps = left(
+        &bpftool_show("map"),
+        &[
+            "ert_counts",
+            "ert_total",
+            "ert_pid_hist",
+            "ert_events",
+            "ert_arr",
+        ],
+    );
+    assert!(maps.is_empty(), "maps left behind: {maps:?}");
     let _ = std::fs::remove_file(&target);
 }
 
@@ -803,7 +826,21 @@ fn attaches_every_kind_this_kernel_supports() {
 
     // Everything is gone afterwards: programs, and the interface's XDP and tc attachments.
     let progs = bpftool_show("prog");
-    assert!(!progs.contains("ert_"), "programs left behind:\n{progs}");
+    for name in [
+        "ert_tp_btf",
+        "ert_uprobe",
+        "ert_uretprobe",
+        "ert_perf",
+        "ert_xdp_pass",
+        "ert_tc",
+        "ert_socket",
+        "ert_cgroup",
+    ] {
+        assert!(
+            !progs.contains(&format!("name {name} ")),
+            "{name} left behind:\n{progs}"
+        );
+    }
     let link = veth
         .enter()
         .args(["ip", "link", "show", "ert-a"])
@@ -853,5 +890,96 @@ fn fentry_and_fexit_run_or_are_refused_with_the_reason() {
             std::io::stderr(),
             "NOTE {TEST}: this kernel refuses fentry/fexit; checked the diagnostic only"
         );
+    }
+}
+
+#[test]
+fn check_reports_readiness_with_a_verdict() {
+    const TEST: &str = "check_reports_readiness_with_a_verdict";
+    if !is_root() {
+        return skip(TEST, "needs root for BPF (run the tests as root)");
+    }
+    let Some(dir) = fixtures(TEST) else {
+        return;
+    };
+    ensure_tracefs();
+    let obj = |name: &str| dir.join(format!("{name}.bpf.o"));
+
+    let out = ebpf_run()
+        .arg("--check")
+        .arg(obj("ert_open"))
+        .arg(obj("ert_kinds"))
+        .output()
+        .expect("run");
+    let report = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{report}{}", text(&out.stderr));
+    for want in [
+        "  ok    bpf(2): maps can be created (euid 0)\n",
+        "  ok    BTF: /sys/kernel/btf/vmlinux (",
+        "  ok    program type tracepoint: loads (ert_open)\n",
+        "  ok    program type xdp: loads (ert_kinds)\n",
+        "  ok    program type cgroup_skb: loads (ert_kinds)\n",
+        "  ok    map type ringbuf: created (ert_open)\n",
+        "  ok    map type percpu_array: created (ert_open)\n",
+        "  ok    uprobes: /sys/bus/event_source/devices/uprobe\n",
+        "  ok    tracefs: mounted at ",
+        "    JIT: ",
+    ] {
+        assert!(report.contains(want), "missing {want:?} in:\n{report}");
+    }
+    assert!(
+        report.ends_with("verdict: ready: this kernel can run ert_open, ert_kinds\n"),
+        "{report}"
+    );
+
+    // kprobes: present or not, the report must say which, and the verdict follow.
+    let out = ebpf_run()
+        .arg("--check")
+        .arg(obj("ert_kprobe"))
+        .output()
+        .expect("run");
+    let report = text(&out.stdout);
+    if Path::new("/sys/bus/event_source/devices/kprobe").exists() {
+        assert_eq!(out.status.code(), Some(0), "{report}");
+        assert!(report.contains("  ok    kprobes: "), "{report}");
+    } else {
+        assert_eq!(out.status.code(), Some(5), "{report}");
+        assert!(
+            report.contains("  FAIL  kprobes: no /sys/bus/event_source/devices/kprobe: the kernel lacks CONFIG_KPROBES\n"),
+            "{report}"
+        );
+        assert!(
+            report.ends_with("verdict: NOT READY: 1 problem(s): kprobes\n"),
+            "{report}"
+        );
+    }
+
+    // No kernel BTF (hidden in a private mount namespace): CO-RE probes cannot run.
+    let hide_btf = "mount -t tmpfs none /sys/kernel/btf && exec \"$0\" \"$@\"";
+    match Command::new("unshare")
+        .args(["-m", "--", "sh", "-c", hide_btf])
+        .arg(env!("CARGO_BIN_EXE_ebpf-run"))
+        .arg("--check")
+        .arg(obj("ert_open"))
+        .output()
+    {
+        Ok(out) => {
+            let report = text(&out.stdout);
+            assert_eq!(out.status.code(), Some(5), "{report}{}", text(&out.stderr));
+            assert!(
+                report.contains("  FAIL  BTF: none (/sys/kernel/btf/vmlinux is missing"),
+                "{report}"
+            );
+            assert!(
+                report.contains("but CO-RE probes need it: ert_open\n"),
+                "{report}"
+            );
+            assert!(
+                report.ends_with("verdict: NOT READY: 1 problem(s): BTF\n"),
+                "{report}"
+            );
+            assert!(text(&out.stderr).contains("cannot run the selected probes"));
+        }
+        Err(e) => skip(TEST, &format!("no-BTF case needs unshare(1): {e}")),
     }
 }

@@ -1,0 +1,274 @@
+//! `--check`: can the running kernel run these probes? Each requirement is probed for real (a tiny map
+//! or program is created and closed again), never guessed from version strings, and reported as one
+//! `ok`/`warn`/`FAIL` line; a verdict line ends the report.
+
+use std::io::{self, Write};
+use std::path::Path;
+
+use ebpf_pack_manifest::AttachKind;
+
+use crate::bundle::{BtfSource, KERNEL_BTF};
+use crate::failure::{Exit, Failure};
+use crate::probe::ProbeObject;
+use crate::{btf, map_types, sys};
+
+/// Where the kernel's JIT switch lives.
+const JIT_SETTING: &str = "/proc/sys/net/core/bpf_jit_enable";
+/// tracefs, where it is mounted today and where it used to be.
+const TRACEFS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
+
+/// The program type behind an attach kind: `(name, BPF_PROG_TYPE_*)`; `None` for the BTF-attached
+/// tracing kinds, which cannot be loaded without a target.
+fn prog_type(kind: AttachKind) -> Option<(&'static str, u32)> {
+    Some(match kind {
+        AttachKind::Tracepoint => ("tracepoint", 5),
+        AttachKind::RawTracepoint => ("raw_tracepoint", 17),
+        AttachKind::Kprobe | AttachKind::Kretprobe | AttachKind::Uprobe | AttachKind::Uretprobe => {
+            ("kprobe", 2)
+        }
+        AttachKind::PerfEvent => ("perf_event", 7),
+        AttachKind::Xdp => ("xdp", 6),
+        AttachKind::Tc => ("sched_cls", 3),
+        AttachKind::Socket => ("socket_filter", 1),
+        AttachKind::CgroupSkb => ("cgroup_skb", 8),
+        AttachKind::TpBtf | AttachKind::Fentry | AttachKind::Fexit => return None,
+    })
+}
+
+/// Key, value and entry counts that make a minimal map of `map_type`, when known.
+fn map_shape(map_type: u32, page: u32) -> Option<(u32, u32, u32)> {
+    Some(match map_type {
+        map_types::RINGBUF => (0, 0, page),
+        4 => (4, 4, 1),       // perf_event_array
+        22 | 23 => (0, 8, 1), // queue, stack
+        1..=3 | 5..=7 | 9 | 10 => (4, 8, 1),
+        _ => return None,
+    })
+}
+
+/// The report being written: lines, and the names of the failed requirements.
+struct Report {
+    text: String,
+    failed: Vec<String>,
+}
+
+impl Report {
+    fn line(&mut self, status: &str, what: &str, detail: &str) {
+        self.text
+            .push_str(&format!("  {status:<5} {what}: {detail}\n"));
+        if status == "FAIL" {
+            self.failed.push(what.to_owned());
+        }
+    }
+}
+
+/// Runs every check for `probes` and prints the report; an error when the kernel cannot run them.
+pub fn check(probes: &[ProbeObject], btf: BtfSource) -> Result<(), Failure> {
+    let mut r = Report {
+        text: String::new(),
+        failed: Vec::new(),
+    };
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    r.text.push_str(&format!(
+        "ebpf-run --check: kernel {} ({}), {} probe(s)\n",
+        release.trim(),
+        std::env::consts::ARCH,
+        probes.len()
+    ));
+
+    // 1. The bpf(2) system call and the privilege to use it.
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    let usable = match sys::probe_map_type(map_types::ARRAY, 4, 8, 1) {
+        Ok(()) => {
+            r.line(
+                "ok",
+                "bpf(2)",
+                &format!("maps can be created (euid {euid})"),
+            );
+            true
+        }
+        Err(e) => {
+            let why = match e.raw_os_error() {
+                Some(libc::ENOSYS) => "no bpf(2): the kernel lacks CONFIG_BPF_SYSCALL".to_owned(),
+                Some(libc::EPERM | libc::EACCES) => format!(
+                    "not permitted (euid {euid}): run as root, or grant CAP_BPF and CAP_PERFMON \
+                     (CAP_SYS_ADMIN before 5.8)"
+                ),
+                _ => e.to_string(),
+            };
+            r.line("FAIL", "bpf(2)", &why);
+            false
+        }
+    };
+
+    // 2. BTF for CO-RE.
+    let core: Vec<&str> = probes
+        .iter()
+        .filter(|p| p.core)
+        .map(|p| p.name.as_str())
+        .collect();
+    let vet = |path: &Path| {
+        std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|d| btf::check(&d).map_err(|e| e.to_string()))
+    };
+    let btf_path = match &btf {
+        BtfSource::File(p) => Some(p.as_path()),
+        BtfSource::Kernel => Some(Path::new(KERNEL_BTF)),
+        BtfSource::None => None,
+    };
+    match (btf_path.map(|p| (p, vet(p))), core.is_empty()) {
+        (Some((p, Ok(n))), _) => r.line("ok", "BTF", &format!("{} ({n} types)", p.display())),
+        (Some((p, Err(e))), false) => r.line("FAIL", "BTF", &format!("{}: {e}", p.display())),
+        (Some((p, Err(e))), true) => r.line("warn", "BTF", &format!("{}: {e}", p.display())),
+        (None, true) => r.line("ok", "BTF", "none, and no probe needs it (no CO-RE)"),
+        (None, false) => r.line(
+            "FAIL",
+            "BTF",
+            &format!(
+                "none ({KERNEL_BTF} is missing, no btf/vmlinux.btf, no --btf), but CO-RE probes \
+                 need it: {}",
+                core.join(", ")
+            ),
+        ),
+    }
+
+    // 3. Program types, and what their attach kinds need beyond the type.
+    let mut kinds: Vec<(AttachKind, String)> = Vec::new();
+    for p in probes {
+        for prog in &p.programs {
+            if let Some((kind, _)) = &prog.attach
+                && !kinds.iter().any(|(k, _)| k == kind)
+            {
+                kinds.push((*kind, p.name.clone()));
+            }
+        }
+    }
+    let mut probed: Vec<u32> = Vec::new();
+    let mut pmus: Vec<&str> = Vec::new();
+    for (kind, probe) in &kinds {
+        let name = kind.as_str();
+        match prog_type(*kind) {
+            Some((type_name, t)) if usable && !probed.contains(&t) => {
+                probed.push(t);
+                match sys::probe_prog_type(t, 0) {
+                    Ok(()) => r.line(
+                        "ok",
+                        &format!("program type {type_name}"),
+                        &format!("loads ({probe})"),
+                    ),
+                    Err(e) => r.line(
+                        "FAIL",
+                        &format!("program type {type_name}"),
+                        &format!("{e} ({probe})"),
+                    ),
+                }
+            }
+            Some(_) => {}
+            None if Path::new(KERNEL_BTF).exists() => r.line(
+                "warn",
+                name,
+                "the kernel's own BTF exists; BPF trampolines are not probed (some kernels refuse \
+                 them at load)",
+            ),
+            None => r.line(
+                "FAIL",
+                name,
+                "attaches by the kernel's own BTF, and this kernel has none",
+            ),
+        }
+        let pmu = match kind {
+            AttachKind::Kprobe | AttachKind::Kretprobe => Some(("kprobe", "KPROBES")),
+            AttachKind::Uprobe | AttachKind::Uretprobe => Some(("uprobe", "UPROBES")),
+            _ => None,
+        };
+        if let Some((pmu, config)) = pmu.filter(|(p, _)| !pmus.contains(p)) {
+            pmus.push(pmu);
+            let dir = format!("/sys/bus/event_source/devices/{pmu}");
+            if Path::new(&dir).exists() {
+                r.line("ok", &format!("{pmu}s"), &dir);
+            } else {
+                r.line(
+                    "FAIL",
+                    &format!("{pmu}s"),
+                    &format!("no {dir}: the kernel lacks CONFIG_{config}"),
+                );
+            }
+        }
+    }
+
+    // 4. Map types.
+    // SAFETY: sysconf has no preconditions.
+    let page = u32::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+    let mut seen: Vec<u32> = Vec::new();
+    for p in probes {
+        for m in &p.maps {
+            let Some(t) = m.map_type.filter(|t| !seen.contains(t)) else {
+                continue;
+            };
+            seen.push(t);
+            let what = format!("map type {}", map_types::name(t));
+            match map_shape(t, page) {
+                Some(_) if !usable => {}
+                Some((k, v, n)) => match sys::probe_map_type(t, k, v, n) {
+                    Ok(()) => r.line("ok", &what, &format!("created ({})", p.name)),
+                    Err(e) => r.line("FAIL", &what, &format!("{e} ({})", p.name)),
+                },
+                None => r.line("warn", &what, "not probed by this ebpf-run"),
+            }
+        }
+    }
+
+    // 5. JIT and tracefs.
+    match std::fs::read_to_string(JIT_SETTING)
+        .as_deref()
+        .map(str::trim)
+    {
+        Ok("1") => r.line("ok", "JIT", "enabled"),
+        Ok("2") => r.line("ok", "JIT", "enabled (debug output)"),
+        Ok("0") => r.line(
+            "warn",
+            "JIT",
+            "disabled: programs run in the interpreter (slower)",
+        ),
+        _ => r.line("warn", "JIT", &format!("{JIT_SETTING} is unreadable")),
+    }
+    let needs_tracefs = kinds.iter().any(|(k, _)| *k == AttachKind::Tracepoint);
+    match TRACEFS
+        .iter()
+        .find(|d| Path::new(d).join("events").exists())
+    {
+        Some(dir) => r.line("ok", "tracefs", &format!("mounted at {dir}")),
+        None if needs_tracefs => r.line(
+            "FAIL",
+            "tracefs",
+            "not mounted, and tracepoints need it: mount -t tracefs tracefs /sys/kernel/tracing",
+        ),
+        None => r.line("warn", "tracefs", "not mounted (no probe here needs it)"),
+    }
+
+    let ready = r.failed.is_empty();
+    if ready {
+        let names: Vec<&str> = probes.iter().map(|p| p.name.as_str()).collect();
+        r.text.push_str(&format!(
+            "verdict: ready: this kernel can run {}\n",
+            names.join(", ")
+        ));
+    } else {
+        r.text.push_str(&format!(
+            "verdict: NOT READY: {} problem(s): {}\n",
+            r.failed.len(),
+            r.failed.join(", ")
+        ));
+    }
+    let _ = io::stdout().lock().write_all(r.text.as_bytes());
+    if ready {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            Exit::NotReady,
+            "this kernel cannot run the selected probes (see the FAIL lines above)",
+        ))
+    }
+}
