@@ -224,6 +224,10 @@ fn dump_map(
         raw.value_size
     };
 
+    // Histograms print as such in text; in JSON they stay `{"slots":[...]}`. Either way they sort by
+    // their total count.
+    let layout = btf.zip(decl.value).and_then(|(b, t)| hist_layout(b, t));
+    let hist = layout.filter(|_| !map.json);
     let mut rows = Vec::new();
     let mut key: Option<Vec<u8>> = None;
     let limit = (raw.max_entries as usize).min(MAX_SCAN);
@@ -244,12 +248,21 @@ fn dump_map(
                 continue;
             }
         };
-        let number = value_int.and_then(|(size, signed)| {
-            value
-                .chunks(stride.max(1))
-                .map(|cpu| int_at(cpu, size, signed, big))
-                .sum::<Option<i128>>()
-        });
+        // Histograms sort by their total count, busiest first, like integer values.
+        let number = match layout {
+            Some(layout) => Some(
+                hist_counts(&value, stride, layout, big)
+                    .iter()
+                    .map(|&c| i128::from(c))
+                    .sum(),
+            ),
+            None => value_int.and_then(|(size, signed)| {
+                value
+                    .chunks(stride.max(1))
+                    .map(|cpu| int_at(cpu, size, signed, big))
+                    .sum::<Option<i128>>()
+            }),
+        };
         let key_number = key_int.and_then(|(size, signed)| int_at(&next, size, signed, big));
         rows.push(Row {
             key: next.clone(),
@@ -271,10 +284,6 @@ fn dump_map(
             writeln!(out, "  (no entries)")
         };
     }
-    let hist = btf
-        .zip(decl.value)
-        .and_then(|(b, t)| hist_layout(b, t))
-        .filter(|_| !map.json);
     let decoder = btf.map(|b| {
         if map.json {
             Decoder::json(b)

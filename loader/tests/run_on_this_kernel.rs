@@ -458,7 +458,7 @@ fn runs_probes_on_this_kernel() {
     );
     let hist = lines
         .iter()
-        .find(|v| v["map"] == "ert_pid_hist" && v["key"] == me)
+        .rfind(|v| v["map"] == "ert_pid_hist" && v["key"] == me)
         .expect("histogram map row");
     assert!(
         hist["value"]["slots"][slot as usize].as_u64() >= Some(200),
