@@ -5,20 +5,17 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use aya::programs::{PerfEvent, Program, ProgramError, ProgramFd, UProbe};
-use aya::{Btf, Ebpf, EbpfError, EbpfLoader};
+use aya::{Btf, Ebpf, EbpfLoader};
 use ebpf_pack_manifest::AttachKind;
 
 use crate::args::AttachOptions;
-use crate::failure::{Exit, Failure, PRIVILEGE_HINT, chain, contains, os_error};
+use crate::diagnose::{attach_failure, load_failure, object_failure};
+use crate::failure::{Exit, Failure};
 use crate::probe::{ProbeObject, ProgramSpec};
 use crate::{sys, uprobe};
 
-/// Verifier log lines shown on a load failure.
-const LOG_TAIL: usize = 20;
 /// Where aya pins maps that ask for `LIBBPF_PIN_BY_NAME`.
 const PIN_DIR: &str = "/sys/fs/bpf";
-/// `ENOTSUPP` (kernel-internal, leaks to user space from the JIT).
-const ENOTSUPP: i32 = 524;
 
 /// Where one program attaches.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -295,32 +292,6 @@ pub fn load(probe: &ProbeObject, btf: &KernelBtf) -> Result<Ebpf, Failure> {
     result.map_err(|e| object_failure(&probe.name, &e))
 }
 
-/// Diagnoses a failure of aya's object load (map creation, relocation, parsing).
-fn object_failure(probe: &str, e: &EbpfError) -> Failure {
-    let text = chain(e);
-    let f = match e {
-        EbpfError::ParseError(_) => {
-            return Failure::new(Exit::BadInput, format!("probe {probe}: bad object: {text}"));
-        }
-        EbpfError::BtfRelocationError(_) => {
-            Failure::new(Exit::Load, format!("probe {probe}: CO-RE relocation failed: {text}")).hint(
-                "the kernel BTF lacks a type or field the probe reads; check that --btf or the bundle's \
-                 btf/vmlinux.btf matches the running kernel",
-            )
-        }
-        _ => Failure::new(Exit::Load, format!("probe {probe}: cannot load: {text}")),
-    };
-    with_errno_hint(f, os_error(e))
-}
-
-/// Adds the privilege hint for EPERM/EACCES when no hint is set yet.
-fn with_errno_hint(f: Failure, errno: Option<i32>) -> Failure {
-    match errno {
-        Some(libc::EPERM | libc::EACCES) if f.hint.is_none() => f.hint(PRIVILEGE_HINT),
-        _ => f,
-    }
-}
-
 /// Loads every planned program into the kernel (the verifier runs here); nothing is attached yet.
 /// `kernel` is the running kernel's own BTF, needed by fentry, fexit and tp_btf programs.
 pub fn load_programs(
@@ -470,104 +441,6 @@ fn find<'e>(
             ),
         )
     })
-}
-
-/// Diagnoses a program the kernel refused to load, with the tail of the verifier log.
-fn load_failure(probe: &str, p: &PlannedProgram, e: ProgramError) -> Failure {
-    let subject = format!("probe {probe}: program `{}` ({})", p.function, p.section);
-    let ProgramError::LoadError {
-        io_error,
-        verifier_log,
-    } = &e
-    else {
-        let f = Failure::new(Exit::Load, format!("{subject}: cannot load: {}", chain(&e)));
-        return with_errno_hint(f, os_error(&e));
-    };
-    let log = verifier_log.to_string();
-    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
-    let errno = io_error.raw_os_error();
-    let verdict = if lines.is_empty() {
-        "the kernel refused to load it"
-    } else {
-        "the verifier rejected it"
-    };
-    let mut f = Failure::new(Exit::Load, format!("{subject}: {verdict}: {io_error}"));
-    if !lines.is_empty() {
-        let tail = &lines[lines.len().saturating_sub(LOG_TAIL)..];
-        f.details
-            .push(format!("verifier log (last {} lines):", tail.len()));
-        f.details.extend(tail.iter().map(|l| format!("  {l}")));
-        f.details.push(save_verifier_log(probe, &p.function, &log));
-    }
-    let trampoline = matches!(p.point, AttachPoint::Fentry(_) | AttachPoint::Fexit(_));
-    match errno {
-        Some(libc::EPERM | libc::EINVAL | ENOTSUPP) if trampoline && lines.is_empty() => f.hint(
-            "this kernel refuses BPF trampolines (fentry/fexit need CONFIG_DYNAMIC_FTRACE_WITH_\
-             DIRECT_CALLS, a JIT with trampoline support, and no lockdown); use a kprobe or \
-             tracepoint instead",
-        ),
-        Some(ENOTSUPP) => f.hint(
-            "the JIT cannot translate an instruction (e.g. BPF atomics on 32-bit ARM): avoid it in \
-             the probe, or disable the JIT (sysctl net.core.bpf_jit_enable=0)",
-        ),
-        Some(libc::EPERM) if lines.is_empty() => f.hint(PRIVILEGE_HINT),
-        _ => f,
-    }
-}
-
-/// Writes a whole verifier log to `$TMPDIR/ebpf-run-PROBE-FUNCTION.verifier.log` (the tail alone
-/// rarely shows where the trouble started) and says where it is, or why it could not be written.
-fn save_verifier_log(probe: &str, function: &str, log: &str) -> String {
-    let name = format!("ebpf-run-{probe}-{function}.verifier.log").replace('/', "_");
-    let path = std::env::temp_dir().join(name);
-    match std::fs::write(&path, log) {
-        Ok(()) => format!(
-            "whole verifier log ({} lines): {}",
-            log.lines().count(),
-            path.display()
-        ),
-        Err(e) => format!(
-            "(the whole verifier log could not be written to {}: {e})",
-            path.display()
-        ),
-    }
-}
-
-/// Diagnoses a program that loaded but could not be attached.
-fn attach_failure(probe: &str, p: &PlannedProgram, e: &ProgramError) -> Failure {
-    let subject = format!(
-        "probe {probe}: program `{}`: cannot attach to {}",
-        p.function,
-        p.point.describe()
-    );
-    let text = chain(e);
-    let errno = os_error(e);
-    let f = Failure::new(Exit::Attach, format!("{subject}: {text}"));
-    if contains(&text, "tracefs not found") {
-        return f.hint(
-            "mount tracefs: mount -t tracefs tracefs /sys/kernel/tracing (needs CONFIG_TRACING)",
-        );
-    }
-    let not_found = matches!(errno, Some(libc::ENOENT | libc::EINVAL));
-    match &p.point {
-        AttachPoint::Tracepoint { category, name } if errno == Some(libc::ENOENT) => Failure::new(
-            Exit::Attach,
-            format!("{subject}: this kernel has no tracepoint {category}/{name}"),
-        )
-        .hint(format!(
-            "see which exist: ls /sys/kernel/tracing/events/{category}/ (syscall tracepoints need \
-                 CONFIG_FTRACE_SYSCALLS)"
-        )),
-        AttachPoint::RawTracepoint(name) if not_found => Failure::new(
-            Exit::Attach,
-            format!("{subject}: this kernel has no raw tracepoint {name}"),
-        ),
-        AttachPoint::Kprobe(func) | AttachPoint::Kretprobe(func) if not_found => f.hint(format!(
-            "kprobes need CONFIG_KPROBES, and {func} must be listed in /proc/kallsyms and not be \
-             inlined or notrace"
-        )),
-        _ => with_errno_hint(f, errno),
-    }
 }
 
 #[cfg(test)]

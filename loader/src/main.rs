@@ -8,6 +8,7 @@ mod args;
 mod attach;
 mod bundle;
 mod check;
+mod diagnose;
 mod dump;
 mod events;
 mod failure;
