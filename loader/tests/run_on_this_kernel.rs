@@ -769,7 +769,7 @@ fn attaches_every_kind_this_kernel_supports() {
             .arg(&kinds)
             .args(["--iface", "ert-a", "--uprobe-path"])
             .arg(&target)
-            .args(["--uprobe-func", "ert_target", "--duration", "4"]),
+            .args(["--uprobe-func", "ert_target"]),
     );
     run.wait_attached();
     // Packets out of and back into ert-a (ARP, UDP to a closed port, ICMP unreachable).
@@ -794,8 +794,19 @@ fn attaches_every_kind_this_kernel_supports() {
         unsafe { libc::getppid() };
     }
     open_repeatedly(Path::new("/etc/hostname"), 20);
+    // Let the sampler tick, then stop with SIGTERM (nsenter exec'd ebpf-run: same pid): the maps are
+    // still printed and everything is detached.
+    thread::sleep(Duration::from_millis(500));
+    // SAFETY: kill(2) on our own child's pid with a valid signal number.
+    assert_eq!(
+        unsafe { libc::kill(run.child.id() as libc::pid_t, libc::SIGTERM) },
+        0
+    );
     let (status, out, err) = run.finish(Duration::from_secs(60));
-    assert!(status.success(), "exit {status}; stderr:\n{err}");
+    assert!(
+        status.success(),
+        "exit {status} after SIGTERM; stderr:\n{err}"
+    );
     assert!(err.contains("8 programs attached"), "{err}");
     let dump = out
         .split("ert_kinds map ert_hits:\n")
@@ -824,7 +835,7 @@ fn attaches_every_kind_this_kernel_supports() {
         .and_then(|v| v.parse::<u64>().ok());
     assert!(uprobe_hits >= Some(100), "uprobe: {dump}");
 
-    // Everything is gone afterwards: programs, and the interface's XDP and tc attachments.
+    // Everything is gone after SIGTERM: programs, and the interface's XDP and tc attachments.
     let progs = bpftool_show("prog");
     for name in [
         "ert_tp_btf",
