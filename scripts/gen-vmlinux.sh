@@ -33,9 +33,8 @@ set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache_root="${EBPF_PACK_CACHE:-$HOME/.cache/ebpf-pack}/kernels"
-mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-security_mirror="${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}"
-keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+# shellcheck source=scripts/debian-apt.sh
+. "$(dirname "$(readlink -f "$0")")/debian-apt.sh"
 bpftool="${BPFTOOL:-bpftool}"
 pahole="${PAHOLE:-pahole}"
 python="${PYTHON:-python3}"
@@ -68,7 +67,6 @@ done
 for tool in apt-get apt-cache dpkg-deb tar "$bpftool" "$python"; do
   command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found (scripts/install-deps.sh installs it)"
 done
-[ -r "$keyring" ] || die "$keyring missing (package debian-archive-keyring)"
 
 cleanup=()
 trap 'rm -rf "${cleanup[@]}"' EXIT
@@ -179,29 +177,9 @@ gen_arch() {
   read -r debarch suite meta method bits endian <<<"${spec[$arch]}"
   local dir="$cache_root/$arch" apt
   apt="$dir/apt"
-  mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial"
-  : >"$apt/status"
-  cat >"$apt/sources.list" <<EOF
-deb [arch=$debarch signed-by=$keyring] $mirror $suite main
-deb [arch=$debarch signed-by=$keyring] $mirror $suite-updates main
-deb [arch=$debarch signed-by=$keyring] $security_mirror $suite-security main
-EOF
-  local aptopts=(
-    -o "Dir::Etc::sourcelist=$apt/sources.list" -o Dir::Etc::sourceparts=-
-    -o "Dir::State::Lists=$apt/lists" -o "Dir::State::status=$apt/status" -o "Dir::Cache=$apt/cache"
-    -o "APT::Architecture=$debarch" -o "APT::Architectures::=$debarch" -o Acquire::Languages=none
-    -o Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false
-  )
-  [ "$(id -u)" -ne 0 ] || aptopts+=(-o APT::Sandbox::User=root)
+  debian_apt_setup "$apt" "$debarch" "$suite"
 
-  if [ "$offline" -eq 0 ]; then
-    # A foreign index mid-sync on the mirror makes update exit non-zero ("File has unexpected size"); that
-    # alone is not fatal — what matters is that the packages below resolve.
-    if ! apt-get "${aptopts[@]}" -qq update >"$apt/update.log" 2>&1; then
-      log "$arch: apt-get update reported errors (kept going; see $apt/update.log):"
-      grep -E '^(E|W):' "$apt/update.log" | sed 's/^/    /' | head -5 >&2 || true
-    fi
-  fi
+  [ "$offline" -eq 1 ] || debian_apt_update "$arch"
   local abi_pkg pkg version
   abi_pkg=$(apt-cache "${aptopts[@]}" depends "$meta" 2>/dev/null \
     | sed -n 's/^ *Depends: \(linux-image-[^ ]*\).*/\1/p' | head -n1) || true

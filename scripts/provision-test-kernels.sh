@@ -27,9 +27,8 @@
 set -euo pipefail
 
 cache="${EBPF_PACK_CACHE:-$HOME/.cache/ebpf-pack}"
-mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-security_mirror="${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}"
-keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+# shellcheck source=scripts/debian-apt.sh
+. "$(dirname "$(readlink -f "$0")")/debian-apt.sh"
 
 all_arches=(arm64 arm s390x)
 # arch -> "debian-arch flavour needs-dbg"
@@ -95,27 +94,8 @@ provision() {
     return
   fi
   local apt="$dir/apt"
-  mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial"
-  : >"$apt/status"
-  cat >"$apt/sources.list" <<EOF
-deb [arch=$debarch signed-by=$keyring] $mirror bookworm main
-deb [arch=$debarch signed-by=$keyring] $mirror bookworm-updates main
-deb [arch=$debarch signed-by=$keyring] $security_mirror bookworm-security main
-EOF
-  local aptopts=(
-    -o "Dir::Etc::sourcelist=$apt/sources.list" -o Dir::Etc::sourceparts=-
-    -o "Dir::State::Lists=$apt/lists" -o "Dir::State::status=$apt/status" -o "Dir::Cache=$apt/cache"
-    -o "APT::Architecture=$debarch" -o "APT::Architectures::=$debarch" -o Acquire::Languages=none
-    -o Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false
-  )
-  [ "$(id -u)" -ne 0 ] || aptopts+=(-o APT::Sandbox::User=root)
-  [ -r "$keyring" ] || die "$keyring missing (package debian-archive-keyring)"
-  # A foreign index mid-sync on the mirror makes update exit non-zero ("File has unexpected size"); that
-  # alone is not fatal — what matters is that the packages below resolve.
-  if ! apt-get "${aptopts[@]}" -qq update >"$apt/update.log" 2>&1; then
-    log "$arch: apt-get update reported errors (kept going; see $apt/update.log):"
-    grep -E '^(E|W):' "$apt/update.log" | sed 's/^/    /' | head -5 >&2 || true
-  fi
+  debian_apt_setup "$apt" "$debarch" bookworm
+  debian_apt_update "$arch"
   version_of() { apt-cache "${aptopts[@]}" show --no-all-versions "$1" 2>/dev/null | sed -n 's/^Version: //p' | head -n1; }
 
   # Candidates: the metapackage's dependency first, then every ABI package of the flavour, newest first.
