@@ -265,3 +265,101 @@ fn bundle_with_its_own_tailored_btf_runs_here() {
     assert_eq!(manifest["btf"], "btf/vmlinux.btf");
     opensnoop_sees_our_open(&top);
 }
+
+/// The single-file executable of `ebpf-pack build --single`, copied alone into an empty folder, runs its
+/// embedded probe against its embedded tailored BTF; damaged copies are refused before anything loads.
+#[test]
+fn single_file_executable_runs_alone_and_refuses_damage() {
+    if !can_load_bpf() {
+        return;
+    }
+    let _one_at_a_time = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
+    ensure_tracefs();
+    let dir = tempdir();
+    let file = write_target(
+        dir.path(),
+        "x86-single",
+        "schema: 1\nname: x86-single\ndescription: x86_64 single file with its own BTF\narch: x86_64\nkernel:\n  version: \"5.15\"\n  btf: /sys/kernel/btf/vmlinux\nprobes: [opensnoop]\n",
+    );
+    let out = run_ok(
+        ebpf_pack()
+            .arg("-C")
+            .arg(repo())
+            .args(["build", "--single", "--target-file"])
+            .arg(&file),
+    );
+    let (stdout, _) = text(&out);
+    let paths: Vec<PathBuf> = stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .map(|p| repo().join(p))
+        .collect();
+    let [bundle, single] = paths.as_slice() else {
+        panic!("build --single prints the bundle and the .run: {stdout}");
+    };
+    assert!(single.to_string_lossy().ends_with(".run"), "{stdout}");
+    let good = std::fs::read(single).expect("read .run");
+    let sums = std::fs::read_to_string(format!("{}.sha256", single.display())).expect(".sha256");
+    assert!(sums.starts_with(&ebpf_pack_manifest::embedded::sha256_hex(&good)));
+    run_ok(
+        ebpf_pack()
+            .arg("verify")
+            .arg(single)
+            .args(["--target", "x86-single"]),
+    );
+
+    // Alone in a folder (no bpf/, no btf/ beside it), under another name: everything comes from inside.
+    let alone = tempdir();
+    let exe = alone.path().join("ebpf-run");
+    std::fs::write(&exe, &good).expect("copy");
+    std::fs::set_permissions(&exe, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let list = run_ok(Command::new(&exe).arg("--list"));
+    let (listing, _) = text(&list);
+    assert!(listing.starts_with("opensnoop "), "{listing}");
+    opensnoop_sees_our_open(alone.path());
+
+    // Damage: a flipped bit in the embedded object, and a copy cut short.
+    let loader_len = ebpf_pack_manifest::embedded::split(&good)
+        .expect("trailer")
+        .expect("embedded bundle")
+        .loader
+        .len();
+    let object_at = loader_len
+        + good[loader_len..]
+            .windows(4)
+            .position(|w| w == b"\x7fELF")
+            .expect("the embedded object");
+    let mut flipped = good.clone();
+    flipped[object_at + 300] ^= 0x10;
+    let mut cut = good.clone();
+    cut.truncate(good.len() - 700);
+    for (damaged, problem) in [
+        (flipped, "bpf/opensnoop.bpf.o: checksum mismatch"),
+        (cut, "truncated"),
+    ] {
+        std::fs::write(&exe, &damaged).expect("write damaged copy");
+        for args in [&["--list"][..], &["opensnoop", "--duration", "1"]] {
+            let out = Command::new(&exe).args(args).output().expect("run damaged");
+            let (o, e) = text(&out);
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{args:?}\nstdout:\n{o}\nstderr:\n{e}"
+            );
+            assert!(
+                e.contains("embedded bundle") && e.contains(problem) && o.is_empty(),
+                "{args:?}: expected `{problem}`:\n{e}"
+            );
+        }
+        let out = ebpf_pack()
+            .arg("verify")
+            .arg(&exe)
+            .output()
+            .expect("verify");
+        let (_, e) = text(&out);
+        assert!(!out.status.success() && e.contains(problem), "verify: {e}");
+    }
+    remove_bundle(bundle);
+    remove_bundle(single);
+}

@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 
-use ebpf_pack_manifest::{BtfMode, FileEntry, LOADER_FILE, MANIFEST_FILE, Manifest, SUMS_FILE};
+use ebpf_pack_manifest::{
+    BtfMode, FileEntry, LOADER_FILE, MANIFEST_FILE, Manifest, SUMS_FILE, embedded,
+};
 use flate2::{Compression, GzBuilder};
-use sha2::{Digest, Sha256};
 
 use crate::arch::{Arch, KernelVersion};
 use crate::verify::{ObjectRules, VerifyError, verify_loader, verify_object};
@@ -20,13 +21,7 @@ pub struct BundleFile {
     pub data: Vec<u8>,
 }
 
-/// Lower-case hex SHA-256.
-pub fn sha256_hex(data: &[u8]) -> String {
-    Sha256::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+pub use ebpf_pack_manifest::embedded::sha256_hex;
 
 /// The manifest's file list for `files`, sorted by path.
 pub fn file_entries(files: &[BundleFile]) -> Vec<FileEntry> {
@@ -255,6 +250,79 @@ pub fn verify_bundle(
     expected_target: Option<&str>,
 ) -> Result<VerifiedBundle, VerifyError> {
     let (stem, files) = read_bundle(name, bytes)?;
+    verify_files(name, stem, files, expected_target)
+}
+
+/// Re-checks a single-file executable (see [`embedded`]): the trailer, the embedded archive, its
+/// `SHA256SUMS` against the payload and the loader in front of it, then everything [`verify_bundle`]
+/// checks, with the loader being the executable's ELF.
+pub fn verify_single(
+    name: &str,
+    bytes: &[u8],
+    expected_target: Option<&str>,
+) -> Result<VerifiedBundle, VerifyError> {
+    let damaged = |problem: String| {
+        bad(
+            name,
+            problem,
+            "copy the file again and compare it with its .sha256, or rebuild it with `ebpf-pack build --single`",
+        )
+    };
+    let embedded::Parts { loader, payload } = embedded::split(bytes)
+        .map_err(|e| damaged(format!("embedded bundle: {e}")))?
+        .ok_or_else(|| {
+            bad(
+                name,
+                "has no embedded bundle",
+                "pass a bundle (.tar.gz) or a file made by `ebpf-pack build --single`",
+            )
+        })?;
+    let mut unpacked =
+        embedded::unpack(payload).map_err(|e| damaged(format!("embedded bundle: {e}")))?;
+    embedded::check_sums(loader, &unpacked.files)
+        .map_err(|e| damaged(format!("embedded bundle: {e}")))?;
+    unpacked
+        .files
+        .insert(LOADER_FILE.to_string(), loader.to_vec());
+    verify_files(name, unpacked.stem, unpacked.files, expected_target)
+}
+
+/// Re-checks a bundle or a single-file executable, whichever `bytes` is (gzip magic or trailer).
+pub fn verify_any(
+    name: &str,
+    bytes: &[u8],
+    expected_target: Option<&str>,
+) -> Result<VerifiedBundle, VerifyError> {
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        return verify_bundle(name, bytes, expected_target);
+    }
+    match embedded::split(bytes) {
+        Ok(None) => Err(bad(
+            name,
+            "is neither a bundle (.tar.gz) nor a single-file executable",
+            "pass dist/<project>-<version>-<target>.tar.gz or .run from `ebpf-pack build`",
+        )),
+        _ => verify_single(name, bytes, expected_target),
+    }
+}
+
+/// The single-file executable of a verified bundle: its loader with every other file appended.
+pub fn single_file(bundle: &VerifiedBundle, mtime: u64) -> Result<Vec<u8>, VerifyError> {
+    let mut files = bundle.files.clone();
+    let loader = files
+        .remove(LOADER_FILE)
+        .ok_or_else(|| bad(&bundle.stem, "bundle has no ebpf-run loader", "rebuild it"))?;
+    embedded::assemble(&loader, &bundle.stem, &files, mtime)
+        .map_err(|e| bad(&bundle.stem, e, "use shorter probe names"))
+}
+
+/// The checks shared by [`verify_bundle`] and [`verify_single`], on the unpacked files.
+fn verify_files(
+    name: &str,
+    stem: String,
+    files: BTreeMap<String, Vec<u8>>,
+    expected_target: Option<&str>,
+) -> Result<VerifiedBundle, VerifyError> {
     let at = |p: &str| format!("{name}: {stem}/{p}");
     let manifest_json = files.get(MANIFEST_FILE).ok_or_else(|| {
         bad(

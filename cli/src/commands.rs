@@ -127,6 +127,8 @@ pub struct BuildArgs {
     pub bundle_name: String,
     /// Bundle version part.
     pub bundle_version: String,
+    /// Also write the single-file executable.
+    pub single: bool,
     /// Echo commands.
     pub verbose: bool,
 }
@@ -269,6 +271,7 @@ pub fn build_bundles(args: &BuildArgs) -> Result<Vec<(Target, PathBuf)>, Failure
             pahole: tools.pahole.clone(),
             project_name: args.bundle_name.clone(),
             project_version: args.bundle_version.clone(),
+            single: args.single,
         };
         let plan = plan_build(&target, &inputs);
         if args.dry_run {
@@ -301,6 +304,10 @@ pub fn build_bundles(args: &BuildArgs) -> Result<Vec<(Target, PathBuf)>, Failure
             .strip_prefix(&project.root)
             .unwrap_or(&built.bundle);
         println!("{}  {}", built.sha256, shown.display());
+        if let Some((single, sha)) = &built.single {
+            let shown = single.strip_prefix(&project.root).unwrap_or(single);
+            println!("{sha}  {}", shown.display());
+        }
         bundles.push((target, built.bundle));
     }
     Ok(bundles)
@@ -316,7 +323,7 @@ pub fn verify(bundle: &Path, target: Option<&str>) -> Result<(), Failure> {
     })?;
     let name = bundle.display().to_string();
     let verified =
-        crate::bundle::verify_bundle(&name, &bytes, target).map_err(|e| failure(EXIT_FAILED, e))?;
+        crate::bundle::verify_any(&name, &bytes, target).map_err(|e| failure(EXIT_FAILED, e))?;
     let m = &verified.manifest;
     println!(
         "{name}: ok — target {} ({} {}-bit {}), {} files, {} probes ({}), btf: {:?}",

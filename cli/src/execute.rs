@@ -4,13 +4,15 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use ebpf_pack_manifest::{BtfMode, Manifest, SCHEMA, TargetFacts};
 
 use crate::bundle::{
-    BundleFile, check_btf_header, file_entries, sha256_hex, verify_bundle, write_bundle,
+    BundleFile, VerifiedBundle, check_btf_header, file_entries, sha256_hex, single_file,
+    verify_bundle, verify_single, write_bundle,
 };
 use crate::plan::{BPF_DIR, BTF_FILE, BtfInput, Cmd, Plan, PlanInputs, Step};
 use crate::target::Target;
@@ -73,6 +75,8 @@ pub struct Built {
     pub bundle: PathBuf,
     /// Its SHA-256.
     pub sha256: String,
+    /// The single-file executable and its SHA-256, when the plan asked for one.
+    pub single: Option<(PathBuf, String)>,
     /// Steps that ran; the rest were up to date.
     pub ran: Vec<String>,
 }
@@ -88,6 +92,8 @@ pub fn execute(
     let root = &inputs.project_dir;
     let mut ran = Vec::new();
     let mut verified = None;
+    let mut built: Option<Built> = None;
+    let mut bundled: Option<VerifiedBundle> = None;
     let stamps = root.join("build").join(&target.name).join("stamps");
     for step in &plan.steps {
         match step {
@@ -163,7 +169,7 @@ pub fn execute(
                     path: plan.target.clone(),
                     error: std::io::Error::other("plan bundles before it verifies"),
                 })?;
-                let bundle = write_verified_bundle(
+                let (sha256, summary, contents) = write_verified_bundle(
                     plan,
                     target,
                     inputs,
@@ -172,19 +178,61 @@ pub fn execute(
                     &root.join(out),
                     opts,
                 )?;
-                progress(target, "bundle", &bundle.1);
-                return Ok(Built {
+                progress(target, "bundle", &summary);
+                built = Some(Built {
                     bundle: root.join(out),
-                    sha256: bundle.0,
-                    ran,
+                    sha256,
+                    single: None,
+                    ran: std::mem::take(&mut ran),
                 });
+                bundled = Some(contents);
+            }
+            Step::Single { out } => {
+                let (Some(built), Some(contents)) = (built.as_mut(), bundled.as_ref()) else {
+                    return Err(BuildError::Io {
+                        path: plan.target.clone(),
+                        error: std::io::Error::other(
+                            "plan makes the single file before the bundle",
+                        ),
+                    });
+                };
+                let (sha256, summary) = write_single(contents, target, &root.join(out), opts)?;
+                progress(target, "single", &summary);
+                built.single = Some((root.join(out), sha256));
             }
         }
     }
-    Err(BuildError::Io {
+    built.ok_or_else(|| BuildError::Io {
         path: plan.target.clone(),
         error: std::io::Error::other("plan has no bundle step"),
     })
+}
+
+/// Writes the single-file executable of the bundle just written, re-verifies the written bytes, then
+/// renames it into place (mode 0755) and writes `.sha256`. Returns (sha256, summary).
+fn write_single(
+    bundle: &VerifiedBundle,
+    target: &Target,
+    out: &Path,
+    opts: Options,
+) -> Result<(String, String), BuildError> {
+    let bytes = single_file(bundle, opts.mtime)?;
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    verify_single(&name, &bytes, Some(&target.name))?;
+    let tmp = PathBuf::from(format!("{}.partial", out.display()));
+    fs::write(&tmp, &bytes).map_err(io_err(&tmp))?;
+    fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755)).map_err(io_err(&tmp))?;
+    fs::rename(&tmp, out).map_err(io_err(out))?;
+    let sha = sha256_hex(&bytes);
+    let sums_path = PathBuf::from(format!("{}.sha256", out.display()));
+    fs::write(&sums_path, format!("{sha}  {name}\n")).map_err(io_err(&sums_path))?;
+    Ok((
+        sha.clone(),
+        format!("{} ({} bytes, sha256 {sha})", out.display(), bytes.len()),
+    ))
 }
 
 fn progress(target: &Target, step: &str, state: &str) {
@@ -330,17 +378,19 @@ struct StagedFiles {
 }
 
 /// Checks every staged file's bytes against the target: the loader, each object, the tailored BTF.
-/// A stale bundle of the target is removed first, so a failed check never leaves one in `dist/`.
+/// Stale outputs of the target are removed first, so a failed check never leaves one in `dist/`.
 fn verify_stage(
     plan: &Plan,
     target: &Target,
     inputs: &PlanInputs,
 ) -> Result<StagedFiles, BuildError> {
     let root = &inputs.project_dir;
-    if let Some(Step::Bundle { out }) = plan.steps.last() {
-        let out = root.join(out);
-        let _ = fs::remove_file(&out);
-        let _ = fs::remove_file(format!("{}.sha256", out.display()));
+    for step in &plan.steps {
+        if let Step::Bundle { out } | Step::Single { out } = step {
+            let out = root.join(out);
+            let _ = fs::remove_file(&out);
+            let _ = fs::remove_file(format!("{}.sha256", out.display()));
+        }
     }
     let loader_path = plan.stage_dir.join(ebpf_pack_manifest::LOADER_FILE);
     let loader = read(&root.join(&loader_path))?;
@@ -394,7 +444,7 @@ fn verify_stage(
 }
 
 /// Writes the tarball of verified files to a temporary name, re-verifies the written bytes, then
-/// renames it into place and writes `.sha256`. Returns (sha256, summary).
+/// renames it into place and writes `.sha256`. Returns (sha256, summary, the verified contents).
 fn write_verified_bundle(
     plan: &Plan,
     target: &Target,
@@ -403,7 +453,7 @@ fn write_verified_bundle(
     tools: BTreeMap<String, String>,
     out: &Path,
     opts: Options,
-) -> Result<(String, String), BuildError> {
+) -> Result<(String, String, VerifiedBundle), BuildError> {
     let StagedFiles {
         files,
         probes,
@@ -436,7 +486,7 @@ fn write_verified_bundle(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    verify_bundle(&name, &bytes, Some(&target.name))?;
+    let contents = verify_bundle(&name, &bytes, Some(&target.name))?;
     if let Some(dir) = out.parent() {
         fs::create_dir_all(dir).map_err(io_err(dir))?;
     }
@@ -448,5 +498,6 @@ fn write_verified_bundle(
     Ok((
         sha.clone(),
         format!("{} ({} bytes, sha256 {sha})", out.display(), bytes.len()),
+        contents,
     ))
 }

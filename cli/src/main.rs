@@ -55,6 +55,10 @@ enum Command {
         /// Version in the bundle's file name.
         #[arg(long, default_value = env!("CARGO_PKG_VERSION"))]
         bundle_version: String,
+        /// Also write dist/<project>-<version>-<target>.run: ebpf-run with the bundle inside, one file
+        /// to copy to the board (it checks its embedded checksums before loading anything).
+        #[arg(long)]
+        single: bool,
     },
     /// Try before you flash: build and verify the target's bundle, boot it in QEMU with a kernel of the
     /// board's kind, run ebpf-run and a workload in the guest; exit with ebpf-run's status.
@@ -104,9 +108,9 @@ enum Command {
         #[arg(last = true, value_name = "EBPF-RUN ARGS")]
         loader_args: Vec<String>,
     },
-    /// Re-check a bundle: layout, checksums, loader and objects against its target.
+    /// Re-check a bundle or single-file executable: layout, checksums, loader and objects against its target.
     Verify {
-        /// The bundle (.tar.gz).
+        /// The bundle (.tar.gz) or single-file executable (.run).
         bundle: PathBuf,
         /// Also require the bundle to be for this target.
         #[arg(long, value_name = "NAME")]
@@ -140,6 +144,7 @@ fn main() -> ExitCode {
             loader,
             bundle_name,
             bundle_version,
+            single,
         } => commands::build(&BuildArgs {
             project: cli.project,
             targets,
@@ -149,6 +154,7 @@ fn main() -> ExitCode {
             loader,
             bundle_name,
             bundle_version,
+            single,
             verbose: cli.verbose,
         }),
         Command::Try {

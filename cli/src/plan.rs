@@ -5,6 +5,8 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use ebpf_pack_manifest::embedded;
+
 use crate::target::Target;
 
 /// The kernel type information input, classified by looking at the file (done by the CLI edge).
@@ -57,6 +59,8 @@ pub struct PlanInputs {
     pub project_name: String,
     /// Project version, second part of the bundle name.
     pub project_version: String,
+    /// Also write the single-file executable `dist/<stem>.run` (the loader with the bundle inside).
+    pub single: bool,
 }
 
 /// A program run with arguments, optional extra environment and an optional stdout file.
@@ -158,6 +162,11 @@ pub enum Step {
         /// `dist/<project>-<version>-<target>.tar.gz`.
         out: PathBuf,
     },
+    /// Append the verified bundle to its loader: one executable to copy to the board, and its `.sha256`.
+    Single {
+        /// `dist/<project>-<version>-<target>.run`.
+        out: PathBuf,
+    },
 }
 
 impl Step {
@@ -198,6 +207,17 @@ impl Step {
             Step::Bundle { out } => vec![
                 format!(
                     "# write {} (deterministic tar.gz with manifest.json and SHA256SUMS) and its .sha256",
+                    out.display()
+                ),
+                format!(
+                    "ebpf-pack verify {} --target {}",
+                    shell_quote(&out.display().to_string()),
+                    target.name
+                ),
+            ],
+            Step::Single { out } => vec![
+                format!(
+                    "# write {} (ebpf-run with the bundle appended: ustar payload and trailer) and its .sha256",
                     out.display()
                 ),
                 format!(
@@ -451,6 +471,11 @@ pub fn plan_build(target: &Target, inputs: &PlanInputs) -> Plan {
     steps.push(Step::Bundle {
         out: PathBuf::from("dist").join(format!("{bundle_stem}.tar.gz")),
     });
+    if inputs.single {
+        steps.push(Step::Single {
+            out: PathBuf::from("dist").join(format!("{bundle_stem}{}", embedded::SUFFIX)),
+        });
+    }
     Plan {
         target: target.name.clone(),
         project_dir: inputs.project_dir.clone(),
@@ -512,6 +537,7 @@ mod tests {
             pahole: "pahole".into(),
             project_name: "ebpf-pack".into(),
             project_version: "0.1.0".into(),
+            single: false,
         }
     }
 
@@ -533,6 +559,30 @@ mod tests {
         insta::assert_snapshot!(plan.shell_script(&t));
         assert_eq!(plan.bundle_stem, "ebpf-pack-0.1.0-beaglebone");
         assert_eq!(plan.shipped_btf, None);
+    }
+
+    #[test]
+    fn single_file_is_the_last_step_when_asked_for() {
+        let t = target("beaglebone");
+        let plain = plan_build(&t, &inputs(BtfInput::Builtin, workspace()));
+        assert!(matches!(plain.steps.last(), Some(Step::Bundle { .. })));
+        let single = plan_build(
+            &t,
+            &PlanInputs {
+                single: true,
+                ..inputs(BtfInput::Builtin, workspace())
+            },
+        );
+        assert_eq!(single.steps.len(), plain.steps.len() + 1);
+        assert_eq!(
+            single.steps.last(),
+            Some(&Step::Single {
+                out: "dist/ebpf-pack-0.1.0-beaglebone.run".into()
+            })
+        );
+        assert!(single.shell_script(&t).ends_with(
+            "ebpf-pack verify dist/ebpf-pack-0.1.0-beaglebone.run --target beaglebone\n"
+        ));
     }
 
     #[test]

@@ -100,6 +100,7 @@ pub fn try_bundle(args: &TryArgs) -> Result<(), Failure> {
                 loader: args.loader.clone(),
                 bundle_name: "ebpf-pack".into(),
                 bundle_version: env!("CARGO_PKG_VERSION").into(),
+                single: false,
                 verbose: args.verbose,
             })?;
             let (target, bundle) = built.into_iter().next().ok_or_else(|| {

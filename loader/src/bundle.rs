@@ -1,6 +1,10 @@
 //! Finding things on the board: the bundle directory, its probes, and the kernel BTF for CO-RE.
 
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+
+use ebpf_pack_manifest::embedded;
 
 use crate::args::Target;
 use crate::failure::{Exit, Failure};
@@ -15,32 +19,144 @@ pub const BUNDLED_BTF: &str = "btf/vmlinux.btf";
 /// The running kernel's own BTF.
 pub const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 
-/// The bundle directory: `--bundle DIR`, else the directory holding this executable.
-pub fn bundle_dir(arg: Option<&Path>) -> PathBuf {
-    if let Some(dir) = arg {
-        return dir.to_path_buf();
-    }
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(Path::to_path_buf))
-        .unwrap_or_else(|| PathBuf::from("."))
+/// Where the bundle's files are: an unpacked bundle folder, or the bundle embedded in this executable.
+#[derive(Debug)]
+pub struct Bundle {
+    /// The folder, or the executable for an embedded bundle; bundle paths are joined to it.
+    pub root: PathBuf,
+    /// The embedded bundle's files (verified), by bundle-relative path; `None` for a folder.
+    embedded: Option<BTreeMap<String, Vec<u8>>>,
 }
 
-/// Names of the bundle's probes (stems of `bpf/*.bpf.o`), sorted.
-pub fn available_probes(bundle: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(bundle.join(OBJECT_DIR)) else {
-        return Vec::new();
-    };
-    let mut names: Vec<String> = entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let file = e.file_name().into_string().ok()?;
+impl Bundle {
+    /// An unpacked bundle in `dir`.
+    pub fn dir(dir: PathBuf) -> Bundle {
+        Bundle {
+            root: dir,
+            embedded: None,
+        }
+    }
+
+    /// `--bundle DIR`; else the bundle embedded in this executable, checked against its `SHA256SUMS`
+    /// (a single-file executable from `ebpf-pack build --single`); else the executable's folder.
+    pub fn open(arg: Option<&Path>) -> Result<Bundle, Failure> {
+        if let Some(dir) = arg {
+            return Ok(Bundle::dir(dir.to_path_buf()));
+        }
+        let Ok(exe) = std::env::current_exe() else {
+            return Ok(Bundle::dir(PathBuf::from(".")));
+        };
+        match read_embedded(&exe) {
+            Ok(Some(files)) => Ok(Bundle {
+                root: exe,
+                embedded: Some(files),
+            }),
+            Ok(None) => Ok(Bundle::dir(
+                exe.parent()
+                    .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+            )),
+            Err(problem) => Err(Failure::new(
+                Exit::BadInput,
+                format!("{}: embedded bundle: {problem}", exe.display()),
+            )
+            .hint(
+                "the file was damaged in transfer: copy it again and compare it with its .sha256, \
+                 or rebuild it with `ebpf-pack build --single`",
+            )),
+        }
+    }
+
+    /// Whether the bundle is embedded in the executable.
+    pub fn is_embedded(&self) -> bool {
+        self.embedded.is_some()
+    }
+
+    /// Where the probe objects are, for messages.
+    pub fn objects_dir(&self) -> PathBuf {
+        self.root.join(OBJECT_DIR)
+    }
+
+    /// Names of the bundle's probes (stems of `bpf/*.bpf.o`), sorted.
+    pub fn available_probes(&self) -> Vec<String> {
+        let stem = |file: &str| {
             let stem = file.strip_suffix(OBJECT_SUFFIX)?;
-            (!stem.is_empty()).then(|| stem.to_owned())
-        })
-        .collect();
-    sort_short(&mut names, |a, b| a < b);
-    names
+            (!stem.is_empty() && !stem.contains('/')).then(|| stem.to_owned())
+        };
+        let mut names: Vec<String> = match &self.embedded {
+            Some(files) => files
+                .keys()
+                .filter_map(|p| p.strip_prefix(OBJECT_DIR)?.strip_prefix('/'))
+                .filter_map(stem)
+                .collect(),
+            None => match std::fs::read_dir(self.objects_dir()) {
+                Ok(entries) => entries
+                    .filter_map(|e| e.ok())
+                    .filter_map(|e| stem(e.file_name().to_str()?))
+                    .collect(),
+                Err(_) => Vec::new(),
+            },
+        };
+        sort_short(&mut names, |a, b| a < b);
+        names
+    }
+
+    /// The embedded file at `path` (a path under [`Bundle::root`]), if this is an embedded bundle.
+    fn embedded_file(&self, path: &Path) -> Option<&Vec<u8>> {
+        let rel = path.strip_prefix(&self.root).ok()?.to_str()?;
+        self.embedded.as_ref()?.get(rel)
+    }
+
+    /// Whether `path` exists: in the embedded bundle when it lies under it, else on disk.
+    pub fn exists(&self, path: &Path) -> bool {
+        self.embedded_file(path).is_some()
+            || (!self.is_embedded() || !path.starts_with(&self.root)) && path.exists()
+    }
+
+    /// Reads `path`: from the embedded bundle when it lies under it, else from disk.
+    pub fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        match self.embedded_file(path) {
+            Some(data) => Ok(data.clone()),
+            None if self.is_embedded() && path.starts_with(&self.root) => Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "not in the embedded bundle",
+            )),
+            None => std::fs::read(path),
+        }
+    }
+}
+
+/// The bundle appended to the executable `exe`, its checksums verified; `Ok(None)` when it has none.
+/// Only the trailer and ELF header are read from a plain loader; bytes after its ELF without a trailer
+/// are a truncated single-file executable.
+fn read_embedded(exe: &Path) -> Result<Option<BTreeMap<String, Vec<u8>>>, String> {
+    let mut file = std::fs::File::open(exe).map_err(|e| format!("cannot read: {e}"))?;
+    let mut trailer = [0u8; embedded::TRAILER_LEN];
+    let has_trailer = file
+        .seek(SeekFrom::End(-(embedded::TRAILER_LEN as i64)))
+        .and_then(|_| file.read_exact(&mut trailer))
+        .is_ok()
+        && trailer.ends_with(embedded::MAGIC);
+    if !has_trailer {
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut header = [0u8; 64];
+        let read = file
+            .seek(SeekFrom::Start(0))
+            .and_then(|_| file.read_exact(&mut header));
+        return match read.ok().and_then(|()| embedded::elf_end(&header)) {
+            Some(end) if len > end => Err(embedded::truncated(len - end)),
+            _ => Ok(None),
+        };
+    }
+    let mut data = Vec::new();
+    file.seek(SeekFrom::Start(0))
+        .and_then(|_| file.read_to_end(&mut data))
+        .map_err(|e| format!("cannot read: {e}"))?;
+    let Some(embedded::Parts { loader, payload }) = embedded::split(&data)? else {
+        return Ok(None);
+    };
+    let unpacked = embedded::unpack(payload)?;
+    embedded::check_sums(loader, &unpacked.files)?;
+    Ok(Some(unpacked.files))
 }
 
 /// Resolves the positional arguments to `(probe name, object path)` pairs, without duplicates.

@@ -63,7 +63,12 @@ impl Report {
 }
 
 /// Runs every check for `probes` and prints the report; an error when the kernel cannot run them.
-pub fn check(probes: &[ProbeObject], btf: BtfSource) -> Result<(), Failure> {
+/// `read` reads the BTF file of `btf` (from the embedded bundle when it is one).
+pub fn check(
+    probes: &[ProbeObject],
+    btf: BtfSource,
+    read: &dyn Fn(&Path) -> io::Result<Vec<u8>>,
+) -> Result<(), Failure> {
     let mut r = Report {
         text: String::new(),
         failed: Vec::new(),
@@ -109,7 +114,7 @@ pub fn check(probes: &[ProbeObject], btf: BtfSource) -> Result<(), Failure> {
         .map(|p| p.name.as_str())
         .collect();
     let vet = |path: &Path| {
-        std::fs::read(path)
+        read(path)
             .map_err(|e| e.to_string())
             .and_then(|d| btf::check(&d).map_err(|e| e.to_string()))
     };

@@ -9,14 +9,14 @@ use aya::{Btf, Ebpf, Endianness};
 
 use crate::args::{Format, Options};
 use crate::attach::{self, KernelBtf, PlannedProgram};
-use crate::bundle::{self, BtfSource, KERNEL_BTF};
+use crate::bundle::{self, BtfSource, Bundle, KERNEL_BTF};
 use crate::failure::{Exit, Failure, chain};
 use crate::probe::ProbeObject;
 use crate::{btf, dump, events, globals, list, sys};
 
-/// Reads and parses one object file.
-fn read_probe(name: String, path: &std::path::Path) -> Result<ProbeObject, Failure> {
-    let data = std::fs::read(path).map_err(|e| {
+/// Reads and parses one object file (from the bundle when it lies in it).
+fn read_probe(bundle: &Bundle, name: String, path: &Path) -> Result<ProbeObject, Failure> {
+    let data = bundle.read(path).map_err(|e| {
         Failure::new(
             Exit::BadInput,
             format!("probe {name}: cannot read {}: {e}", path.display()),
@@ -26,13 +26,13 @@ fn read_probe(name: String, path: &std::path::Path) -> Result<ProbeObject, Failu
 }
 
 /// Reads the selected probes (every probe of the bundle when none is named).
-fn read_probes(opts: &Options) -> Result<(Vec<ProbeObject>, std::path::PathBuf), Failure> {
-    let bundle = bundle::bundle_dir(opts.bundle.as_deref());
-    let available = bundle::available_probes(&bundle);
-    let selected = bundle::select(&opts.targets, &bundle, &available)?;
+fn read_probes(opts: &Options) -> Result<(Vec<ProbeObject>, Bundle), Failure> {
+    let bundle = Bundle::open(opts.bundle.as_deref())?;
+    let available = bundle.available_probes();
+    let selected = bundle::select(&opts.targets, &bundle.root, &available)?;
     let probes = selected
         .into_iter()
-        .map(|(name, path)| read_probe(name, &path))
+        .map(|(name, path)| read_probe(&bundle, name, &path))
         .collect::<Result<Vec<_>, _>>()?;
     Ok((probes, bundle))
 }
@@ -50,23 +50,27 @@ pub fn list(opts: &Options) -> Result<(), Failure> {
 
 /// `--check`: whether this kernel can run the selected probes.
 pub fn check(opts: &Options) -> Result<(), Failure> {
-    let (probes, bundle_dir) = read_probes(opts)?;
-    let source = bundle::choose_btf(opts.btf.as_deref(), &bundle_dir, Path::exists);
-    crate::check::check(&probes, source)
+    let (probes, bundle) = read_probes(opts)?;
+    let source = bundle::choose_btf(opts.btf.as_deref(), &bundle.root, |p| bundle.exists(p));
+    crate::check::check(&probes, source, &|p| bundle.read(p))
 }
 
 /// Parses the chosen kernel BTF (or decides none is needed), refusing CO-RE objects without one.
-fn kernel_btf(source: BtfSource, probes: &[ProbeObject]) -> Result<KernelBtf, Failure> {
+fn kernel_btf(
+    source: BtfSource,
+    probes: &[ProbeObject],
+    bundle: &Bundle,
+) -> Result<KernelBtf, Failure> {
     let core = probes.iter().find(|p| p.core);
     let parse = |path: &Path| {
-        if let Err(e) = std::fs::metadata(path) {
-            return Err(Failure::new(
+        let data = bundle.read(path).map_err(|e| {
+            Failure::new(
                 Exit::BadInput,
                 format!("cannot read BTF file {}: {e}", path.display()),
             )
-            .hint("pass --btf with the running kernel's BTF, or omit --btf to use the bundle's or the kernel's"));
-        }
-        Btf::parse_file(path, Endianness::default()).map_err(|e| {
+            .hint("pass --btf with the running kernel's BTF, or omit --btf to use the bundle's or the kernel's")
+        })?;
+        Btf::parse(&data, Endianness::default()).map_err(|e| {
             Failure::new(
                 Exit::BadInput,
                 format!("cannot use BTF {}: {}", path.display(), chain(&e)),
@@ -107,13 +111,15 @@ fn vet_kernel_btf() -> Result<(), Failure> {
 
 /// Runs the probes until SIGINT/SIGTERM or `--duration`, printing events, then dumps maps and detaches.
 pub fn run(opts: &Options) -> Result<(), Failure> {
-    let (mut probes, bundle_dir) = read_probes(opts)?;
+    let (mut probes, bundle) = read_probes(opts)?;
     let plans = probes
         .iter()
         .map(|p| attach::plan(p, &opts.attach))
         .collect::<Result<Vec<Vec<PlannedProgram>>, _>>()?;
-    let source = bundle::choose_btf(opts.btf.as_deref(), &bundle_dir, Path::exists);
-    let btf = kernel_btf(source, &probes)?;
+    let source = bundle::choose_btf(opts.btf.as_deref(), &bundle.root, |p| bundle.exists(p));
+    let btf = kernel_btf(source, &probes, &bundle)?;
+    // The embedded bundle's copies are no longer needed once the objects and BTF are read.
+    drop(bundle);
     let settings = globals::resolve(&opts.sets, &probes)?;
     for (probe, settings) in probes.iter_mut().zip(settings) {
         globals::apply(probe, &settings)?;

@@ -3,6 +3,9 @@
 //! Serde types only, plus the one table that maps an ELF program section name to its attach kind, so the
 //! host (which verifies sections) and the loader (which attaches by them) can never disagree.
 //! The manifest carries no timestamps: a rebuild of the same inputs yields the same bytes.
+//! [`embedded`] is the single-file executable's layout, written by the host and read by the loader.
+
+pub mod embedded;
 
 use std::collections::BTreeMap;
 
