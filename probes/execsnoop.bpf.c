@@ -3,7 +3,7 @@
  * task name and the path of the program that was executed. Attach point: tracepoint
  * sched/sched_process_exec (fires in the process after the new program image replaced the old one, so
  * failed execs are not shown and comm is already the new name). Maps: `events` (RINGBUF, 256 KiB)
- * carrying one `struct event` per exec. The filename comes from the tracepoint record's __data_loc field,
+ * carrying one `struct event` per exec, and its lost-record counter (ebpf_pack.h). The filename comes from the tracepoint record's __data_loc field,
  * the parent from task->real_parent->tgid, both read with the running kernel's field sizes (32-bit
  * safe, see ebpf_pack.h). Kernel: ≥ 5.8 (ring buffer) with BTF (CO-RE); the tracepoint exists in every
  * kernel that has tracepoints. No atomics: loads on 32-bit ARM with JIT.
@@ -48,7 +48,7 @@ struct task_struct___ep {
 SEC("tracepoint/sched/sched_process_exec")
 int handle_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
-	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	struct event *e = EP_RINGBUF_RESERVE(events, sizeof(*e));
 	if (!e)
 		return 0;
 

@@ -6,7 +6,8 @@
  * be invisible) also syscalls/sys_enter_open + syscalls/sys_exit_open; arm64 and riscv have only openat,
  * and their kernels have no sys_enter_open tracepoint to attach to. Maps: `start` (HASH, key __u64
  * pid_tgid → struct open_args: the user pointer to the path and the flags, kept from syscall entry to
- * exit), `events` (RINGBUF, 256 KiB) carrying `struct event` records, one per completed open; the path is
+ * exit), `events` (RINGBUF, 256 KiB) carrying `struct event` records, one per completed open, and its
+ * lost-record counter (ebpf_pack.h); the path is
  * read at syscall exit, when the kernel has already copied it and its page is resident. Setting:
  * `filter_pid` (0 = all processes, else only that process id / tgid). Kernel: ≥ 5.8 (ring buffer), with
  * CONFIG_FTRACE_SYSCALLS (syscall tracepoints) and BTF (CO-RE). No atomics: loads on 32-bit ARM with JIT.
@@ -79,7 +80,7 @@ static __always_inline int leave(__s64 ret)
 	if (!args)
 		return 0;
 
-	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	struct event *e = EP_RINGBUF_RESERVE(events, sizeof(*e));
 	if (e) {
 		e->pid = pid_tgid >> 32;
 		e->tid = (__u32)pid_tgid;

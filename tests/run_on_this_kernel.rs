@@ -14,6 +14,8 @@ use support::*;
 /// A running `ebpf-run` whose programs are attached.
 struct Running {
     child: Child,
+    /// Read while the loader runs, so that a full pipe never blocks it.
+    stdout: std::thread::JoinHandle<String>,
     stderr: std::thread::JoinHandle<String>,
 }
 
@@ -29,6 +31,12 @@ fn start(dir: &Path, args: &[&str]) -> Running {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start ebpf-run");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let stdout = std::thread::spawn(move || {
+        let mut all = String::new();
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut all);
+        all
+    });
     let stderr = child.stderr.take().expect("stderr");
     let (attached_tx, attached_rx) = std::sync::mpsc::channel();
     let stderr = std::thread::spawn(move || {
@@ -44,32 +52,36 @@ fn start(dir: &Path, args: &[&str]) -> Running {
     });
     if attached_rx.recv_timeout(Duration::from_secs(90)).is_err() {
         let _ = child.kill();
-        let out = child.wait_with_output().expect("output");
+        let status = child.wait().expect("wait");
+        let out = stdout.join().unwrap_or_default();
         let err = stderr.join().unwrap_or_default();
-        panic!(
-            "ebpf-run did not attach ({}): stdout {:?}\nstderr:\n{err}",
-            out.status,
-            text(&out).0
-        );
+        panic!("ebpf-run did not attach ({status}): stdout {out:?}\nstderr:\n{err}");
     }
-    Running { child, stderr }
+    Running {
+        child,
+        stdout,
+        stderr,
+    }
 }
 
 /// Stops the loader with SIGTERM (it must drain, dump maps, detach and exit 0) and returns its output.
 fn finish(running: Running) -> (String, String) {
-    let Running { child, stderr } = running;
+    let Running {
+        mut child,
+        stdout,
+        stderr,
+    } = running;
     // Let the last events reach the ring buffer before asking it to stop.
     std::thread::sleep(Duration::from_millis(500));
     let pid = i32::try_from(child.id()).expect("pid");
     // SAFETY: kill(2) on our own child's pid; it has not been waited for, so the pid is still ours.
     unsafe { libc::kill(pid, libc::SIGTERM) };
-    let out = child.wait_with_output().expect("wait");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let status = child.wait().expect("wait");
+    let stdout = stdout.join().unwrap_or_default();
     let stderr = stderr.join().unwrap_or_default();
     assert!(
-        out.status.success(),
-        "ebpf-run failed with {} after SIGTERM\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        out.status
+        status.success(),
+        "ebpf-run failed with {status} after SIGTERM\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
     (stdout, stderr)
 }
@@ -362,4 +374,80 @@ fn single_file_executable_runs_alone_and_refuses_damage() {
     }
     remove_bundle(bundle);
     remove_bundle(single);
+}
+
+/// A ring buffer that overflows while the loader is stopped: every record is either printed or counted
+/// as lost by the probe (`EP_RINGBUF_RESERVE`), and the loader reports both — nothing is lost silently.
+#[test]
+fn lost_records_are_counted_and_reported() {
+    if !can_load_bpf() {
+        return;
+    }
+    let _one_at_a_time = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
+    ensure_tracefs();
+    let (_dir, top) = unpacked("x86_64");
+    const OPENS: usize = 5000;
+    // A shell that waits for a line, then opens a file OPENS times (`: < FILE` is one openat each).
+    let mut shell = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "read go; i=0; while [ $i -lt {OPENS} ]; do : < /etc/hostname; i=$((i+1)); done"
+        ))
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("start sh");
+    let filter = format!("filter_pid={}", shell.id());
+    let loader = start(&top, &["opensnoop", "--set", &filter, "--format", "json"]);
+    let pid = i32::try_from(loader.child.id()).expect("pid");
+    // Stop the reader, let the shell fill the 256 KiB ring buffer (about 880 records) and overflow it.
+    // SAFETY: kill(2) on our own, not yet waited-for child.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    {
+        use std::io::Write;
+        let mut stdin = shell.stdin.take().expect("stdin");
+        stdin.write_all(b"go\n").expect("tell sh to go");
+    }
+    assert!(shell.wait().expect("wait sh").success());
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    // The counters are read each second while running: give it one check before stopping.
+    std::thread::sleep(Duration::from_millis(1300));
+    let (stdout, stderr) = finish(loader);
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let printed = events.iter().filter(|e| e.get("path").is_some()).count();
+    assert!(
+        events
+            .iter()
+            .filter(|e| e.get("path").is_some())
+            .all(|e| e["path"] == "/etc/hostname"),
+        "only the shell's opens pass filter_pid:\n{stdout}"
+    );
+    let counts: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e.get("printed").is_some())
+        .collect();
+    let [count] = counts.as_slice() else {
+        panic!("one count line for the one ring buffer:\n{stdout}");
+    };
+    let lost = count["lost"].as_u64().expect("lost is counted") as usize;
+    assert_eq!(count["printed"].as_u64(), Some(printed as u64), "{count}");
+    assert!(lost > 0, "the ring buffer must have overflowed: {count}");
+    assert_eq!(
+        printed + lost,
+        OPENS,
+        "every open is printed or counted as lost: {count}\nstderr:\n{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "opensnoop events: {printed} records printed, {lost} lost"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("records lost (ring buffer full"),
+        "a warning while running:\n{stderr}"
+    );
 }

@@ -385,12 +385,18 @@ fn verify_stage(
     inputs: &PlanInputs,
 ) -> Result<StagedFiles, BuildError> {
     let root = &inputs.project_dir;
-    for step in &plan.steps {
-        if let Step::Bundle { out } | Step::Single { out } = step {
-            let out = root.join(out);
-            let _ = fs::remove_file(&out);
-            let _ = fs::remove_file(format!("{}.sha256", out.display()));
-        }
+    // The single file too when this build makes none: it would no longer match the bundle.
+    let dist = root.join("dist");
+    for out in [
+        dist.join(format!("{}.tar.gz", plan.bundle_stem)),
+        dist.join(format!(
+            "{}{}",
+            plan.bundle_stem,
+            ebpf_pack_manifest::embedded::SUFFIX
+        )),
+    ] {
+        let _ = fs::remove_file(&out);
+        let _ = fs::remove_file(format!("{}.sha256", out.display()));
     }
     let loader_path = plan.stage_dir.join(ebpf_pack_manifest::LOADER_FILE);
     let loader = read(&root.join(&loader_path))?;

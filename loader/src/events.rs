@@ -1,5 +1,7 @@
 //! Ring buffer events: open every RINGBUF map, wait on them with `poll(2)`, and print one line per record,
-//! decoded through the record type the probe names with `__ebpf_pack_event_<map>`.
+//! decoded through the record type the probe names with `__ebpf_pack_event_<map>`. Records the probe
+//! could not reserve are counted by the probe in `__ebpf_pack_lost_<map>`: reported each second they
+//! grow and at exit, so none is lost silently.
 
 use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd};
@@ -8,16 +10,18 @@ use std::time::{Duration, Instant};
 use aya::Ebpf;
 use aya::maps::{Map, MapData, RingBuf};
 
-use crate::btf::EVENT_VAR_PREFIX;
+use crate::btf::{EVENT_VAR_PREFIX, LOST_MAP_PREFIX};
 use crate::decode::{Decoder, write_hex, write_json_string};
 use crate::failure::{Exit, Failure, chain};
 use crate::probe::{ProbeObject, sort_short};
-use crate::sys;
+use crate::sys::{self, RawMap};
 
 /// Longest single wait, so a stop request or the deadline is noticed promptly.
 const POLL_MS: u64 = 100;
 /// Most records taken from one ring buffer per batch, so a flood cannot starve the stop check.
 const MAX_BATCH: usize = 4096;
+/// How often the lost-record counters are read during a run.
+const LOST_CHECK: Duration = Duration::from_secs(1);
 
 /// One ring buffer being read.
 pub struct EventStream {
@@ -28,13 +32,42 @@ pub struct EventStream {
     /// BTF type id of a record, from the `__ebpf_pack_event_<map>` convention.
     record: Option<u32>,
     ring: RingBuf<MapData>,
+    /// The probe's lost-record counter of this ring buffer, when it declares one.
+    lost_counter: Option<MapData>,
+    /// Slots of a per-CPU value (possible CPUs), to read the counter.
+    cpu_slots: usize,
+    /// Records printed so far.
+    printed: u64,
+    /// Lost records reported so far.
+    lost_reported: u64,
+}
+
+impl EventStream {
+    /// Records the probe could not reserve so far (summed over CPUs); `None` without a counter.
+    fn lost(&self) -> Option<u64> {
+        let counter = self.lost_counter.as_ref()?;
+        let map = RawMap::open(counter.fd().as_fd(), self.cpu_slots).ok()?;
+        if map.value_size != 8 {
+            return None;
+        }
+        let bytes = map.lookup(&0u32.to_ne_bytes()).ok()??;
+        Some(
+            bytes
+                .chunks_exact(8)
+                .map(|c| c.first_chunk::<8>().map_or(0, |b| u64::from_ne_bytes(*b)))
+                .fold(0u64, u64::wrapping_add),
+        )
+    }
 }
 
 /// Takes every ring buffer map of a loaded probe out of `ebpf` for reading.
+/// Also takes each one's lost-record counter, which is then reported here rather than dumped as a map.
+/// `cpu_slots`: possible CPUs (0 when unknown: lost records are then not counted).
 pub fn open_streams(
     index: usize,
     probe: &ProbeObject,
     ebpf: &mut Ebpf,
+    cpu_slots: usize,
 ) -> Result<Vec<EventStream>, Failure> {
     let mut names: Vec<String> = ebpf
         .maps()
@@ -61,11 +94,19 @@ pub fn open_streams(
                 probe.name
             );
         }
+        let lost_counter = match ebpf.take_map(&format!("{LOST_MAP_PREFIX}{name}")) {
+            Some(Map::PerCpuArray(d)) if cpu_slots > 0 => Some(d),
+            _ => None,
+        };
         streams.push(EventStream {
             probe: index,
             map: name,
             record,
             ring,
+            lost_counter,
+            cpu_slots,
+            printed: 0,
+            lost_reported: 0,
         });
     }
     Ok(streams)
@@ -138,10 +179,62 @@ pub fn drain(
             format_event(&mut line, probe, &s.map, s.record, &item, json);
             out.write_all(line.as_bytes())?;
             count += 1;
+            s.printed += 1;
         }
     }
     out.flush()?;
     Ok(count)
+}
+
+/// Warns on stderr about records lost since the last warning (ring buffer full).
+fn warn_lost(streams: &mut [EventStream], probes: &[ProbeObject]) {
+    for s in streams.iter_mut() {
+        let Some(lost) = s.lost() else { continue };
+        if lost > s.lost_reported {
+            let probe = probes.get(s.probe).map_or("?", |p| p.name.as_str());
+            eprintln!(
+                "ebpf-run: warning: {probe} {}: {} records lost (ring buffer full: the output cannot keep up)",
+                s.map,
+                lost - s.lost_reported
+            );
+            s.lost_reported = lost;
+        }
+    }
+}
+
+/// The end-of-run count of every stream: a line on stderr each (`PROBE MAP: N records printed, M lost`),
+/// and with `json` also `{"probe":P,"map":M,"printed":N,"lost":M}` on `out` (`"lost":null` when the
+/// probe declares no counter).
+pub fn report_counts(
+    streams: &[EventStream],
+    probes: &[ProbeObject],
+    json: bool,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let mut line = String::new();
+    for s in streams {
+        let probe = probes.get(s.probe).map_or("?", |p| p.name.as_str());
+        let lost = s.lost();
+        let lost_text = match lost {
+            Some(n) => n.to_string(),
+            None => "uncounted (the probe does not use EP_RINGBUF_RESERVE)".into(),
+        };
+        eprintln!(
+            "ebpf-run: {probe} {}: {} records printed, {lost_text} lost",
+            s.map, s.printed
+        );
+        if json {
+            line.clear();
+            json_head(&mut line, probe, &s.map);
+            line.push_str(",\"printed\":");
+            line.push_str(&s.printed.to_string());
+            line.push_str(",\"lost\":");
+            line.push_str(&lost.map_or_else(|| "null".into(), |n| n.to_string()));
+            line.push_str("}\n");
+            out.write_all(line.as_bytes())?;
+        }
+    }
+    Ok(())
 }
 
 /// A periodic action during [`watch`]: every `every`, `run` is called with the output.
@@ -165,10 +258,15 @@ pub fn watch(
     let mut next_tick = ticker
         .as_ref()
         .and_then(|t| Instant::now().checked_add(t.every));
+    let mut next_lost_check = Instant::now() + LOST_CHECK;
     loop {
         let now = Instant::now();
         if sys::stop_requested() || deadline.is_some_and(|d| now >= d) {
             break;
+        }
+        if now >= next_lost_check {
+            warn_lost(streams, probes);
+            next_lost_check = now + LOST_CHECK;
         }
         if let (Some(t), Some(at)) = (ticker.as_mut(), next_tick)
             && now >= at

@@ -2,6 +2,7 @@
 
 use crate::args::AttachOptions;
 use crate::attach::plan_program;
+use crate::btf::LOST_MAP_PREFIX;
 use crate::probe::ProbeObject;
 use crate::{globals, map_types};
 
@@ -72,6 +73,11 @@ pub fn describe(probe: &ProbeObject, opts: &AttachOptions, out: &mut String) {
                     None => out.push_str("  record: undeclared (printed as hex)"),
                 }
             }
+        }
+        if let Some(ring) = m.name.strip_prefix(LOST_MAP_PREFIX) {
+            out.push_str("  (lost-record counter of ring buffer ");
+            out.push_str(ring);
+            out.push_str(": reported, not dumped)");
         }
         if m.pinning != 0 {
             out.push_str("  (pinning requested; ebpf-run unpins on load)");

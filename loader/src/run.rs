@@ -164,9 +164,15 @@ pub fn run(opts: &Options) -> Result<(), Failure> {
         attach::attach_programs(&probe.name, ebpf, plan, &mut keep)?;
         programs += plan.len();
     }
+    let cpu_slots = dump::read_possible_cpu_slots();
     let mut streams = Vec::new();
     for (i, (probe, ebpf)) in probes.iter().zip(&mut loaded).enumerate() {
-        streams.extend(events::open_streams(i, probe, ebpf)?);
+        streams.extend(events::open_streams(
+            i,
+            probe,
+            ebpf,
+            cpu_slots.unwrap_or(0),
+        )?);
     }
 
     let names: Vec<&str> = probes.iter().map(|p| p.name.as_str()).collect();
@@ -181,7 +187,6 @@ pub fn run(opts: &Options) -> Result<(), Failure> {
         .duration_secs
         .and_then(|s| Instant::now().checked_add(Duration::from_secs(s)));
     let json = opts.format == Format::Json;
-    let cpu_slots = dump::read_possible_cpu_slots();
     let mut dump_all = |out: &mut dyn Write| -> io::Result<()> {
         for (probe, ebpf) in probes.iter().zip(&loaded) {
             dump::dump_maps(probe, ebpf, cpu_slots, json, out)?;
@@ -197,6 +202,9 @@ pub fn run(opts: &Options) -> Result<(), Failure> {
     let mut result = events::watch(&mut streams, &probes, deadline, json, ticker, &mut out);
     if result.is_ok() {
         result = dump_all(&mut out);
+    }
+    if result.is_ok() {
+        result = events::report_counts(&streams, &probes, json, &mut out);
     }
     let _ = out.flush();
     // Dropping the ring buffers and objects detaches every link and closes every fd; nothing is pinned.

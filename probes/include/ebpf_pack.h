@@ -58,12 +58,48 @@
  *    - no `.kconfig` externs (aya 0.14 cannot load them), no bpf_loop (kernel 5.17), no fentry/fexit
  *      (no trampolines on arm32); tracepoints and a ring buffer (kernel 5.8) only;
  *    - run-time settings are `const volatile` globals in .rodata, set by the loader (--set name=value).
+ *
+ * 4. Lost records: EP_RINGBUF_RESERVE(map, size)
+ *
+ *    When user space does not drain a ring buffer fast enough, bpf_ringbuf_reserve() fails and the record
+ *    is gone. EBPF_PACK_EVENT(map, type) also declares `__ebpf_pack_lost_<map>`, a PERCPU_ARRAY with one
+ *    __u64 slot, and EP_RINGBUF_RESERVE(map, size) reserves like bpf_ringbuf_reserve(&map, size, 0) and
+ *    bumps that counter on failure. The loader reads it (summing the CPUs) instead of dumping it as a
+ *    map: a warning on stderr each second that records were lost, and at exit one line per ring buffer
+ *    with the records printed and lost (and a JSON line with --format json), so nothing is lost silently.
  */
 #ifndef __EBPF_PACK_H__
 #define __EBPF_PACK_H__
 
-/* The record type of ring buffer `map` (see 1. above). */
-#define EBPF_PACK_EVENT(map, type) const type *__ebpf_pack_event_##map __attribute__((unused))
+/*
+ * The record type of ring buffer `map` (see 1. above), and the map's lost-record counter (see 4. above):
+ * the one-slot per-CPU array `__ebpf_pack_lost_<map>`.
+ */
+#define EBPF_PACK_EVENT(map, record_type)                                                               \
+	const record_type *__ebpf_pack_event_##map __attribute__((unused));                             \
+	struct {                                                                                        \
+		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);                                                \
+		__uint(max_entries, 1);                                                                 \
+		__type(key, __u32);                                                                     \
+		__type(value, __u64);                                                                   \
+	} __ebpf_pack_lost_##map SEC(".maps")
+
+static __always_inline void *__ep_ringbuf_reserve(void *ring, void *lost, __u64 size)
+{
+	void *record = bpf_ringbuf_reserve(ring, size, 0);
+
+	if (!record) {
+		__u32 zero = 0;
+		__u64 *n = bpf_map_lookup_elem(lost, &zero);
+
+		if (n)
+			(*n)++; /* per-CPU slot: no atomic needed (see 3.) */
+	}
+	return record;
+}
+
+/* bpf_ringbuf_reserve(&map, size, 0) that counts a full ring buffer in the map's lost counter. */
+#define EP_RINGBUF_RESERVE(map, size) __ep_ringbuf_reserve(&map, &__ebpf_pack_lost_##map, size)
 
 /* Task name length, as TASK_COMM_LEN in the kernel (not an enum in every kernel's BTF). */
 #define EP_COMM_LEN 16

@@ -5,6 +5,9 @@ use super::{Btf, Kind};
 
 /// Name prefix of the global that names a ring buffer's record type (see `probes/include/ebpf_pack.h`).
 pub const EVENT_VAR_PREFIX: &str = "__ebpf_pack_event_";
+/// Name prefix of a ring buffer's lost-record counter, a one-slot per-CPU `u64` array bumped by the probe
+/// when the ring buffer is full (`EP_RINGBUF_RESERVE` in `probes/include/ebpf_pack.h`).
+pub const LOST_MAP_PREFIX: &str = "__ebpf_pack_lost_";
 
 /// A map declared in a BTF-defined `.maps` section.
 #[derive(Debug, Clone, PartialEq, Eq)]

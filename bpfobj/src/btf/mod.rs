@@ -14,7 +14,7 @@ mod swap;
 mod tests;
 
 pub use ext::ext_has_core_relocs;
-pub use maps::{EVENT_VAR_PREFIX, MapDef};
+pub use maps::{EVENT_VAR_PREFIX, LOST_MAP_PREFIX, MapDef};
 pub use swap::to_byte_order;
 
 /// Why a `.BTF` or `.BTF.ext` blob could not be read.
