@@ -21,7 +21,9 @@ usage: ebpf-run [PROBE|FILE.bpf.o ...] [--duration SECS] [--interval SECS] [--fo
   --set NAME=VALUE set a `const volatile` global of the probes (typed by their BTF; --list shows them)
   --btf FILE       kernel BTF for CO-RE (default: the bundle's btf/vmlinux.btf,
                    else /sys/kernel/btf/vmlinux)
-  --bundle DIR     the unpacked bundle (default: the directory of this executable)
+  --bundle DIR     the unpacked bundle (default: the bundle inside this executable, made by
+                   `ebpf-pack build --single` and checked against its SHA256SUMS, else the
+                   directory of this executable)
   --iface IFACE    network interface for xdp, tc/classifier and socket programs
   --cgroup DIR     cgroup v2 directory for cgroup_skb programs (default: the cgroup2 mount)
   --freq HZ        sampling frequency of perf_event programs, per CPU (default 99)
@@ -38,7 +40,10 @@ Attach kinds by section: tracepoint/ tp/ raw_tracepoint/ raw_tp/ tp_btf/ fentry/
 kretprobe/ uprobe[/PATH:FUNC] uretprobe[/PATH:FUNC] perf_event (cpu-clock sampling) xdp (link,
 kernel 5.9+) classifier[/egress] (tcx link, kernel 6.6+; aya 0.14 cannot read `tc` sections)
 socket (on a packet socket bound to --iface) cgroup_skb/ingress|egress.
-Ring buffer records print to stdout, one line each: `PROBE field=value ...`.
+Ring buffer records print to stdout, one line each: `PROBE field=value ...`, the tokens aligned in
+columns per ring buffer. Records a probe could not reserve (ring buffer full) are counted by the probe
+(EP_RINGBUF_RESERVE in ebpf_pack.h): a warning each second they grow, and at exit on stderr
+`PROBE MAP: N records printed, M lost` (JSON: {\"probe\":P,\"map\":M,\"printed\":N,\"lost\":M}).
 On exit, hash and array maps print as `PROBE map NAME:` and one line per entry; a map whose
 value is `struct { uN slots[N]; }` prints as a log2 histogram (slot i counts 2^i..2^(i+1)-1).
 JSON lines: {\"probe\":P,\"map\":M,FIELDS...} for events, {\"probe\":P,\"map\":M,\"key\":K,\"value\":V}

@@ -40,6 +40,55 @@ pub struct EventStream {
     printed: u64,
     /// Lost records reported so far.
     lost_reported: u64,
+    /// Column widths of this stream's text lines.
+    columns: Columns,
+}
+
+/// Widest token an aligned column grows to: a longer value (a path) just pushes the rest of its line.
+const MAX_COLUMN: usize = 24;
+
+/// Aligns the `field=value` tokens of successive text lines into columns: token `i` of every line is
+/// padded to the widest token `i` seen so far (at most [`MAX_COLUMN`]); the last token is not padded.
+/// Tokens are separated by single spaces; a quoted string (`"a b"`, with `\` escapes) is one token.
+#[derive(Debug, Default)]
+pub struct Columns {
+    widths: Vec<usize>,
+}
+
+impl Columns {
+    /// Rewrites `line` (without its newline) with its tokens padded to the column widths.
+    pub fn align(&mut self, line: &mut String) {
+        let mut tokens: Vec<&str> = Vec::new();
+        let (mut start, mut quoted, mut escaped) = (0, false, false);
+        for (i, c) in line.char_indices() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' if quoted => escaped = true,
+                '"' => quoted = !quoted,
+                ' ' if !quoted => {
+                    tokens.push(&line[start..i]);
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        tokens.push(&line[start..]);
+        let mut aligned = String::with_capacity(line.len() + 4 * tokens.len());
+        let last = tokens.len() - 1;
+        for (i, token) in tokens.iter().enumerate() {
+            let len = token.chars().count();
+            if self.widths.len() <= i {
+                self.widths.push(0);
+            }
+            let width = &mut self.widths[i];
+            *width = (*width).max(len.min(MAX_COLUMN));
+            aligned.push_str(token);
+            if i < last {
+                aligned.extend(std::iter::repeat_n(' ', width.saturating_sub(len) + 1));
+            }
+        }
+        *line = aligned;
+    }
 }
 
 impl EventStream {
@@ -107,6 +156,7 @@ pub fn open_streams(
             cpu_slots,
             printed: 0,
             lost_reported: 0,
+            columns: Columns::default(),
         });
     }
     Ok(streams)
@@ -177,6 +227,11 @@ pub fn drain(
         for _ in 0..MAX_BATCH {
             let Some(item) = s.ring.next() else { break };
             format_event(&mut line, probe, &s.map, s.record, &item, json);
+            if !json {
+                line.pop();
+                s.columns.align(&mut line);
+                line.push('\n');
+            }
             out.write_all(line.as_bytes())?;
             count += 1;
             s.printed += 1;
@@ -292,6 +347,32 @@ pub fn watch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_lines_align_in_columns() {
+        let mut c = Columns::default();
+        let mut lines = [
+            "opensnoop pid=7 ret=3 comm=sh path=/etc/x".to_string(),
+            "opensnoop pid=4242 ret=-2 comm=\"a b\\\" c\" path=/y".to_string(),
+            "opensnoop pid=1 ret=0 comm=cat path=/z".to_string(),
+        ];
+        for l in &mut lines {
+            c.align(l);
+        }
+        assert_eq!(lines[0], "opensnoop pid=7 ret=3 comm=sh path=/etc/x");
+        assert_eq!(
+            lines[1],
+            "opensnoop pid=4242 ret=-2 comm=\"a b\\\" c\" path=/y"
+        );
+        assert_eq!(lines[2], "opensnoop pid=1    ret=0  comm=cat       path=/z");
+        // A very long token grows its column only up to MAX_COLUMN.
+        let mut c = Columns::default();
+        let mut long = format!("p a={} b=1", "x".repeat(100));
+        c.align(&mut long);
+        let mut next = "p a=1 b=2".to_string();
+        c.align(&mut next);
+        assert_eq!(next.find("b=2"), Some(2 + MAX_COLUMN + 1));
+    }
 
     #[test]
     fn records_without_a_type_print_as_hex() {
