@@ -47,12 +47,8 @@ struct {
 	__type(value, struct open_args);
 } start SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 * 1024);
-} events SEC(".maps");
-
-EBPF_PACK_EVENT(events, struct event);
+/* A 256 KiB ring buffer of struct event; a perf buffer on kernels without one (ebpf_pack.h, 5.). */
+EBPF_PACK_EVENTS(events, struct event, 256 * 1024);
 
 /* 0: all processes; otherwise only this process id (tgid). Set by the loader. */
 const volatile __u32 filter_pid = 0;
@@ -72,7 +68,7 @@ static __always_inline int enter(__u64 filename, __u64 flags)
 	return 0;
 }
 
-static __always_inline int leave(__s64 ret)
+static __always_inline int leave(void *ctx, __s64 ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct open_args *args = bpf_map_lookup_elem(&start, &pid_tgid);
@@ -80,7 +76,7 @@ static __always_inline int leave(__s64 ret)
 	if (!args)
 		return 0;
 
-	struct event *e = EP_RINGBUF_RESERVE(events, sizeof(*e));
+	struct event *e = EP_EVENT_RESERVE(events);
 	if (e) {
 		e->pid = pid_tgid >> 32;
 		e->tid = (__u32)pid_tgid;
@@ -90,7 +86,7 @@ static __always_inline int leave(__s64 ret)
 		bpf_get_current_comm(e->comm, sizeof(e->comm));
 		/* On a fault the helper zeroes the buffer: an unreadable path prints as "". */
 		bpf_probe_read_user_str(e->path, sizeof(e->path), (const void *)(unsigned long)args->filename);
-		bpf_ringbuf_submit(e, 0);
+		EP_EVENT_SUBMIT(ctx, events, e);
 	}
 	bpf_map_delete_elem(&start, &pid_tgid);
 	return 0;
@@ -114,7 +110,7 @@ int enter_openat(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_openat")
 int exit_openat(struct trace_event_raw_sys_exit *ctx)
 {
-	return leave(EP_CORE_READ_SIGNED(ctx, ret));
+	return leave(ctx, EP_CORE_READ_SIGNED(ctx, ret));
 }
 
 #if defined(__TARGET_ARCH_x86) || defined(__TARGET_ARCH_arm) || defined(__TARGET_ARCH_s390) ||           \
@@ -129,6 +125,6 @@ int enter_open(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_open")
 int exit_open(struct trace_event_raw_sys_exit *ctx)
 {
-	return leave(EP_CORE_READ_SIGNED(ctx, ret));
+	return leave(ctx, EP_CORE_READ_SIGNED(ctx, ret));
 }
 #endif

@@ -376,8 +376,100 @@ fn single_file_executable_runs_alone_and_refuses_damage() {
     remove_bundle(single);
 }
 
-/// A ring buffer that overflows while the loader is stopped: every record is either printed or counted
-/// as lost by the probe (`EP_RINGBUF_RESERVE`), and the loader reports both — nothing is lost silently.
+/// Overflows opensnoop's events buffer while the loader is stopped (SIGSTOP): a shell filtered by pid
+/// opens a file `OPENS` times, then once more after the loader drained. Returns the printed and lost
+/// counts the loader reported, after checking its JSON count line, its stderr summary and its warning.
+fn overflow(top: &Path, extra: &[&str]) -> (usize, usize) {
+    // On one CPU: a perf buffer is per CPU, and the kernel reports a buffer's lost records with the
+    // next record written to that same buffer.
+    let mut shell = Command::new("taskset")
+        .args(["-c", "0", "sh", "-c"])
+        .arg(format!(
+            "echo ready; read go; i=0; while [ $i -lt {OPENS} ]; do : < /etc/hostname; i=$((i+1)); done; \
+             read again; : < /etc/hostname"
+        ))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start sh");
+    // Started (exec'd, libraries opened) before the loader attaches: only the loop's opens count.
+    let mut ready = String::new();
+    BufReader::new(shell.stdout.take().expect("stdout"))
+        .read_line(&mut ready)
+        .expect("sh says ready");
+    assert_eq!(ready, "ready\n");
+    let filter = format!("filter_pid={}", shell.id());
+    let mut args = vec!["opensnoop", "--set", &filter, "--format", "json"];
+    args.extend_from_slice(extra);
+    let loader = start(top, &args);
+    let pid = i32::try_from(loader.child.id()).expect("pid");
+    let mut stdin = shell.stdin.take().expect("stdin");
+    // SAFETY: kill(2) on our own, not yet waited-for child.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    {
+        use std::io::Write;
+        stdin.write_all(b"go\n").expect("tell sh to go");
+        stdin.flush().expect("flush");
+        // The buffer (256 KiB, about 880 records) fills and overflows while nobody reads it.
+        std::thread::sleep(Duration::from_millis(1500));
+        // SAFETY: as above.
+        unsafe { libc::kill(pid, libc::SIGCONT) };
+        // The loader drains and checks its counters (each second); one more record then also carries
+        // a perf buffer's pending "lost" note to the reader.
+        std::thread::sleep(Duration::from_millis(1300));
+        stdin
+            .write_all(b"again\n")
+            .expect("tell sh to open once more");
+        stdin.flush().expect("flush");
+        // A perf buffer's lost count arrives with that record: one more counter check.
+        std::thread::sleep(Duration::from_millis(1300));
+    }
+    drop(stdin);
+    assert!(shell.wait().expect("wait sh").success());
+    let (stdout, stderr) = finish(loader);
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let opens: Vec<&serde_json::Value> =
+        events.iter().filter(|e| e.get("path").is_some()).collect();
+    assert!(
+        opens.iter().all(|e| e["path"] == "/etc/hostname"),
+        "only the shell's opens pass filter_pid:\n{stdout}"
+    );
+    let counts: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e.get("printed").is_some())
+        .collect();
+    let [count] = counts.as_slice() else {
+        panic!("one count line for the one events buffer:\n{stdout}");
+    };
+    let lost = count["lost"].as_u64().expect("lost is counted") as usize;
+    assert_eq!(
+        count["printed"].as_u64(),
+        Some(opens.len() as u64),
+        "{count}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "opensnoop events: {} records printed, {lost} lost",
+            opens.len()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("records lost (buffer full"),
+        "a warning while running:\n{stderr}"
+    );
+    (opens.len(), lost)
+}
+
+const OPENS: usize = 5000;
+
+/// A ring buffer that overflows, and its perf-buffer fallback (`--perf-buffer`, what kernels before
+/// 5.8 get) that overflows: every record is printed or counted as lost — by the probe for the ring
+/// buffer (`EP_RINGBUF_RESERVE`), by the kernel for the perf buffer — and reported. None is lost
+/// silently: printed + lost is exactly the number of opens.
 #[test]
 fn lost_records_are_counted_and_reported() {
     if !can_load_bpf() {
@@ -386,68 +478,54 @@ fn lost_records_are_counted_and_reported() {
     let _one_at_a_time = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
     ensure_tracefs();
     let (_dir, top) = unpacked("x86_64");
-    const OPENS: usize = 5000;
-    // A shell that waits for a line, then opens a file OPENS times (`: < FILE` is one openat each).
-    let mut shell = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "read go; i=0; while [ $i -lt {OPENS} ]; do : < /etc/hostname; i=$((i+1)); done"
-        ))
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("start sh");
-    let filter = format!("filter_pid={}", shell.id());
-    let loader = start(&top, &["opensnoop", "--set", &filter, "--format", "json"]);
-    let pid = i32::try_from(loader.child.id()).expect("pid");
-    // Stop the reader, let the shell fill the 256 KiB ring buffer (about 880 records) and overflow it.
-    // SAFETY: kill(2) on our own, not yet waited-for child.
-    unsafe { libc::kill(pid, libc::SIGSTOP) };
-    {
-        use std::io::Write;
-        let mut stdin = shell.stdin.take().expect("stdin");
-        stdin.write_all(b"go\n").expect("tell sh to go");
+    for extra in [&[][..], &["--perf-buffer"]] {
+        let (printed, lost) = overflow(&top, extra);
+        assert!(lost > 0, "{extra:?}: the buffer must have overflowed");
+        assert_eq!(
+            printed + lost,
+            OPENS + 1,
+            "{extra:?}: printed {printed}, lost {lost}"
+        );
     }
-    assert!(shell.wait().expect("wait sh").success());
-    // SAFETY: as above.
-    unsafe { libc::kill(pid, libc::SIGCONT) };
-    // The counters are read each second while running: give it one check before stopping.
-    std::thread::sleep(Duration::from_millis(1300));
+}
+
+/// `--perf-buffer` really loads opensnoop's events map as a perf event array, and the records decode
+/// the same as from the ring buffer.
+#[test]
+fn perf_buffer_fallback_carries_the_same_records() {
+    if !can_load_bpf() {
+        return;
+    }
+    let _one_at_a_time = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
+    ensure_tracefs();
+    let (_dir, top) = unpacked("x86_64");
+    let scratch = tempdir();
+    let path = scratch.path().join(unique("perf"));
+    std::fs::write(&path, b"x").expect("create");
+    let loader = start(&top, &["opensnoop", "--perf-buffer"]);
+    let maps = run_ok(Command::new("bpftool").args(["map", "show"]));
+    let maps = String::from_utf8_lossy(&maps.stdout).into_owned();
+    std::fs::File::open(&path).expect("open");
     let (stdout, stderr) = finish(loader);
-    let events: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
-    let printed = events.iter().filter(|e| e.get("path").is_some()).count();
     assert!(
-        events
-            .iter()
-            .filter(|e| e.get("path").is_some())
-            .all(|e| e["path"] == "/etc/hostname"),
-        "only the shell's opens pass filter_pid:\n{stdout}"
-    );
-    let counts: Vec<&serde_json::Value> = events
-        .iter()
-        .filter(|e| e.get("printed").is_some())
-        .collect();
-    let [count] = counts.as_slice() else {
-        panic!("one count line for the one ring buffer:\n{stdout}");
-    };
-    let lost = count["lost"].as_u64().expect("lost is counted") as usize;
-    assert_eq!(count["printed"].as_u64(), Some(printed as u64), "{count}");
-    assert!(lost > 0, "the ring buffer must have overflowed: {count}");
-    assert_eq!(
-        printed + lost,
-        OPENS,
-        "every open is printed or counted as lost: {count}\nstderr:\n{stderr}"
+        maps.lines()
+            .any(|l| l.contains("perf_event_array") && l.contains(" name events ")),
+        "events is a perf event array:\n{maps}"
     );
     assert!(
-        stderr.contains(&format!(
-            "opensnoop events: {printed} records printed, {lost} lost"
-        )),
+        stderr.contains("opensnoop/events: using its perf-buffer fallback"),
         "{stderr}"
     );
+    let me = std::process::id();
+    let hits = matching(
+        &stdout,
+        "opensnoop",
+        &[format!("pid={me} "), format!("path={}", path.display())],
+    );
+    assert_eq!(hits.len(), 1, "one open of {}:\n{stdout}", path.display());
+    let words = hits[0].split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(
-        stderr.contains("records lost (ring buffer full"),
-        "a warning while running:\n{stderr}"
+        words.contains(" ret=") && words.contains(" comm="),
+        "{words}"
     );
 }

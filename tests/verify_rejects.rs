@@ -279,6 +279,32 @@ fn object_with_atomics_is_refused_for_arm32_and_ringbuf_for_old_kernels() {
     .expect("fine on x86_64 5.8");
 }
 
+/// A ring buffer with a perf-buffer fallback (EBPF_PACK_EVENTS: opensnoop) is fine for a 5.4 kernel; a
+/// plain one (execsnoop) is refused with the way out named.
+#[test]
+fn ringbuf_with_perf_fallback_fits_old_kernels() {
+    let files = entries(&bundle("x86_64"));
+    let object = |probe: &str| {
+        files
+            .iter()
+            .find(|(path, ..)| path.ends_with(&format!("bpf/{probe}.bpf.o")))
+            .map(|(_, data, ..)| data.clone())
+            .expect("object in the bundle")
+    };
+    let old = ObjectRules {
+        arch: Arch::X86_64,
+        kernel: KernelVersion::new(5, 4),
+    };
+    verify_object("opensnoop.bpf.o", &object("opensnoop"), old).expect("fallback fits 5.4");
+    let err = verify_object("execsnoop.bpf.o", &object("execsnoop"), old).expect_err("no fallback");
+    assert!(
+        err.problem
+            .contains("map `events` is a ringbuf, which needs kernel 5.8; target kernel is 5.4")
+            && err.help.contains("EBPF_PACK_EVENTS"),
+        "{err}"
+    );
+}
+
 #[test]
 fn corrupted_tarball_is_refused() {
     let dir = tempdir();

@@ -4,9 +4,9 @@
  *
  * Opens bpf/opensnoop.bpf.o (any path given), optionally sets its `filter_pid` (.rodata), loads it with
  * CO-RE against the running kernel's BTF, attaches every program, and prints each `events` ring buffer
- * record on stdout in ebpf-run's text format:
+ * record on stdout in ebpf-run's text format, tokens aligned in columns as ebpf-run does:
  *
- *     opensnoop pid=1 tid=1 uid=0 ret=3 flags=0 comm=cat path=/etc/hostname
+ *     opensnoop pid=1   tid=1   uid=0 ret=3  flags=0      comm=cat     path=/etc/hostname
  *
  * Status goes to stderr: "N programs attached" once attached, and on SIGINT/SIGTERM, after a last drain,
  * "opensnoop events: N records printed, M lost", M being the probe's per-CPU `__ebpf_pack_lost_events`
@@ -43,9 +43,13 @@ struct event {
 	char path[PATH_LEN];
 };
 
+#define COLUMNS 8     /* tokens of a line: probe name and the 7 fields */
+#define MAX_COLUMN 24 /* as ebpf-run: a longer token pushes the rest of its line instead of widening */
+
 struct consumer {
 	const char *probe; /* printed first on every line, like ebpf-run's probe name */
 	unsigned long long printed;
+	int widths[COLUMNS]; /* column widths so far */
 };
 
 static volatile sig_atomic_t stop;
@@ -64,53 +68,82 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 /*
  * A char array as ebpf-run prints it (bpfobj/src/decode.rs, write_string): up to the first NUL; bare when
  * it is a non-empty run of printable non-space ASCII without `"`, `=` or `\`, else quoted with C escapes.
+ * `out` holds 4 * max + 3 bytes.
  */
-static void print_string(const char *s, size_t max)
+static const char *quote(char *out, const char *s, size_t max)
 {
 	size_t len = strnlen(s, max);
 	int plain = len > 0;
+	char *o = out;
 
 	for (size_t i = 0; plain && i < len; i++) {
 		unsigned char c = s[i];
 		plain = c > ' ' && c <= '~' && c != '"' && c != '=' && c != '\\';
 	}
 	if (plain) {
-		fwrite(s, 1, len, stdout);
-		return;
+		memcpy(out, s, len);
+		out[len] = '\0';
+		return out;
 	}
-	putchar('"');
+	*o++ = '"';
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = s[i];
 		if (c == '"' || c == '\\')
-			printf("\\%c", c);
+			o += sprintf(o, "\\%c", c);
 		else if (c == '\n')
-			fputs("\\n", stdout);
+			o += sprintf(o, "\\n");
 		else if (c == '\t')
-			fputs("\\t", stdout);
+			o += sprintf(o, "\\t");
 		else if (c >= ' ' && c <= '~')
-			putchar(c);
+			*o++ = c;
 		else
-			printf("\\x%02x", c);
+			o += sprintf(o, "\\x%02x", c);
 	}
-	putchar('"');
+	strcpy(o, "\"");
+	return out;
+}
+
+/*
+ * Prints token `i` of a line as ebpf-run aligns them (loader/src/events.rs, Columns): padded to the
+ * widest token `i` seen so far, at most MAX_COLUMN, and one space; the last token ends the line instead.
+ */
+static void column(struct consumer *c, int i, const char *fmt, ...)
+{
+	char token[16 + 4 * PATH_LEN];
+	va_list args;
+
+	va_start(args, fmt);
+	int len = vsnprintf(token, sizeof(token), fmt, args);
+	va_end(args);
+	fputs(token, stdout);
+	if (i == COLUMNS - 1) {
+		putchar('\n');
+		return;
+	}
+	if (c->widths[i] < (len < MAX_COLUMN ? len : MAX_COLUMN))
+		c->widths[i] = len < MAX_COLUMN ? len : MAX_COLUMN;
+	printf("%*s", (c->widths[i] > len ? c->widths[i] - len : 0) + 1, "");
 }
 
 static int handle_event(void *ctx, void *data, size_t size)
 {
 	struct consumer *c = ctx;
 	const struct event *e = data;
+	char comm[4 * COMM_LEN + 3], path[4 * PATH_LEN + 3];
 
 	if (size < sizeof(*e)) {
 		fprintf(stderr, PROG ": record of %zu bytes, expected %zu: not an opensnoop object\n", size,
 			sizeof(*e));
 		return -EINVAL;
 	}
-	printf("%s pid=%u tid=%u uid=%u ret=%d flags=%d comm=", c->probe, e->pid, e->tid, e->uid, e->ret,
-	       e->flags);
-	print_string(e->comm, sizeof(e->comm));
-	fputs(" path=", stdout);
-	print_string(e->path, sizeof(e->path));
-	putchar('\n');
+	column(c, 0, "%s", c->probe);
+	column(c, 1, "pid=%u", e->pid);
+	column(c, 2, "tid=%u", e->tid);
+	column(c, 3, "uid=%u", e->uid);
+	column(c, 4, "ret=%d", e->ret);
+	column(c, 5, "flags=%d", e->flags);
+	column(c, 6, "comm=%s", quote(comm, e->comm, sizeof(e->comm)));
+	column(c, 7, "path=%s", quote(path, e->path, sizeof(e->path)));
 	c->printed++;
 	return 0;
 }
@@ -157,12 +190,28 @@ static int set_rodata_u32(struct bpf_object *obj, const char *name, __u32 value)
 	return -1;
 }
 
+/* Refuses an object whose `struct event` is not the opensnoop record this loader prints. */
+static int check_record_type(struct bpf_object *obj, const char *path)
+{
+	const struct btf *btf = bpf_object__btf(obj);
+	__s32 id = btf ? btf__find_by_name_kind(btf, "event", BTF_KIND_STRUCT) : -1;
+	const struct btf_type *t = id > 0 ? btf__type_by_id(btf, id) : NULL;
+
+	if (!t || t->size != sizeof(struct event)) {
+		fprintf(stderr, PROG ": %s is not an opensnoop object: no %zu-byte struct event in its BTF\n", path,
+			sizeof(struct event));
+		return -1;
+	}
+	return 0;
+}
+
 /* The probe's lost-record counter summed over the possible CPUs; -1 when it cannot be read. */
 static long long lost_records(struct bpf_object *obj)
 {
 	struct bpf_map *map = bpf_object__find_map_by_name(obj, "__ebpf_pack_lost_events");
 	int ncpus = libbpf_num_possible_cpus();
-	if (!map || ncpus <= 0 || bpf_map__value_size(map) != sizeof(__u64)) {
+	if (!map || bpf_map__type(map) != BPF_MAP_TYPE_PERCPU_ARRAY || bpf_map__value_size(map) != sizeof(__u64) ||
+	    ncpus <= 0) {
 		fprintf(stderr, PROG ": no per-CPU __u64 map __ebpf_pack_lost_events to read\n");
 		return -1;
 	}
@@ -244,6 +293,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": cannot open %s: %s\n", path, strerror(errno));
 		goto out;
 	}
+	if (check_record_type(obj, path))
+		goto out;
 	if (filter_pid && set_rodata_u32(obj, "filter_pid", filter_pid))
 		goto out;
 	err = bpf_object__load(obj);
@@ -284,6 +335,7 @@ int main(int argc, char **argv)
 	fprintf(stderr, PROG ": %d program%s attached (%s); stop with Ctrl-C\n", programs,
 		programs == 1 ? "" : "s", probe);
 
+	/* libbpf 1.1 returns from ring_buffer__poll only once it has caught up with the producers. */
 	while (!stop) {
 		err = ring_buffer__poll(rb, POLL_MS);
 		if (err == -EINTR)
@@ -292,8 +344,10 @@ int main(int argc, char **argv)
 			fprintf(stderr, PROG ": ring buffer: %s\n", strerror(-err));
 			goto out;
 		}
-		if (err > 0 && fflush(stdout)) /* events show up as they come, as with ebpf-run */
+		if (err > 0 && fflush(stdout)) { /* events show up as they come, as with ebpf-run */
+			fprintf(stderr, PROG ": warning: output stopped: %s\n", strerror(errno));
 			break;
+		}
 	}
 	err = ring_buffer__consume(rb);
 	if (err < 0) {

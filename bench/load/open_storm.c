@@ -4,13 +4,15 @@
  * event. All threads share one process id, so `--set filter_pid=PID` (one pid) sees all of them.
  *
  * With -w it first waits for one byte on stdin, so that a harness can start a tracer filtered on this
- * process's pid before the first open. At the end it prints on stdout:
+ * process's pid before the first open; with -n each thread stops after OPENS opens even before SECONDS
+ * have passed (a run short enough for the ring buffer to hold every event). At the end it prints on stdout:
  *
  *     open_storm: OPENS opens in SECONDS s (THREADS threads)
  *
- * Usage: open_storm [-w] [-t THREADS] SECONDS [FILE]
+ * Usage: open_storm [-w] [-t THREADS] [-n OPENS] SECONDS [FILE]
  * Build: gcc -O2 -static -pthread open_storm.c -o open_storm
  */
+#define _GNU_SOURCE /* pthread_clockjoin_np */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -24,6 +26,7 @@
 #define MAX_THREADS 64
 
 static const char *file = "/etc/hostname";
+static unsigned long long max_opens; /* per thread; 0: no limit */
 static atomic_bool stop;
 
 struct worker {
@@ -42,7 +45,8 @@ static void *storm(void *arg)
 			exit(1);
 		}
 		close(fd);
-		w->opens++;
+		if (++w->opens == max_opens)
+			break;
 	}
 	return NULL;
 }
@@ -57,9 +61,10 @@ static double now(void)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: open_storm [-w] [-t THREADS] SECONDS [FILE]\n"
+	fprintf(stderr, "usage: open_storm [-w] [-t THREADS] [-n OPENS] SECONDS [FILE]\n"
 			"  -w          wait for one byte on stdin before starting\n"
-			"  -t THREADS  opening threads (default 1, at most %d)\n",
+			"  -t THREADS  opening threads (default 1, at most %d)\n"
+			"  -n OPENS    stop each thread after OPENS opens\n",
 		MAX_THREADS);
 	exit(1);
 }
@@ -70,7 +75,7 @@ int main(int argc, char **argv)
 	int threads = 1, wait_stdin = 0, opt;
 	char *end;
 
-	while ((opt = getopt(argc, argv, "wt:")) != -1) {
+	while ((opt = getopt(argc, argv, "wt:n:")) != -1) {
 		switch (opt) {
 		case 'w':
 			wait_stdin = 1;
@@ -78,6 +83,11 @@ int main(int argc, char **argv)
 		case 't':
 			threads = (int)strtol(optarg, &end, 10);
 			if (*end || threads < 1 || threads > MAX_THREADS)
+				usage();
+			break;
+		case 'n':
+			max_opens = strtoull(optarg, &end, 10);
+			if (*end || end == optarg || max_opens == 0)
 				usage();
 			break;
 		default:
@@ -99,6 +109,8 @@ int main(int argc, char **argv)
 	}
 
 	double start = now();
+	double until = start + seconds;
+	struct timespec deadline = { (time_t)until, (long)((until - (time_t)until) * 1e9) };
 	for (int i = 0; i < threads; i++) {
 		int err = pthread_create(&workers[i].thread, NULL, storm, &workers[i]);
 		if (err) {
@@ -106,13 +118,13 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	struct timespec span = { (time_t)seconds, (long)((seconds - (time_t)seconds) * 1e9) };
-	while (nanosleep(&span, &span) && errno == EINTR)
-		;
-	atomic_store(&stop, 1);
+	/* Threads that reach -n OPENS end early; at the deadline the others are told to stop. */
 	unsigned long long opens = 0;
 	for (int i = 0; i < threads; i++) {
-		pthread_join(workers[i].thread, NULL);
+		if (pthread_clockjoin_np(workers[i].thread, NULL, CLOCK_MONOTONIC, &deadline) == ETIMEDOUT) {
+			atomic_store(&stop, 1);
+			pthread_join(workers[i].thread, NULL);
+		}
 		opens += workers[i].opens;
 	}
 	printf("open_storm: %llu opens in %.3f s (%d thread%s)\n", opens, now() - start, threads,

@@ -12,6 +12,8 @@ pub const PERCPU_ARRAY: u32 = 6;
 pub const LRU_HASH: u32 = 9;
 /// `BPF_MAP_TYPE_LRU_PERCPU_HASH`.
 pub const LRU_PERCPU_HASH: u32 = 10;
+/// `BPF_MAP_TYPE_PERF_EVENT_ARRAY`.
+pub const PERF_EVENT_ARRAY: u32 = 4;
 /// `BPF_MAP_TYPE_RINGBUF`.
 pub const RINGBUF: u32 = 27;
 

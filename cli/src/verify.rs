@@ -484,8 +484,11 @@ pub fn verify_object(
     for m in &obj.maps {
         let map_type = m.map_type.unwrap_or(0);
         let type_name = map_types::name(map_type);
+        // A ring buffer with a perf-buffer fallback (EBPF_PACK_EVENTS) runs on older kernels too.
+        let fallback = map_type == map_types::RINGBUF && btf.perf_fallback(&m.name).is_some();
         if let Some((major, minor)) = map_types::since(map_type)
             && rules.kernel < KernelVersion::new(major, minor)
+            && !fallback
         {
             return Err(fail(
                 file,
@@ -493,7 +496,8 @@ pub fn verify_object(
                     "map `{}` is a {type_name}, which needs kernel {major}.{minor}; target kernel is {}",
                     m.name, rules.kernel
                 ),
-                "use a perf_event_array, or raise kernel.version in the target file",
+                "declare it with EBPF_PACK_EVENTS (a perf-buffer fallback, probes/include/ebpf_pack.h), or \
+                 raise kernel.version in the target file",
             ));
         }
         let size = |id: Option<u32>| {

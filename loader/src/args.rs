@@ -9,7 +9,7 @@ ebpf-run - load, attach and watch the eBPF probes of an ebpf-pack bundle
 
 usage: ebpf-run [PROBE|FILE.bpf.o ...] [--duration SECS] [--interval SECS] [--format text|json]
                 [--set NAME=VALUE ...] [--btf FILE] [--bundle DIR] [--iface IFACE]
-                [--cgroup DIR] [--freq HZ] [--uprobe-path PATH --uprobe-func FUNC]
+                [--cgroup DIR] [--freq HZ] [--uprobe-path PATH --uprobe-func FUNC] [--perf-buffer]
        ebpf-run --list [PROBE|FILE.bpf.o ...] [--bundle DIR]
        ebpf-run --check [PROBE|FILE.bpf.o ...] [--btf FILE] [--bundle DIR]
 
@@ -29,6 +29,8 @@ usage: ebpf-run [PROBE|FILE.bpf.o ...] [--duration SECS] [--interval SECS] [--fo
   --freq HZ        sampling frequency of perf_event programs, per CPU (default 99)
   --uprobe-path P  binary or library for bare `uprobe`/`uretprobe` sections
   --uprobe-func F  function in it (sections may name both: uprobe/PATH:FUNC)
+  --perf-buffer    send the records of ring buffers that declare a perf-buffer fallback
+                   (EBPF_PACK_EVENTS) through it, as on kernels before 5.8, where it is automatic
   --list           show each probe's programs and maps, load nothing
   --check          report whether this kernel can run the probes: bpf(2) and privilege, BTF,
                    each program and map type (probed with real minimal loads), kprobe/uprobe
@@ -126,6 +128,8 @@ pub struct Options {
     pub btf: Option<PathBuf>,
     /// Bundle directory.
     pub bundle: Option<PathBuf>,
+    /// `--perf-buffer`: use the perf-buffer fallback of ring buffers that have one, on any kernel.
+    pub perf_buffer: bool,
 }
 
 /// A usage error: what was wrong with the command line.
@@ -161,6 +165,7 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Usage
             "-V" | "--version" => return Ok(Command::Version),
             "--list" => list = true,
             "--check" => check = true,
+            "--perf-buffer" => opts.perf_buffer = true,
             "--" => positional_only = true,
             "--duration" => opts.duration_secs = Some(seconds("--duration", value("--duration")?)?),
             "--interval" => match seconds("--interval", value("--interval")?)? {
@@ -206,7 +211,9 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Usage
             "--bundle" => opts.bundle = Some(PathBuf::from(value("--bundle")?)),
             _ => return Err(UsageError(format!("unknown option `{text}`"))),
         }
-        if inline.is_some() && matches!(flag.as_str(), "--list" | "--check" | "--") {
+        if inline.is_some()
+            && matches!(flag.as_str(), "--list" | "--check" | "--perf-buffer" | "--")
+        {
             return Err(UsageError(format!("{flag} takes no value")));
         }
     }
@@ -369,6 +376,7 @@ mod tests {
             &["--btf"],
             &["--frobnicate"],
             &["--list=yes"],
+            &["--perf-buffer=1"],
             &["--list", "--check"],
             &["--interval", "0"],
             &["--freq", "0"],

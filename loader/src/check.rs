@@ -204,8 +204,7 @@ pub fn check(
     }
 
     // 4. Map types.
-    // SAFETY: sysconf has no preconditions.
-    let page = u32::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+    let page = sys::page_size();
     let mut seen: Vec<u32> = Vec::new();
     for p in probes {
         for m in &p.maps {

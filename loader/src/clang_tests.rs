@@ -356,6 +356,35 @@ fn const_volatile_globals_are_settable_and_typed() {
         );
         assert_eq!(encode(btf, ty("delta"), "-2"), Ok(order(vec![0xfe, 0xff])));
         assert_eq!(encode(btf, ty("verbose"), "true"), Ok(vec![1]));
+        // Each value lands on its own variable: at the symbol's offset, not BTF's (clang writes 0).
+        let mut set = probe.clone();
+        let settings: Vec<crate::globals::Setting> =
+            [("delta", "-2"), ("big", "0x0102030405060708")]
+                .iter()
+                .map(|(n, v)| crate::globals::Setting {
+                    global: settable(btf)
+                        .into_iter()
+                        .find(|g| g.name == *n)
+                        .expect("global"),
+                    bytes: encode(btf, ty(n), v).expect("encode"),
+                })
+                .collect();
+        crate::globals::apply(&mut set, &settings).expect("apply");
+        let elf =
+            object::read::elf::ElfFile64::<object::Endianness>::parse(&*set.data).expect("elf");
+        let at = |n: &str| {
+            use object::{Object, ObjectSection, ObjectSymbol};
+            let sym = elf.symbols().find(|s| s.name() == Ok(n)).expect("symbol");
+            let sec = elf
+                .section_by_index(sym.section_index().expect("index"))
+                .expect("section");
+            let data = sec.data().expect("data");
+            let off = usize::try_from(sym.address()).expect("offset");
+            data[off..off + usize::try_from(sym.size()).expect("size")].to_vec()
+        };
+        assert_eq!(at("delta"), order(vec![0xfe, 0xff]), "{target}");
+        assert_eq!(at("big"), order(vec![8, 7, 6, 5, 4, 3, 2, 1]), "{target}");
+        assert_eq!(at("filter_pid"), vec![0; 4], "{target}: untouched");
         assert_eq!(encode(btf, ty("mode"), "M_ON"), Ok(order(vec![7, 0, 0, 0])));
         assert_eq!(
             encode(btf, ty("name"), "ab"),

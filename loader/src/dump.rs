@@ -13,6 +13,7 @@ use std::os::fd::AsFd;
 use aya::Ebpf;
 use aya::maps::Map;
 
+use crate::btf::CONVENTION_PREFIX;
 use crate::btf::{Btf, Kind};
 use crate::decode::{Decoder, integer_type, read_uint, sign_extend, write_hex, write_json_string};
 use crate::events::json_head;
@@ -84,7 +85,10 @@ pub fn dump_maps(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     for decl in &probe.maps {
-        if !decl.map_type.is_some_and(map_types::is_dumped) {
+        // The conventions' own maps (lost counters, perf fallback slots) are not the probe's data.
+        if !decl.map_type.is_some_and(map_types::is_dumped)
+            || decl.name.starts_with(CONVENTION_PREFIX)
+        {
             continue;
         }
         let data = match ebpf.map(&decl.name) {

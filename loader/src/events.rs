@@ -8,7 +8,11 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use aya::Ebpf;
-use aya::maps::{Map, MapData, RingBuf};
+use std::ops::ControlFlow;
+
+use aya::maps::perf::{PerfEvent, PerfEventArrayBuffer};
+use aya::maps::{Map, MapData, PerfEventArray, RingBuf};
+use aya::util::online_cpus;
 
 use crate::btf::{EVENT_VAR_PREFIX, LOST_MAP_PREFIX};
 use crate::decode::{Decoder, write_hex, write_json_string};
@@ -23,7 +27,19 @@ const MAX_BATCH: usize = 4096;
 /// How often the lost-record counters are read during a run.
 const LOST_CHECK: Duration = Duration::from_secs(1);
 
-/// One ring buffer being read.
+/// Where a stream's records come from.
+enum Source {
+    /// A ring buffer (kernel 5.8+).
+    Ring(RingBuf<MapData>),
+    /// A perf buffer per online CPU (the fallback of `EBPF_PACK_EVENTS`), and the records the kernel
+    /// reported lost in them.
+    Perf(Vec<PerfEventArrayBuffer<MapData>>, u64),
+}
+
+/// Pages of each CPU's perf buffer: 256 KiB with 4 KiB pages, as the probes' ring buffers.
+const PERF_PAGES: usize = 64;
+
+/// One ring buffer (or perf buffer) being read.
 pub struct EventStream {
     /// Index of the probe in the run's probe list.
     probe: usize,
@@ -31,7 +47,7 @@ pub struct EventStream {
     map: String,
     /// BTF type id of a record, from the `__ebpf_pack_event_<map>` convention.
     record: Option<u32>,
-    ring: RingBuf<MapData>,
+    source: Source,
     /// The probe's lost-record counter of this ring buffer, when it declares one.
     lost_counter: Option<MapData>,
     /// Slots of a per-CPU value (possible CPUs), to read the counter.
@@ -92,8 +108,12 @@ impl Columns {
 }
 
 impl EventStream {
-    /// Records the probe could not reserve so far (summed over CPUs); `None` without a counter.
+    /// Records lost so far: counted by the kernel for a perf buffer, by the probe for a ring buffer
+    /// (summed over CPUs); `None` for a ring buffer without a counter.
     fn lost(&self) -> Option<u64> {
+        if let Source::Perf(_, lost) = &self.source {
+            return Some(*lost);
+        }
         let counter = self.lost_counter.as_ref()?;
         let map = RawMap::open(counter.fd().as_fd(), self.cpu_slots).ok()?;
         if map.value_size != 8 {
@@ -118,9 +138,17 @@ pub fn open_streams(
     ebpf: &mut Ebpf,
     cpu_slots: usize,
 ) -> Result<Vec<EventStream>, Failure> {
+    // Ring buffers, and perf buffers that carry a declared record type (switched fallbacks).
     let mut names: Vec<String> = ebpf
         .maps()
-        .filter(|(_, m)| matches!(m, Map::RingBuf(_)))
+        .filter(|(n, m)| match m {
+            Map::RingBuf(_) => true,
+            Map::PerfEventArray(_) => probe
+                .btf
+                .as_ref()
+                .is_some_and(|b| b.event_record_type(n).is_some()),
+            _ => false,
+        })
         .map(|(n, _)| n.to_owned())
         .collect();
     sort_short(&mut names, |a, b| a < b);
@@ -129,12 +157,33 @@ pub fn open_streams(
         let Some(map) = ebpf.take_map(&name) else {
             continue;
         };
-        let ring = RingBuf::try_from(map).map_err(|e| {
+        let failed = |e: &dyn std::error::Error| {
             Failure::new(
                 Exit::Load,
-                format!("probe {}: ring buffer `{name}`: {}", probe.name, chain(&e)),
+                format!("probe {}: events map `{name}`: {}", probe.name, chain(e)),
             )
-        })?;
+        };
+        let source = match map {
+            Map::PerfEventArray(_) => {
+                let mut array = PerfEventArray::try_from(map).map_err(|e| failed(&e))?;
+                let cpus = online_cpus().map_err(|(path, e)| {
+                    Failure::new(
+                        Exit::Load,
+                        format!(
+                            "probe {}: perf buffer `{name}`: cannot read {path}: {e}",
+                            probe.name
+                        ),
+                    )
+                })?;
+                let buffers = cpus
+                    .into_iter()
+                    .map(|cpu| array.open(cpu, Some(PERF_PAGES)))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| failed(&e))?;
+                Source::Perf(buffers, 0)
+            }
+            map => Source::Ring(RingBuf::try_from(map).map_err(|e| failed(&e))?),
+        };
         let record = probe.btf.as_ref().and_then(|b| b.event_record_type(&name));
         if record.is_none() {
             eprintln!(
@@ -151,7 +200,7 @@ pub fn open_streams(
             probe: index,
             map: name,
             record,
-            ring,
+            source,
             lost_counter,
             cpu_slots,
             printed: 0,
@@ -224,18 +273,56 @@ pub fn drain(
         let Some(probe) = probes.get(s.probe) else {
             continue;
         };
-        for _ in 0..MAX_BATCH {
-            let Some(item) = s.ring.next() else { break };
-            format_event(&mut line, probe, &s.map, s.record, &item, json);
+        let (map, record, columns) = (&s.map, s.record, &mut s.columns);
+        let mut print = |bytes: &[u8]| {
+            format_event(&mut line, probe, map, record, bytes, json);
             if !json {
                 line.pop();
-                s.columns.align(&mut line);
+                columns.align(&mut line);
                 line.push('\n');
             }
-            out.write_all(line.as_bytes())?;
-            count += 1;
-            s.printed += 1;
+            out.write_all(line.as_bytes())
+        };
+        let before = count;
+        match &mut s.source {
+            Source::Ring(ring) => {
+                for _ in 0..MAX_BATCH {
+                    let Some(item) = ring.next() else { break };
+                    print(&item)?;
+                    count += 1;
+                }
+            }
+            Source::Perf(buffers, lost) => {
+                let mut sample = Vec::new();
+                for buffer in buffers.iter_mut().filter(|b| b.readable()) {
+                    let flow = buffer.try_fold((), |(), event| match event {
+                        PerfEvent::Sample { head, tail } => {
+                            let bytes = if tail.is_empty() {
+                                head
+                            } else {
+                                sample.clear();
+                                sample.extend_from_slice(head);
+                                sample.extend_from_slice(tail);
+                                &sample
+                            };
+                            count += 1;
+                            match print(bytes) {
+                                Ok(()) => ControlFlow::Continue(()),
+                                Err(e) => ControlFlow::Break(e),
+                            }
+                        }
+                        PerfEvent::Lost { count: n } => {
+                            *lost += n;
+                            ControlFlow::Continue(())
+                        }
+                    });
+                    if let ControlFlow::Break(e) = flow {
+                        return Err(e);
+                    }
+                }
+            }
         }
+        s.printed += count - before;
     }
     out.flush()?;
     Ok(count)
@@ -248,7 +335,7 @@ fn warn_lost(streams: &mut [EventStream], probes: &[ProbeObject]) {
         if lost > s.lost_reported {
             let probe = probes.get(s.probe).map_or("?", |p| p.name.as_str());
             eprintln!(
-                "ebpf-run: warning: {probe} {}: {} records lost (ring buffer full: the output cannot keep up)",
+                "ebpf-run: warning: {probe} {}: {} records lost (buffer full: the output cannot keep up)",
                 s.map,
                 lost - s.lost_reported
             );
@@ -334,7 +421,13 @@ pub fn watch(
         for until in [deadline, next_tick].into_iter().flatten() {
             wait = wait.min(until.saturating_duration_since(now));
         }
-        let fds: Vec<BorrowedFd<'_>> = streams.iter().map(|s| s.ring.as_fd()).collect();
+        let fds: Vec<BorrowedFd<'_>> = streams
+            .iter()
+            .flat_map(|s| match &s.source {
+                Source::Ring(ring) => vec![ring.as_fd()],
+                Source::Perf(buffers, _) => buffers.iter().map(|b| b.as_fd()).collect(),
+            })
+            .collect();
         let ready = sys::poll_readable(&fds, (wait.as_millis() as i32).max(1))?;
         drop(fds);
         if ready {

@@ -2,9 +2,9 @@
 //! BTF) and the bytes a value becomes, checked against the global's type. Pure: no kernel access.
 
 use object::read::elf::ElfFile64;
-use object::{Endianness, Object, ObjectSection};
+use object::{Endianness, Object, ObjectSection, ObjectSymbol};
 
-use crate::btf::{Btf, Kind};
+use crate::btf::{Btf, CONVENTION_PREFIX, Kind};
 use crate::decode::integer_type;
 use crate::failure::{Exit, Failure};
 use crate::probe::ProbeObject;
@@ -21,12 +21,25 @@ pub struct Global {
     pub ty: u32,
     /// ELF section holding it (`.rodata`, `.rodata.str1.1`, ...): the BTF data section's name.
     pub section: String,
-    /// Byte offset inside that section.
+    /// Byte offset inside that section as BTF declares it (clang writes 0: [`apply`] uses the symbol).
     pub offset: u32,
 }
 
-/// The settable globals of an object: every variable of a `.rodata*` data section.
+/// The settable globals of an object: every variable of a `.rodata*` data section except those of the
+/// ebpf-pack conventions (`__ebpf_pack_*`, set by the loader itself).
 pub fn settable(btf: &Btf) -> Vec<Global> {
+    let mut vars = rodata_vars(btf);
+    vars.retain(|g| !g.name.starts_with(CONVENTION_PREFIX));
+    vars
+}
+
+/// The `.rodata*` variable `name`, convention variables included.
+pub fn rodata_var(btf: &Btf, name: &str) -> Option<Global> {
+    rodata_vars(btf).into_iter().find(|g| g.name == name)
+}
+
+/// Every variable of the object's `.rodata*` data sections.
+fn rodata_vars(btf: &Btf) -> Vec<Global> {
     let mut out = Vec::new();
     for id in 1..btf.type_count() as u32 {
         let Some(sec) = btf.ty(id) else { break };
@@ -60,11 +73,22 @@ pub fn apply(probe: &mut ProbeObject, settings: &[Setting]) -> Result<(), Failur
         let elf = ElfFile64::<Endianness>::parse(&*probe.data)
             .map_err(|e| Failure::new(Exit::BadInput, format!("probe {}: {e}", probe.name)))?;
         for s in settings {
-            let range = elf
-                .section_by_name(&s.global.section)
+            let section = elf.section_by_name(&s.global.section);
+            // clang leaves the BTF data section offsets at 0 for the loader to fix up from the symbol
+            // table (libbpf and aya do): the symbol's address is the variable's offset.
+            let offset = section
+                .as_ref()
+                .and_then(|sec| {
+                    elf.symbols().find(|sym| {
+                        sym.section_index() == Some(sec.index())
+                            && sym.name() == Ok(s.global.name.as_str())
+                    })
+                })
+                .map_or(u64::from(s.global.offset), |sym| sym.address());
+            let range = section
                 .and_then(|sec| sec.file_range())
                 .and_then(|(start, size)| {
-                    let off = u64::from(s.global.offset);
+                    let off = offset;
                     let end = off.checked_add(s.bytes.len() as u64)?;
                     (end <= size).then(|| usize::try_from(start + off).ok())?
                 });

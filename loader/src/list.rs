@@ -2,7 +2,7 @@
 
 use crate::args::AttachOptions;
 use crate::attach::plan_program;
-use crate::btf::LOST_MAP_PREFIX;
+use crate::btf::{HEAP_MAP_PREFIX, LOST_MAP_PREFIX};
 use crate::probe::ProbeObject;
 use crate::{globals, map_types};
 
@@ -79,11 +79,27 @@ pub fn describe(probe: &ProbeObject, opts: &AttachOptions, out: &mut String) {
             out.push_str(ring);
             out.push_str(": reported, not dumped)");
         }
+        if let Some(ring) = m.name.strip_prefix(HEAP_MAP_PREFIX) {
+            out.push_str("  (record slot of the perf-buffer fallback of ");
+            out.push_str(ring);
+            out.push(')');
+        }
+        if btf_has_fallback(probe, &m.name) {
+            out.push_str("  (perf-buffer fallback on kernels before 5.8)");
+        }
         if m.pinning != 0 {
             out.push_str("  (pinning requested; ebpf-run unpins on load)");
         }
         out.push('\n');
     }
+}
+
+/// Whether ring buffer `map` of `probe` declares a perf-buffer fallback.
+fn btf_has_fallback(probe: &ProbeObject, map: &str) -> bool {
+    probe
+        .btf
+        .as_ref()
+        .is_some_and(|b| b.perf_fallback(map).is_some())
 }
 
 #[cfg(test)]

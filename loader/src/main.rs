@@ -12,6 +12,7 @@ mod diagnose;
 mod dump;
 mod events;
 mod failure;
+mod fallback;
 mod globals;
 mod list;
 mod run;

@@ -12,7 +12,7 @@ use crate::attach::{self, KernelBtf, PlannedProgram};
 use crate::bundle::{self, BtfSource, Bundle, KERNEL_BTF};
 use crate::failure::{Exit, Failure, chain};
 use crate::probe::ProbeObject;
-use crate::{btf, dump, events, globals, list, sys};
+use crate::{btf, dump, events, fallback, globals, list, map_types, sys};
 
 /// Reads and parses one object file (from the bundle when it lies in it).
 fn read_probe(bundle: &Bundle, name: String, path: &Path) -> Result<ProbeObject, Failure> {
@@ -123,6 +123,15 @@ pub fn run(opts: &Options) -> Result<(), Failure> {
     let settings = globals::resolve(&opts.sets, &probes)?;
     for (probe, settings) in probes.iter_mut().zip(settings) {
         globals::apply(probe, &settings)?;
+    }
+    let has_ring = probes.iter().any(|p| {
+        p.maps
+            .iter()
+            .any(|m| m.map_type == Some(map_types::RINGBUF))
+    });
+    let no_ring = has_ring && !fallback::kernel_has_ringbuf();
+    for switched in fallback::apply(&mut probes, opts.perf_buffer || no_ring, !no_ring)? {
+        eprintln!("ebpf-run: {switched}: using its perf-buffer fallback");
     }
 
     // Old kernels charge maps to RLIMIT_MEMLOCK; newer ones ignore it. Failure is harmless here.

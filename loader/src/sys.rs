@@ -136,6 +136,12 @@ struct MapCreateAttr {
     max_entries: u32,
 }
 
+/// The memory page size (ring buffer sizes are multiples of it).
+pub fn page_size() -> u32 {
+    // SAFETY: sysconf has no preconditions.
+    u32::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096)
+}
+
 /// Creates (and closes again) a map of type `map_type` with the given sizes: does this kernel have it?
 pub fn probe_map_type(map_type: u32, key_size: u32, value_size: u32, max: u32) -> io::Result<()> {
     let mut attr = MapCreateAttr {

@@ -67,6 +67,30 @@
  *    bumps that counter on failure. The loader reads it (summing the CPUs) instead of dumping it as a
  *    map: a warning on stderr each second that records were lost, and at exit one line per ring buffer
  *    with the records printed and lost (and a JSON line with --format json), so nothing is lost silently.
+ *
+ * 5. Kernels without a ring buffer (< 5.8): EBPF_PACK_EVENTS(map, type, bytes), EP_EVENT_RESERVE/SUBMIT
+ *
+ *    A probe that should also run on a kernel without BPF_MAP_TYPE_RINGBUF declares its ring buffer with
+ *
+ *        EBPF_PACK_EVENTS(events, struct event, 256 * 1024);
+ *
+ *    instead of a hand-written RINGBUF map plus EBPF_PACK_EVENT, and writes records with
+ *
+ *        struct event *e = EP_EVENT_RESERVE(events);
+ *        if (e) { ...fill...; EP_EVENT_SUBMIT(ctx, events, e); }
+ *
+ *    Besides the ring buffer `map` (type, max_entries, map_flags: 24 bytes of BTF map definition) and
+ *    EBPF_PACK_EVENT, the macro declares the type `struct __ebpf_pack_perf_def_<map>`, a PERF_EVENT_ARRAY
+ *    definition of the same size (type, key_size, value_size), kept in the object's BTF by a pointer
+ *    variable; the switch `const volatile __u8 __ebpf_pack_perf_<map>`, 0 by default; and
+ *    `__ebpf_pack_heap_<map>`, a one-slot per-CPU array holding one record. As declared the map is a
+ *    ring buffer, so any loader (libbpf, bpftool) runs the probe on 5.8+. When the kernel cannot create
+ *    a ring buffer (or with --perf-buffer), ebpf-run points the map's BTF variable at the perf definition
+ *    (same size, so the .maps data section stays valid) and sets the switch before loading: then
+ *    EP_EVENT_RESERVE returns the per-CPU slot and EP_EVENT_SUBMIT sends it with bpf_perf_event_output().
+ *    The switch lives in frozen .rodata, so the verifier knows its value and never walks the other
+ *    branch: the ring buffer helpers there need not exist in the kernel. On the perf path the kernel
+ *    counts records lost to a full buffer itself; ebpf-run reports them like the ring buffer's.
  */
 #ifndef __EBPF_PACK_H__
 #define __EBPF_PACK_H__
@@ -100,6 +124,46 @@ static __always_inline void *__ep_ringbuf_reserve(void *ring, void *lost, __u64 
 
 /* bpf_ringbuf_reserve(&map, size, 0) that counts a full ring buffer in the map's lost counter. */
 #define EP_RINGBUF_RESERVE(map, size) __ep_ringbuf_reserve(&map, &__ebpf_pack_lost_##map, size)
+
+/* A ring buffer of `bytes` carrying `record_type`, with a perf-buffer fallback (see 5. above). */
+#define EBPF_PACK_EVENTS(map, record_type, bytes)                                                       \
+	struct {                                                                                        \
+		__uint(type, BPF_MAP_TYPE_RINGBUF);                                                     \
+		__uint(max_entries, bytes);                                                             \
+		__uint(map_flags, 0);                                                                   \
+	} map SEC(".maps");                                                                             \
+	EBPF_PACK_EVENT(map, record_type);                                                              \
+	struct __ebpf_pack_perf_def_##map {                                                             \
+		__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);                                            \
+		__uint(key_size, sizeof(__u32));                                                        \
+		__uint(value_size, sizeof(__u32));                                                      \
+	};                                                                                              \
+	const struct __ebpf_pack_perf_def_##map *__ebpf_pack_perf_def_ptr_##map __attribute__((unused)); \
+	const volatile __u8 __ebpf_pack_perf_##map = 0;                                                 \
+	struct {                                                                                        \
+		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);                                                \
+		__uint(max_entries, 1);                                                                 \
+		__type(key, __u32);                                                                     \
+		__type(value, record_type);                                                             \
+	} __ebpf_pack_heap_##map SEC(".maps")
+
+/* A record of `map` to fill: in the ring buffer, or in the per-CPU slot on the perf path. NULL if full. */
+#define EP_EVENT_RESERVE(map)                                                                           \
+	({                                                                                              \
+		__u32 __ep_zero = 0;                                                                    \
+		__ebpf_pack_perf_##map ? bpf_map_lookup_elem(&__ebpf_pack_heap_##map, &__ep_zero)      \
+				       : EP_RINGBUF_RESERVE(map, sizeof(*__ebpf_pack_event_##map));     \
+	})
+
+/* Sends a record of EP_EVENT_RESERVE(map): ring buffer submit, or perf output on this CPU. */
+#define EP_EVENT_SUBMIT(ctx, map, record)                                                               \
+	do {                                                                                            \
+		if (__ebpf_pack_perf_##map)                                                             \
+			bpf_perf_event_output(ctx, &map, BPF_F_CURRENT_CPU, record,                     \
+					      sizeof(*__ebpf_pack_event_##map));                        \
+		else                                                                                    \
+			bpf_ringbuf_submit(record, 0);                                                  \
+	} while (0)
 
 /* Task name length, as TASK_COMM_LEN in the kernel (not an enum in every kernel's BTF). */
 #define EP_COMM_LEN 16

@@ -8,6 +8,23 @@ pub const EVENT_VAR_PREFIX: &str = "__ebpf_pack_event_";
 /// Name prefix of a ring buffer's lost-record counter, a one-slot per-CPU `u64` array bumped by the probe
 /// when the ring buffer is full (`EP_RINGBUF_RESERVE` in `probes/include/ebpf_pack.h`).
 pub const LOST_MAP_PREFIX: &str = "__ebpf_pack_lost_";
+/// Name prefix of the perf-buffer map definition a ring buffer can switch to (`EBPF_PACK_EVENTS`).
+pub const PERF_DEF_PREFIX: &str = "__ebpf_pack_perf_def_";
+/// Name prefix of the `.rodata` switch that sends a ring buffer's records to its perf fallback.
+pub const PERF_SWITCH_PREFIX: &str = "__ebpf_pack_perf_";
+/// Name prefix of the per-CPU record slot of a ring buffer's perf fallback.
+pub const HEAP_MAP_PREFIX: &str = "__ebpf_pack_heap_";
+/// Name prefix of every variable and map of the conventions, which are not the probe's own settings.
+pub const CONVENTION_PREFIX: &str = "__ebpf_pack_";
+
+/// How a ring buffer switches to its perf-buffer fallback (`EBPF_PACK_EVENTS` in ebpf_pack.h).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PerfFallback {
+    /// The map's VAR in the `.maps` data section, whose type is switched.
+    pub map_var: u32,
+    /// The STRUCT with the perf-buffer definition, of the same size as the ring buffer's.
+    pub perf_def: u32,
+}
 
 /// A map declared in a BTF-defined `.maps` section.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +59,27 @@ impl Btf {
         var.push_str(map);
         let ptr = self.ty(self.resolve(self.var_type(&var)?))?;
         (ptr.kind == Kind::Ptr).then_some(ptr.size_or_type)
+    }
+
+    /// The perf-buffer fallback of ring buffer `map`, when the probe declares one whose definition has
+    /// the ring buffer definition's size (the data section entry of the map keeps its size).
+    pub fn perf_fallback(&self, map: &str) -> Option<PerfFallback> {
+        let def_name = format!("{PERF_DEF_PREFIX}{map}");
+        let perf_def = (1..self.types.len() as u32).find(|&id| {
+            self.ty(id)
+                .is_some_and(|t| t.kind == Kind::Struct && self.string(t.name_off) == def_name)
+        })?;
+        let sec = self
+            .types
+            .iter()
+            .find(|t| t.kind == Kind::Datasec && self.string(t.name_off) == ".maps")?;
+        let map_var = self.members(sec).iter().map(|e| e.ty).find(|&id| {
+            self.ty(id)
+                .is_some_and(|v| v.kind == Kind::Var && self.string(v.name_off) == map)
+        })?;
+        let ring_def = self.resolve(self.ty(map_var)?.size_or_type);
+        (self.size_of(ring_def)? == self.size_of(perf_def)?)
+            .then_some(PerfFallback { map_var, perf_def })
     }
 
     /// The maps declared in the BTF-defined `.maps` section, in declaration order.

@@ -14,7 +14,10 @@ mod swap;
 mod tests;
 
 pub use ext::ext_has_core_relocs;
-pub use maps::{EVENT_VAR_PREFIX, LOST_MAP_PREFIX, MapDef};
+pub use maps::{
+    CONVENTION_PREFIX, EVENT_VAR_PREFIX, HEAP_MAP_PREFIX, LOST_MAP_PREFIX, MapDef, PERF_DEF_PREFIX,
+    PERF_SWITCH_PREFIX, PerfFallback,
+};
 pub use swap::to_byte_order;
 
 /// Why a `.BTF` or `.BTF.ext` blob could not be read.
@@ -230,6 +233,39 @@ pub fn check(data: &[u8]) -> Result<usize, BtfError> {
         count += 1;
     }
     Ok(count)
+}
+
+/// Points the VAR `var` of a raw BTF blob at type `ty`, in place (the blob keeps its size): how a ring
+/// buffer is switched to its perf-buffer definition ([`Btf::perf_fallback`]).
+pub fn retype_var(data: &mut [u8], var: u32, ty: u32) -> Result<(), BtfError> {
+    let (big_endian, types, _) = sections(data)?;
+    let r = Reader {
+        data: types,
+        big_endian,
+    };
+    let (mut off, mut id) = (0, 1);
+    while off < types.len() && id < var {
+        let info = r.u32(off + 4)?;
+        off += TYPE_HEADER
+            + tail_len((info >> 24) & 0x1f, (info & 0xffff) as usize)
+                .ok_or(BtfError("unknown BTF type kind"))?;
+        id += 1;
+    }
+    if id != var || (r.u32(off + 4)? >> 24) & 0x1f != 14 {
+        return Err(BtfError("not a VAR type id"));
+    }
+    // The type section starts at hdr_len + type_off; the VAR's type is the header's third word.
+    let whole = Reader { data, big_endian };
+    let at = (whole.u32(4)? as usize) + (whole.u32(8)? as usize) + off + 8;
+    let bytes = if big_endian {
+        ty.to_be_bytes()
+    } else {
+        ty.to_le_bytes()
+    };
+    data.get_mut(at..at + 4)
+        .ok_or(BtfError("BTF data truncated"))?
+        .copy_from_slice(&bytes);
+    Ok(())
 }
 
 impl Btf {
