@@ -31,6 +31,7 @@ test: lint
 
 bench: $(EBPF_PACK)
 	@bash scripts/bench.sh
+	@bash scripts/bench-loader.sh
 
 clean:
 	rm -rf build dist

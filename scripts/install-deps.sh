@@ -13,6 +13,7 @@ apt_packages=(
   gcc-riscv64-linux-gnu libc6-dev-riscv64-cross   # static glibc loader for riscv64
   gcc-s390x-linux-gnu libc6-dev-s390x-cross       # static glibc loader for s390x (big-endian)
   file xz-utils zstd cpio binutils                # tests and kernel-package handling
+  gcc libc6-dev                                   # make bench: the static libbpf comparison loader
   qemu-system-arm qemu-system-misc                # `ebpf-pack try` and the QEMU guest tests: arm, aarch64, s390x
 )
 rust_targets=(
@@ -43,4 +44,6 @@ for t in "${rust_targets[@]}"; do
   grep -qx "$t" <<<"$installed" || rustup target add "$t"
 done
 rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt clippy
+# rust-src: `ebpf-pack build --min-size` rebuilds std for the loader from it.
+rustup component list --installed | grep -q '^rust-src' || rustup component add rust-src
 echo "install-deps: ok"

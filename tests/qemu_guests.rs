@@ -1,7 +1,7 @@
 //! The QEMU guest tier: bundles built here are booted with `ebpf-pack try` on real Debian kernels of
 //! foreign architectures, and every probe must report the right facts from inside the guest.
 //!
-//! Guests: arm64 (built-in `qemuarm64`, kernel with BTF); 32-bit ARM armmp (no BTF: the target's
+//! Guests: arm64 (built-in `qemuarm64` with the `--min-size` loader, kernel with BTF); 32-bit ARM armmp (no BTF: the target's
 //! `kernel.btf` is the -dbg package's vmlinux, so the bundle ships a tailored BTF), once with the JIT off
 //! and once with `net.core.bpf_jit_enable=1`; s390x (big-endian, no BTF, no JIT). Kernels and busybox come
 //! from scripts/provision-test-kernels.sh (cached). A kprobe test probe (tests/fixtures/kprobe-project) is
@@ -226,7 +226,20 @@ fn probes_trace_on_arm64_armv7_and_s390x_kernels() {
     let (arm64, arm, s390x) = (env("arm64"), env("arm"), env("s390x"));
 
     // Bundles, then kprobe objects built with each bundle's loader (sequential: builds share the CPUs).
-    let arm64_bundle = bundle("qemuarm64");
+    // The arm64 guest runs the `--min-size` loader (std rebuilt, immediate-abort panics), the others
+    // the regular one, so both kinds of loader are proven on a real kernel.
+    let arm64_bundle = {
+        let _lock = build_lock();
+        let out = run_ok(ebpf_pack().arg("-C").arg(repo()).args([
+            "build",
+            "--target",
+            "qemuarm64",
+            "--min-size",
+            "--bundle-name",
+            "min-size",
+        ]));
+        repo().join(text(&out).0.split_whitespace().nth(1).expect("bundle path"))
+    };
     let armv7_file = target_file(
         "guest-armv7",
         Arch::Arm,

@@ -6,14 +6,15 @@
  * CO-RE against the running kernel's BTF, attaches every program, and prints each `events` ring buffer
  * record on stdout in ebpf-run's text format, tokens aligned in columns as ebpf-run does:
  *
- *     opensnoop pid=1   tid=1   uid=0 ret=3  flags=0      comm=cat     path=/etc/hostname
+ *     opensnoop pid=812  tid=812  uid=0 ret=3  flags=524288 comm=cat     path=/etc/hostname
  *
  * Status goes to stderr: "N programs attached" once attached, and on SIGINT/SIGTERM, after a last drain,
  * "opensnoop events: N records printed, M lost", M being the probe's per-CPU `__ebpf_pack_lost_events`
  * counter (records bpf_ringbuf_reserve() could not place) summed over the possible CPUs.
  *
  * Usage: opensnoop_libbpf [-p PID] OBJECT.bpf.o
- * Build: gcc -O2 -static opensnoop_libbpf.c -lbpf -lelf -lz   (Debian 12: libbpf-dev libelf-dev zlib1g-dev)
+ * Build: gcc -O2 -static -s -o opensnoop_libbpf opensnoop_libbpf.c -lbpf -lelf -lz
+ *        (Debian 12: gcc libc6-dev libbpf-dev, which brings libelf-dev and zlib1g-dev)
  */
 #include <errno.h>
 #include <signal.h>
@@ -31,6 +32,8 @@
 #define PATH_LEN 256
 #define STDOUT_BUFFER (64 * 1024) /* as ebpf-run's BufWriter */
 #define POLL_MS 100               /* as ebpf-run: a stop request is noticed within 100 ms */
+#define COLUMNS 8                 /* tokens of a line: the probe name and 7 fields */
+#define MAX_COLUMN 24             /* as ebpf-run: a longer token pushes the rest of its line instead */
 
 /* The probe's record (probes/opensnoop.bpf.c): 292 bytes, no padding. */
 struct event {
@@ -42,9 +45,6 @@ struct event {
 	char comm[COMM_LEN];
 	char path[PATH_LEN];
 };
-
-#define COLUMNS 8     /* tokens of a line: probe name and the 7 fields */
-#define MAX_COLUMN 24 /* as ebpf-run: a longer token pushes the rest of its line instead of widening */
 
 struct consumer {
 	const char *probe; /* printed first on every line, like ebpf-run's probe name */

@@ -129,6 +129,8 @@ pub struct BuildArgs {
     pub bundle_version: String,
     /// Also write the single-file executable.
     pub single: bool,
+    /// Build the loader with std rebuilt and immediate-abort panics.
+    pub min_size: bool,
     /// Echo commands.
     pub verbose: bool,
 }
@@ -185,9 +187,19 @@ pub fn build_bundles(args: &BuildArgs) -> Result<Vec<(Target, PathBuf)>, Failure
     if !errors.is_empty() {
         return Err(failure(EXIT_BAD_INPUT, errors.join("\n")));
     }
-    let loader = project
+    let mut loader = project
         .loader_source(args.loader.as_deref())
         .map_err(|e| failure(EXIT_BAD_INPUT, e))?;
+    match &mut loader {
+        crate::plan::LoaderSource::Build { min_size, .. } => *min_size = args.min_size,
+        crate::plan::LoaderSource::Prebuilt(_) if args.min_size => {
+            return Err(failure(
+                EXIT_BAD_INPUT,
+                "--min-size builds ebpf-run; it cannot shrink a --loader given prebuilt\n  help: drop one of the two",
+            ));
+        }
+        crate::plan::LoaderSource::Prebuilt(_) => {}
+    }
     let mut prepared = Vec::new();
     for t in targets {
         if let Some(config) = &t.kernel.config {

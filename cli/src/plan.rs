@@ -31,6 +31,9 @@ pub enum LoaderSource {
         workspace: PathBuf,
         /// `$CARGO_HOME`, remapped out of the binary for reproducibility.
         cargo_home: PathBuf,
+        /// `--min-size`: rebuild the standard library with the loader, panics as immediate aborts
+        /// (`-Zbuild-std`, `-Cpanic=immediate-abort`; needs the rust-src component).
+        min_size: bool,
     },
     /// A prebuilt `ebpf-run` (e.g. from a Yocto or Buildroot build); verified like a built one.
     Prebuilt(PathBuf),
@@ -416,6 +419,7 @@ pub fn plan_build(target: &Target, inputs: &PlanInputs) -> Plan {
         LoaderSource::Build {
             workspace,
             cargo_home,
+            min_size,
         } => {
             let env_triple = target.triple.to_uppercase().replace(['-', '.'], "_");
             let mut rustflags = vec![
@@ -448,6 +452,21 @@ pub fn plan_build(target: &Target, inputs: &PlanInputs) -> Plan {
                         "--message-format=json-render-diagnostics".into(),
                     ]),
             );
+            if *min_size {
+                // std rebuilt with the loader and panics that abort at once: no panic messages, no
+                // backtrace printer (symboliser, DWARF reader, unwinder), about 40% of the binary.
+                // These are unstable rustc/cargo flags, enabled on the stable toolchain the way the
+                // Linux kernel builds its Rust code: RUSTC_BOOTSTRAP=1. Its own target folder keeps
+                // the regular loader build's cache intact.
+                rustflags.push("-Zunstable-options".into());
+                rustflags.push("-Cpanic=immediate-abort".into());
+                cmd.args.extend([
+                    "-Zbuild-std=std,panic_abort".to_string(),
+                    "--target-dir".to_string(),
+                    p(&workspace.join("target/min-size")),
+                ]);
+                cmd.env.push(("RUSTC_BOOTSTRAP".into(), "1".into()));
+            }
             if let Some(linker) = &target.linker {
                 cmd.env
                     .push((format!("CARGO_TARGET_{env_triple}_LINKER"), linker.clone()));
@@ -545,6 +564,7 @@ mod tests {
         LoaderSource::Build {
             workspace: "/src/ebpf-pack".into(),
             cargo_home: "/home/dev/.cargo".into(),
+            min_size: false,
         }
     }
 

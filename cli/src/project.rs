@@ -186,6 +186,7 @@ impl Project {
             return Ok(LoaderSource::Build {
                 workspace: self.root.clone(),
                 cargo_home,
+                min_size: false,
             });
         }
         Err(perr(

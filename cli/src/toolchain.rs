@@ -196,6 +196,15 @@ pub fn check_toolchain(needs: &[TargetNeeds<'_>]) -> Result<Toolchain, MissingTo
             }
             _ => {}
         }
+        if let (LoaderSource::Build { min_size: true, .. }, Some(root)) = (need.loader, &sysroot)
+            && !root.join("lib/rustlib/src/rust/library/std").is_dir()
+        {
+            miss(
+                "rust-src",
+                &format!("{for_t}: --min-size (std is rebuilt from its source)"),
+                "rustup component add rust-src".into(),
+            );
+        }
         if let LoaderSource::Build { .. } = need.loader {
             if find_program("cargo").is_none() {
                 miss(

@@ -101,6 +101,7 @@ pub fn try_bundle(args: &TryArgs) -> Result<(), Failure> {
                 bundle_name: "ebpf-pack".into(),
                 bundle_version: env!("CARGO_PKG_VERSION").into(),
                 single: false,
+                min_size: false,
                 verbose: args.verbose,
             })?;
             let (target, bundle) = built.into_iter().next().ok_or_else(|| {
