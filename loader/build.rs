@@ -11,7 +11,12 @@ fn main() {
     println!("cargo:rerun-if-env-changed=RUSTC_LINKER");
     let musl = std::env::var("CARGO_CFG_TARGET_ENV").as_deref() == Ok("musl");
     let lld = std::env::var("RUSTC_LINKER").is_ok_and(|l| l.ends_with("rust-lld"));
-    let size_profile = std::env::var("OPT_LEVEL").as_deref() == Ok("z");
+    // The `loader` profile (opt-level z, panic=abort), or any build whose panics abort at once
+    // (`ebpf-pack build --min-size`: -Cpanic=immediate-abort).
+    println!("cargo:rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
+    let immediate_abort =
+        std::env::var("CARGO_ENCODED_RUSTFLAGS").is_ok_and(|f| f.contains("panic=immediate-abort"));
+    let size_profile = std::env::var("OPT_LEVEL").as_deref() == Ok("z") || immediate_abort;
     println!("cargo:rerun-if-changed=no-eh-frame.ld");
     if musl && lld && size_profile {
         let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("no-eh-frame.ld");

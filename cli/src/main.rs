@@ -59,8 +59,9 @@ enum Command {
         /// to copy to the board (it checks its embedded checksums before loading anything).
         #[arg(long)]
         single: bool,
-        /// Build ebpf-run about 40% smaller: std rebuilt with it, panics abort without a message
-        /// (unstable -Zbuild-std and -Cpanic=immediate-abort via RUSTC_BOOTSTRAP=1; needs rust-src).
+        /// Build ebpf-run smaller and faster: std rebuilt with it, panics abort without a message,
+        /// opt-level s (unstable -Zbuild-std and -Cpanic=immediate-abort via RUSTC_BOOTSTRAP=1;
+        /// needs rust-src).
         #[arg(long, conflicts_with = "loader")]
         min_size: bool,
     },

@@ -263,18 +263,9 @@ pub enum KernelBtf {
     None,
 }
 
-/// Creates the object's maps and prepares its programs (nothing is attached yet).
-///
-/// Maps that ask to be pinned by name are unpinned right away when this run created the pin, so
-/// nothing outlives the process.
-pub fn load(probe: &ProbeObject, btf: &KernelBtf) -> Result<Ebpf, Failure> {
-    let new_pins: Vec<PathBuf> = probe
-        .maps
-        .iter()
-        .filter(|m| m.pinning != 0)
-        .map(|m| Path::new(PIN_DIR).join(&m.name))
-        .filter(|p| !p.exists())
-        .collect();
+/// The one aya loader of a run, with the kernel BTF for CO-RE. aya 0.14 parses the running kernel's
+/// whole BTF each time a loader is made (megabytes, tens of milliseconds): one loader serves every probe.
+pub fn loader(btf: &KernelBtf) -> EbpfLoader<'_> {
     let mut loader = EbpfLoader::new();
     match btf {
         KernelBtf::Parsed(b) => {
@@ -285,6 +276,21 @@ pub fn load(probe: &ProbeObject, btf: &KernelBtf) -> Result<Ebpf, Failure> {
             loader.btf(None);
         }
     }
+    loader
+}
+
+/// Creates the object's maps and prepares its programs (nothing is attached yet).
+///
+/// Maps that ask to be pinned by name are unpinned right away when this run created the pin, so
+/// nothing outlives the process.
+pub fn load(loader: &mut EbpfLoader<'_>, probe: &ProbeObject) -> Result<Ebpf, Failure> {
+    let new_pins: Vec<PathBuf> = probe
+        .maps
+        .iter()
+        .filter(|m| m.pinning != 0)
+        .map(|m| Path::new(PIN_DIR).join(&m.name))
+        .filter(|p| !p.exists())
+        .collect();
     let result = loader.load(&probe.data);
     for pin in new_pins {
         let _ = std::fs::remove_file(pin);

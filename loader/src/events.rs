@@ -72,38 +72,34 @@ pub struct Columns {
 }
 
 impl Columns {
-    /// Rewrites `line` (without its newline) with its tokens padded to the column widths.
-    pub fn align(&mut self, line: &mut String) {
-        let mut tokens: Vec<&str> = Vec::new();
-        let (mut start, mut quoted, mut escaped) = (0, false, false);
-        for (i, c) in line.char_indices() {
+    /// Appends `line` (without its newline) to `out` with its tokens padded to the column widths, in
+    /// one pass over the bytes (the decoder writes ASCII only: other bytes are escaped).
+    pub fn align_into(&mut self, line: &str, out: &mut String) {
+        let bytes = line.as_bytes();
+        let (mut start, mut quoted, mut escaped, mut column) = (0, false, false, 0);
+        for (i, &c) in bytes.iter().enumerate() {
             match c {
                 _ if escaped => escaped = false,
-                '\\' if quoted => escaped = true,
-                '"' => quoted = !quoted,
-                ' ' if !quoted => {
-                    tokens.push(&line[start..i]);
+                b'\\' if quoted => escaped = true,
+                b'"' => quoted = !quoted,
+                b' ' if !quoted => {
+                    let len = i - start;
+                    if self.widths.len() <= column {
+                        self.widths.push(0);
+                    }
+                    let width = &mut self.widths[column];
+                    *width = (*width).max(len.min(MAX_COLUMN));
+                    out.push_str(&line[start..i]);
+                    for _ in len..=*width {
+                        out.push(' ');
+                    }
                     start = i + 1;
+                    column += 1;
                 }
                 _ => {}
             }
         }
-        tokens.push(&line[start..]);
-        let mut aligned = String::with_capacity(line.len() + 4 * tokens.len());
-        let last = tokens.len() - 1;
-        for (i, token) in tokens.iter().enumerate() {
-            let len = token.chars().count();
-            if self.widths.len() <= i {
-                self.widths.push(0);
-            }
-            let width = &mut self.widths[i];
-            *width = (*width).max(len.min(MAX_COLUMN));
-            aligned.push_str(token);
-            if i < last {
-                aligned.extend(std::iter::repeat_n(' ', width.saturating_sub(len) + 1));
-            }
-        }
-        *line = aligned;
+        out.push_str(&line[start..]);
     }
 }
 
@@ -268,6 +264,7 @@ pub fn drain(
     out: &mut dyn Write,
 ) -> io::Result<u64> {
     let mut line = String::new();
+    let mut aligned = String::new();
     let mut count = 0;
     for s in streams.iter_mut() {
         let Some(probe) = probes.get(s.probe) else {
@@ -276,12 +273,13 @@ pub fn drain(
         let (map, record, columns) = (&s.map, s.record, &mut s.columns);
         let mut print = |bytes: &[u8]| {
             format_event(&mut line, probe, map, record, bytes, json);
-            if !json {
-                line.pop();
-                columns.align(&mut line);
-                line.push('\n');
+            if json {
+                return out.write_all(line.as_bytes());
             }
-            out.write_all(line.as_bytes())
+            aligned.clear();
+            columns.align_into(line.trim_end_matches('\n'), &mut aligned);
+            aligned.push('\n');
+            out.write_all(aligned.as_bytes())
         };
         let before = count;
         match &mut s.source {
@@ -450,7 +448,9 @@ mod tests {
             "opensnoop pid=1 ret=0 comm=cat path=/z".to_string(),
         ];
         for l in &mut lines {
-            c.align(l);
+            let mut out = String::new();
+            c.align_into(l, &mut out);
+            *l = out;
         }
         assert_eq!(lines[0], "opensnoop pid=7 ret=3 comm=sh path=/etc/x");
         assert_eq!(
@@ -460,10 +460,10 @@ mod tests {
         assert_eq!(lines[2], "opensnoop pid=1    ret=0  comm=cat       path=/z");
         // A very long token grows its column only up to MAX_COLUMN.
         let mut c = Columns::default();
-        let mut long = format!("p a={} b=1", "x".repeat(100));
-        c.align(&mut long);
-        let mut next = "p a=1 b=2".to_string();
-        c.align(&mut next);
+        let mut long = String::new();
+        c.align_into(&format!("p a={} b=1", "x".repeat(100)), &mut long);
+        let mut next = String::new();
+        c.align_into("p a=1 b=2", &mut next);
         assert_eq!(next.find("b=2"), Some(2 + MAX_COLUMN + 1));
     }
 

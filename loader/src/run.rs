@@ -159,11 +159,13 @@ pub fn run(opts: &Options) -> Result<(), Failure> {
     };
 
     let mut loaded: Vec<Ebpf> = Vec::with_capacity(probes.len());
+    let mut loader = attach::loader(&btf);
     for (probe, plan) in probes.iter().zip(&plans) {
-        let mut ebpf = attach::load(probe, &btf)?;
+        let mut ebpf = attach::load(&mut loader, probe)?;
         attach::load_programs(&probe.name, &mut ebpf, plan, kernel.as_ref())?;
         loaded.push(ebpf);
     }
+    drop(loader);
     // Kernel BTF can be megabytes: free it before the long-running part.
     drop(btf);
     drop(kernel);
