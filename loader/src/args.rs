@@ -10,6 +10,7 @@ ebpf-run - load, attach and watch the eBPF probes of an ebpf-pack bundle
 usage: ebpf-run [PROBE|FILE.bpf.o ...] [--duration SECS] [--interval SECS] [--format text|json]
                 [--set NAME=VALUE ...] [--btf FILE] [--bundle DIR] [--iface IFACE]
                 [--cgroup DIR] [--freq HZ] [--uprobe-path PATH --uprobe-func FUNC] [--perf-buffer]
+                [--tc-netlink]
        ebpf-run --list [PROBE|FILE.bpf.o ...] [--bundle DIR]
        ebpf-run --check [PROBE|FILE.bpf.o ...] [--btf FILE] [--bundle DIR]
 
@@ -29,6 +30,9 @@ usage: ebpf-run [PROBE|FILE.bpf.o ...] [--duration SECS] [--interval SECS] [--fo
   --freq HZ        sampling frequency of perf_event programs, per CPU (default 99)
   --uprobe-path P  binary or library for bare `uprobe`/`uretprobe` sections
   --uprobe-func F  function in it (sections may name both: uprobe/PATH:FUNC)
+  --tc-netlink     attach tc/classifier programs as netlink filters on a clsact qdisc (what
+                   kernels before 6.6, without tcx links, get anyway); a qdisc added for the run
+                   is deleted at exit
   --perf-buffer    send the records of ring buffers that declare a perf-buffer fallback
                    (EBPF_PACK_EVENTS) through it, as on kernels before 5.8, where it is automatic
   --list           show each probe's programs and maps, load nothing
@@ -40,7 +44,8 @@ usage: ebpf-run [PROBE|FILE.bpf.o ...] [--duration SECS] [--interval SECS] [--fo
 
 Attach kinds by section: tracepoint/ tp/ raw_tracepoint/ raw_tp/ tp_btf/ fentry/ fexit/ kprobe/
 kretprobe/ uprobe[/PATH:FUNC] uretprobe[/PATH:FUNC] perf_event (cpu-clock sampling) xdp (link,
-kernel 5.9+) classifier[/egress] (tcx link, kernel 6.6+; aya 0.14 cannot read `tc` sections)
+kernel 5.9+) classifier[/egress] (tcx link on 6.6+, else a netlink filter on a clsact qdisc;
+aya 0.14 cannot read `tc` sections)
 socket (on a packet socket bound to --iface) cgroup_skb/ingress|egress.
 Ring buffer records print to stdout, one line each: `PROBE field=value ...`, the tokens aligned in
 columns per ring buffer. Records a probe could not reserve (ring buffer full) are counted by the probe
@@ -107,6 +112,8 @@ pub struct AttachOptions {
     pub uprobe_path: Option<PathBuf>,
     /// `--uprobe-func`: function of bare uprobe sections.
     pub uprobe_func: Option<String>,
+    /// `--tc-netlink`: attach tc programs as netlink filters even where tcx links exist.
+    pub tc_netlink: bool,
 }
 
 /// Options shared by running and listing.
@@ -166,6 +173,7 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Usage
             "--list" => list = true,
             "--check" => check = true,
             "--perf-buffer" => opts.perf_buffer = true,
+            "--tc-netlink" => opts.attach.tc_netlink = true,
             "--" => positional_only = true,
             "--duration" => opts.duration_secs = Some(seconds("--duration", value("--duration")?)?),
             "--interval" => match seconds("--interval", value("--interval")?)? {
@@ -212,7 +220,10 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Usage
             _ => return Err(UsageError(format!("unknown option `{text}`"))),
         }
         if inline.is_some()
-            && matches!(flag.as_str(), "--list" | "--check" | "--perf-buffer" | "--")
+            && matches!(
+                flag.as_str(),
+                "--list" | "--check" | "--perf-buffer" | "--tc-netlink" | "--"
+            )
         {
             return Err(UsageError(format!("{flag} takes no value")));
         }
@@ -334,6 +345,7 @@ mod tests {
                 freq: Some(49),
                 uprobe_path: Some("/bin/sh".into()),
                 uprobe_func: Some("main".into()),
+                tc_netlink: false,
             }
         );
         assert_eq!(o.format, Format::Json);

@@ -4,7 +4,10 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use aya::programs::{PerfEvent, Program, ProgramError, ProgramFd, UProbe};
+use aya::programs::tc::{NlOptions, TcAttachOptions};
+use aya::programs::{
+    PerfEvent, Program, ProgramError, ProgramFd, SchedClassifier, TcAttachType, UProbe,
+};
 use aya::{Btf, Ebpf, EbpfLoader};
 use ebpf_pack_manifest::AttachKind;
 
@@ -61,6 +64,8 @@ pub enum AttachPoint {
         iface: String,
         /// Egress instead of ingress.
         egress: bool,
+        /// `--tc-netlink`: a netlink filter on a clsact qdisc even where tcx links exist.
+        netlink: bool,
     },
     /// A packet socket bound to an interface: the filter sees every packet of it.
     Socket(String),
@@ -92,7 +97,15 @@ impl AttachPoint {
             ),
             AttachPoint::PerfEvent { freq } => format!("perf_event cpu-clock at {freq} Hz"),
             AttachPoint::Xdp(i) => format!("xdp {i}"),
-            AttachPoint::Tc { iface, egress } => format!("tc {iface} {}", dir(*egress)),
+            AttachPoint::Tc {
+                iface,
+                egress,
+                netlink,
+            } => format!(
+                "tc {iface} {}{}",
+                dir(*egress),
+                if *netlink { " (netlink)" } else { "" }
+            ),
             AttachPoint::Socket(i) => format!("socket on {i}"),
             AttachPoint::CgroupSkb { cgroup, egress } => {
                 format!("cgroup_skb {} {}", cgroup.display(), dir(*egress))
@@ -205,6 +218,7 @@ pub fn plan_program(
         }
         AttachKind::Tc => AttachPoint::Tc {
             iface: iface()?,
+            netlink: opts.tc_netlink,
             egress: match point.as_str() {
                 "" | "ingress" => false,
                 "egress" => true,
@@ -333,7 +347,26 @@ pub fn load_programs(
 
 /// What must stay open while programs are attached: the links and perf events ebpf-run made itself
 /// (XDP, tc, uprobes) and the packet sockets carrying socket filters. Closing them detaches.
-pub type Keep = Vec<OwnedFd>;
+/// What ebpf-run attached through itself and must hold until the run ends.
+#[derive(Default)]
+pub struct Keep {
+    /// Links, perf events and sockets, detached when closed.
+    pub fds: Vec<OwnedFd>,
+    /// clsact qdiscs added for netlink tc filters, deleted when dropped (after `fds`).
+    pub qdiscs: Vec<sys::Clsact>,
+}
+
+impl Keep {
+    /// Nothing kept yet.
+    pub fn new() -> Keep {
+        Keep::default()
+    }
+
+    /// Keeps `fd` open until the run ends.
+    pub fn push(&mut self, fd: OwnedFd) {
+        self.fds.push(fd);
+    }
+}
 
 /// Attaches every loaded program at its planned point. aya's links live as long as `ebpf`; the fds
 /// ebpf-run attaches through itself are pushed to `keep`.
@@ -364,9 +397,29 @@ pub fn attach_programs(
             (Program::Xdp(x), AttachPoint::Xdp(iface)) => {
                 link(x.fd(), iface, sys::ATTACH_XDP).map(|fd| keep.push(fd))
             }
-            (Program::SchedClassifier(c), AttachPoint::Tc { iface, egress }) => {
+            (
+                Program::SchedClassifier(c),
+                AttachPoint::Tc {
+                    iface,
+                    egress,
+                    netlink,
+                },
+            ) => {
                 let at = sys::ATTACH_TCX_INGRESS + u32::from(*egress);
-                link(c.fd(), iface, at).map(|fd| keep.push(fd))
+                match (*netlink, link(c.fd(), iface, at)) {
+                    (false, Ok(fd)) => {
+                        keep.push(fd);
+                        Ok(())
+                    }
+                    // Kernels before 6.6 have no tcx: EINVAL for the unknown attach type.
+                    (false, Err(ProgramError::IOError(e)))
+                        if e.raw_os_error() != Some(libc::EINVAL) =>
+                    {
+                        Err(ProgramError::IOError(e))
+                    }
+                    (false, Err(e)) if !matches!(e, ProgramError::IOError(_)) => Err(e),
+                    _ => attach_tc_netlink(c, iface, *egress, keep),
+                }
             }
             (Program::SocketFilter(s), AttachPoint::Socket(iface)) => {
                 match sys::packet_socket(iface) {
@@ -394,7 +447,7 @@ fn attach_perf(e: &PerfEvent, freq: u64, keep: &mut Keep) -> Result<(), ProgramE
     let prog = fd(e.fd())?;
     let cpus = crate::dump::read_possible_cpu_slots().unwrap_or(1) as u32;
     let mut last = None;
-    let before = keep.len();
+    let before = keep.fds.len();
     for cpu in 0..cpus {
         match sys::attach_cpu_clock(prog, cpu, freq) {
             Ok(event) => keep.push(event),
@@ -402,7 +455,7 @@ fn attach_perf(e: &PerfEvent, freq: u64, keep: &mut Keep) -> Result<(), ProgramE
         }
     }
     match last {
-        Some(e) if keep.len() == before => Err(ProgramError::IOError(e)),
+        Some(e) if keep.fds.len() == before => Err(ProgramError::IOError(e)),
         _ => Ok(()),
     }
 }
@@ -421,6 +474,28 @@ fn link(
 ) -> Result<OwnedFd, ProgramError> {
     let index = sys::if_index(iface).map_err(ProgramError::IOError)?;
     sys::link_create(fd?.as_fd(), index, at).map_err(ProgramError::IOError)
+}
+
+/// Attaches a classifier the pre-6.6 way: a netlink filter on the interface's clsact qdisc, added
+/// for this run when there is none (and then deleted at exit by `keep`); aya detaches the filter when
+/// the program is dropped.
+fn attach_tc_netlink(
+    c: &mut SchedClassifier,
+    iface: &str,
+    egress: bool,
+    keep: &mut Keep,
+) -> Result<(), ProgramError> {
+    let index = sys::if_index(iface).map_err(ProgramError::IOError)?;
+    if let Some(added) = sys::Clsact::add(index).map_err(ProgramError::IOError)? {
+        keep.qdiscs.push(added);
+    }
+    let kind = if egress {
+        TcAttachType::Egress
+    } else {
+        TcAttachType::Ingress
+    };
+    c.attach_with_options(iface, kind, TcAttachOptions::Netlink(NlOptions::default()))
+        .map(drop)
 }
 
 /// Attaches a uprobe at the file offset of `func` in `path` (a library name is searched for).
@@ -468,6 +543,7 @@ mod tests {
             freq: None,
             uprobe_path: Some("/bin/t".into()),
             uprobe_func: Some("f".into()),
+            tc_netlink: false,
         }
     }
 
@@ -541,6 +617,7 @@ mod tests {
                 AttachPoint::Tc {
                     iface: "eth0".into(),
                     egress: false,
+                    netlink: false,
                 },
             ),
             (
@@ -548,6 +625,7 @@ mod tests {
                 AttachPoint::Tc {
                     iface: "eth0".into(),
                     egress: true,
+                    netlink: false,
                 },
             ),
             ("socket", AttachPoint::Socket("eth0".into())),

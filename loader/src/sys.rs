@@ -525,3 +525,131 @@ impl<'fd> RawMap<'fd> {
         }
     }
 }
+
+/// `RTM_NEWQDISC` / `RTM_DELQDISC`.
+const RTM_NEWQDISC: u16 = 36;
+const RTM_DELQDISC: u16 = 37;
+/// `TC_H_CLSACT`: the clsact qdisc's parent; its handle is `TC_H_MAKE(TC_H_CLSACT, 0)`.
+const TC_H_CLSACT: u32 = 0xffff_fff1;
+const CLSACT_HANDLE: u32 = 0xffff_0000;
+/// `TCA_KIND`.
+const TCA_KIND: u16 = 1;
+
+/// `struct nlmsghdr` + `struct tcmsg` + the `TCA_KIND` attribute "clsact".
+#[repr(C)]
+struct QdiscRequest {
+    len: u32,
+    kind: u16,
+    flags: u16,
+    seq: u32,
+    pid: u32,
+    family: u8,
+    pad: [u8; 3],
+    ifindex: i32,
+    handle: u32,
+    parent: u32,
+    info: u32,
+    attr_len: u16,
+    attr_type: u16,
+    attr: [u8; 8],
+}
+
+/// Adds (`add`) or deletes the clsact qdisc of interface `ifindex` over rtnetlink and waits for the
+/// kernel's answer.
+fn clsact(ifindex: u32, add: bool) -> io::Result<()> {
+    let req = QdiscRequest {
+        len: mem::size_of::<QdiscRequest>() as u32,
+        kind: if add { RTM_NEWQDISC } else { RTM_DELQDISC },
+        flags: (libc::NLM_F_REQUEST | libc::NLM_F_ACK) as u16
+            | if add {
+                (libc::NLM_F_CREATE | libc::NLM_F_EXCL) as u16
+            } else {
+                0
+            },
+        seq: 1,
+        pid: 0,
+        family: libc::AF_UNSPEC as u8,
+        pad: [0; 3],
+        ifindex: ifindex as i32,
+        handle: CLSACT_HANDLE,
+        parent: TC_H_CLSACT,
+        info: 0,
+        attr_len: 4 + 7,
+        attr_type: TCA_KIND,
+        attr: *b"clsact\0\0",
+    };
+    // SAFETY: plain socket(2) call; the result is checked.
+    let raw = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_ROUTE,
+        )
+    };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: socket(2) returned a new fd that nothing else owns.
+    let sock = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: `req` is a plain struct readable for its size; the kernel's address is the zeroed
+    // sockaddr_nl of family AF_NETLINK.
+    let sent = unsafe {
+        let mut to: libc::sockaddr_nl = mem::zeroed();
+        to.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+        libc::sendto(
+            sock.as_raw_fd(),
+            (&req as *const QdiscRequest).cast(),
+            mem::size_of::<QdiscRequest>(),
+            0,
+            (&to as *const libc::sockaddr_nl).cast(),
+            mem::size_of::<libc::sockaddr_nl>() as u32,
+        )
+    };
+    if sent < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // The answer: nlmsghdr (16 bytes) then, for NLMSG_ERROR, the errno as a negative i32.
+    let mut answer = [0u8; 512];
+    // SAFETY: `answer` is writable for its length.
+    let got = unsafe {
+        libc::recv(
+            sock.as_raw_fd(),
+            answer.as_mut_ptr().cast(),
+            answer.len(),
+            0,
+        )
+    };
+    if got < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let word = |at: usize| answer.get(at..at + 4).map(|b| [b[0], b[1], b[2], b[3]]);
+    let kind = answer.get(4..6).map(|b| u16::from_ne_bytes([b[0], b[1]]));
+    match (kind, word(16).map(i32::from_ne_bytes)) {
+        (Some(k), Some(0)) if k == libc::NLMSG_ERROR as u16 => Ok(()),
+        (Some(k), Some(e)) if k == libc::NLMSG_ERROR as u16 => {
+            Err(io::Error::from_raw_os_error(-e))
+        }
+        _ => Err(io::Error::other("unexpected rtnetlink answer")),
+    }
+}
+
+/// A clsact qdisc this run added to an interface, for netlink tc filters; deleted when dropped.
+pub struct Clsact(u32);
+
+impl Clsact {
+    /// Adds the clsact qdisc to interface `ifindex`; `None` when it already has one (not ours to
+    /// delete).
+    pub fn add(ifindex: u32) -> io::Result<Option<Clsact>> {
+        match clsact(ifindex, true) {
+            Ok(()) => Ok(Some(Clsact(ifindex))),
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Drop for Clsact {
+    fn drop(&mut self) {
+        let _ = clsact(self.0, false);
+    }
+}

@@ -13,8 +13,9 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-const FIXTURES: [&str; 7] = [
+const FIXTURES: [&str; 8] = [
     "ert_open",
+    "ert_tc",
     "ert_reject",
     "ert_missing_tp",
     "ert_xdp",
@@ -684,9 +685,12 @@ struct VethPair {
 
 impl VethPair {
     fn new() -> Result<VethPair, String> {
+        // Unique per pair: tests of this binary run in parallel threads of one process.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let me = std::process::id();
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let pair = VethPair {
-            ns: [format!("ert1-{me}"), format!("ert2-{me}")],
+            ns: [format!("ert1-{me}-{n}"), format!("ert2-{me}-{n}")],
         };
         let [a, b] = &pair.ns;
         let ip = |args: &[&str]| run_ok(Command::new("ip").args(args)).map(drop);
@@ -863,6 +867,78 @@ fn attaches_every_kind_this_kernel_supports() {
         !text(&link.stdout).contains("xdp"),
         "{}",
         text(&link.stdout)
+    );
+}
+
+/// `--tc-netlink` (the attach path of kernels before 6.6): a netlink filter on a clsact qdisc that
+/// ebpf-run adds, counts packets, and at SIGTERM both the filter and the qdisc are gone.
+#[test]
+fn tc_netlink_filter_counts_and_leaves_no_qdisc() {
+    const TEST: &str = "tc_netlink_filter_counts_and_leaves_no_qdisc";
+    if !is_root() {
+        return skip(TEST, "needs root for BPF (run the tests as root)");
+    }
+    let Some(dir) = fixtures(TEST) else {
+        return;
+    };
+    let veth = match VethPair::new() {
+        Ok(v) => v,
+        Err(e) => {
+            return skip(
+                TEST,
+                &format!("cannot make a veth pair in network namespaces: {e}"),
+            );
+        }
+    };
+    let tc = |args: &[&str]| {
+        let out = veth.enter().arg("tc").args(args).output().expect("run tc");
+        text(&out.stdout)
+    };
+    assert!(!tc(&["qdisc", "show", "dev", "ert-a"]).contains("clsact"));
+    let mut run = spawn_command(
+        veth.enter()
+            .arg(env!("CARGO_BIN_EXE_ebpf-run"))
+            .arg(dir.join("ert_tc.bpf.o"))
+            .args(["--iface", "ert-a", "--tc-netlink"]),
+    );
+    run.wait_attached();
+    let qdiscs = tc(&["qdisc", "show", "dev", "ert-a"]);
+    let filters = tc(&["filter", "show", "dev", "ert-a", "ingress"]);
+    // Packets out of ert-a whose answers (ARP, ICMP port unreachable) come back in.
+    for _ in 0..3 {
+        let _ = veth
+            .enter()
+            .args([
+                "bash",
+                "-c",
+                "for i in 1 2 3 4 5; do echo x >/dev/udp/10.251.0.2/9; done",
+            ])
+            .status();
+    }
+    thread::sleep(Duration::from_millis(300));
+    // SAFETY: kill(2) on our own child's pid with a valid signal number.
+    assert_eq!(
+        unsafe { libc::kill(run.child.id() as libc::pid_t, libc::SIGTERM) },
+        0
+    );
+    let (status, out, err) = run.finish(Duration::from_secs(60));
+    assert!(status.success(), "exit {status}; stderr:\n{err}");
+    assert!(qdiscs.contains("clsact"), "clsact added:\n{qdiscs}");
+    assert!(
+        filters.contains("ert_tc_count") && filters.contains("direct-action"),
+        "netlink filter attached:\n{filters}"
+    );
+    let hits = out
+        .lines()
+        .find_map(|l| l.strip_prefix("  key=0  value="))
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    assert!(hits.is_some_and(|n| n > 0), "no packets counted:\n{out}");
+    let after = tc(&["qdisc", "show", "dev", "ert-a"]);
+    assert!(!after.contains("clsact"), "qdisc left behind:\n{after}");
+    let progs = bpftool_show("prog");
+    assert!(
+        !progs.contains("name ert_tc_count "),
+        "program left behind:\n{progs}"
     );
 }
 
