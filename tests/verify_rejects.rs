@@ -279,6 +279,54 @@ fn object_with_atomics_is_refused_for_arm32_and_ringbuf_for_old_kernels() {
     .expect("fine on x86_64 5.8");
 }
 
+/// fentry/fexit only where the arch's kernel can attach BPF trampolines to kernel functions: never on
+/// 32-bit ARM, on arm64 from 6.4 (Debian's 6.1 arm64 kernel refuses them with ENOTSUPP in QEMU).
+#[test]
+fn fentry_needs_trampolines_of_the_target_kernel() {
+    let Some(clang) = clang() else {
+        require(false, "clang");
+        return;
+    };
+    let dir = tempdir();
+    let src = dir.path().join("fentry.bpf.c");
+    std::fs::write(
+        &src,
+        "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\nchar LICENSE[] SEC(\"license\") = \"GPL\";\n\
+         SEC(\"fentry/do_sys_openat2\") int enter(void *ctx) { return 0; }\n",
+    )
+    .expect("write");
+    let obj = dir.path().join("fentry.bpf.o");
+    run_ok(
+        Command::new(&clang)
+            .args([
+                "-g",
+                "-O2",
+                "-target",
+                "bpfel",
+                "-I/usr/include/x86_64-linux-gnu",
+                "-c",
+            ])
+            .arg(&src)
+            .arg("-o")
+            .arg(&obj),
+    );
+    let data = std::fs::read(&obj).expect("object");
+    let rules = |arch, major, minor| ObjectRules {
+        arch,
+        kernel: KernelVersion::new(major, minor),
+    };
+    let err = verify_object("f.o", &data, rules(Arch::Arm64, 6, 1)).expect_err("arm64 6.1");
+    assert!(
+        err.problem
+            .contains("`fentry/do_sys_openat2` needs kernel 6.4 on `arm64`, target kernel is 6.1"),
+        "{err}"
+    );
+    verify_object("f.o", &data, rules(Arch::Arm64, 6, 4)).expect("arm64 6.4");
+    verify_object("f.o", &data, rules(Arch::X86_64, 5, 5)).expect("x86_64 5.5");
+    let err = verify_object("f.o", &data, rules(Arch::Arm, 6, 6)).expect_err("arm");
+    assert!(err.problem.contains("does not have"), "{err}");
+}
+
 /// A ring buffer with a perf-buffer fallback (EBPF_PACK_EVENTS: opensnoop) is fine for a 5.4 kernel; a
 /// plain one (execsnoop) is refused with the way out named.
 #[test]

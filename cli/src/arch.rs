@@ -155,7 +155,10 @@ impl Arch {
                 linkers: (Some("rust-lld"), Some("aarch64-linux-gnu-gcc")),
                 linker_package: "gcc-aarch64-linux-gnu libc6-dev-arm64-cross",
                 default_bpf_cpu: BpfCpu::V3,
-                trampoline_since: Some(v(6, 0)),
+                // The arm64 trampoline exists since 6.0 but attaching it to kernel functions needs
+                // ftrace direct calls, which arm64 has since 6.4: Debian's 6.1 arm64 kernel answers
+                // fentry with ENOTSUPP (524) in the QEMU guest.
+                trampoline_since: Some(v(6, 4)),
                 jit_lacks_atomics: false,
                 has_builtin_vmlinux_h: true,
                 qemu: QemuFacts {

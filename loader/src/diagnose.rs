@@ -128,6 +128,14 @@ pub fn attach_failure(probe: &str, p: &PlannedProgram, e: &ProgramError) -> Fail
             Exit::Attach,
             format!("{subject}: this kernel has no raw tracepoint {name}"),
         ),
+        AttachPoint::Fentry(_) | AttachPoint::Fexit(_)
+            if matches!(errno, Some(ENOTSUPP | libc::EOPNOTSUPP | libc::EINVAL)) =>
+        {
+            f.hint(
+                "this kernel cannot attach BPF trampolines to kernel functions (fentry/fexit need \
+                 CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS: arm64 from 6.4); use a kprobe instead",
+            )
+        }
         AttachPoint::Kprobe(func) | AttachPoint::Kretprobe(func) if not_found => f.hint(format!(
             "kprobes need CONFIG_KPROBES, and {func} must be listed in /proc/kallsyms and not be \
              inlined or notrace"

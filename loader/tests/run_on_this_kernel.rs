@@ -935,7 +935,16 @@ fn tc_netlink_filter_counts_and_leaves_no_qdisc() {
     assert!(hits.is_some_and(|n| n > 0), "no packets counted:\n{out}");
     let after = tc(&["qdisc", "show", "dev", "ert-a"]);
     assert!(!after.contains("clsact"), "qdisc left behind:\n{after}");
-    let progs = bpftool_show("prog");
+    // The kernel frees a program after its last reference, the filter, went away: deferred work, so
+    // give it a moment.
+    let mut progs = bpftool_show("prog");
+    for _ in 0..40 {
+        if !progs.contains("name ert_tc_count ") {
+            break;
+        }
+        thread::sleep(Duration::from_millis(50));
+        progs = bpftool_show("prog");
+    }
     assert!(
         !progs.contains("name ert_tc_count "),
         "program left behind:\n{progs}"
