@@ -242,18 +242,7 @@ fn aarch64_loader_fits_its_size_budget() {
         size <= BUDGET,
         "aarch64-musl ebpf-run is {size} bytes, budget {BUDGET}"
     );
-    let min = {
-        let _lock = build_lock();
-        let out = run_ok(ebpf_pack().arg("-C").arg(repo()).args([
-            "build",
-            "--target",
-            "rpi4",
-            "--min-size",
-            "--bundle-name",
-            "min-size",
-        ]));
-        repo().join(text(&out).0.split_whitespace().nth(1).expect("bundle path"))
-    };
+    let min = min_size_bundle("rpi4");
     run_ok(
         ebpf_pack()
             .arg("verify")

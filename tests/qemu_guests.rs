@@ -228,18 +228,7 @@ fn probes_trace_on_arm64_armv7_and_s390x_kernels() {
     // Bundles, then kprobe objects built with each bundle's loader (sequential: builds share the CPUs).
     // The arm64 guest runs the `--min-size` loader (std rebuilt, immediate-abort panics), the others
     // the regular one, so both kinds of loader are proven on a real kernel.
-    let arm64_bundle = {
-        let _lock = build_lock();
-        let out = run_ok(ebpf_pack().arg("-C").arg(repo()).args([
-            "build",
-            "--target",
-            "qemuarm64",
-            "--min-size",
-            "--bundle-name",
-            "min-size",
-        ]));
-        repo().join(text(&out).0.split_whitespace().nth(1).expect("bundle path"))
-    };
+    let arm64_bundle = min_size_bundle("qemuarm64");
     let armv7_file = target_file(
         "guest-armv7",
         Arch::Arm,

@@ -161,6 +161,41 @@ fn clang() -> Option<String> {
         .map(|c| c.to_string())
 }
 
+/// Compiles `body` (after the includes and the GPL license) as a little-endian BPF object; `None`
+/// (a loud skip, a failure under CI) without clang.
+fn compile_bpfel(body: &str) -> Option<Vec<u8>> {
+    let Some(clang) = clang() else {
+        require(false, "clang");
+        return None;
+    };
+    let dir = tempdir();
+    let src = dir.path().join("t.bpf.c");
+    std::fs::write(
+        &src,
+        format!(
+            "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n\
+             char LICENSE[] SEC(\"license\") = \"GPL\";\n{body}"
+        ),
+    )
+    .expect("write");
+    let obj = dir.path().join("t.bpf.o");
+    run_ok(
+        Command::new(&clang)
+            .args([
+                "-g",
+                "-O2",
+                "-target",
+                "bpfel",
+                "-I/usr/include/x86_64-linux-gnu",
+                "-c",
+            ])
+            .arg(&src)
+            .arg("-o")
+            .arg(&obj),
+    );
+    Some(std::fs::read(&obj).expect("object"))
+}
+
 #[test]
 fn big_endian_object_for_little_endian_board_is_refused() {
     let Some(clang) = clang() else {
@@ -212,35 +247,12 @@ fn big_endian_object_for_little_endian_board_is_refused() {
 
 #[test]
 fn object_with_atomics_is_refused_for_arm32_and_ringbuf_for_old_kernels() {
-    let Some(clang) = clang() else {
-        require(false, "clang");
+    let Some(data) = compile_bpfel(
+        "struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 4096); } rb SEC(\".maps\");\n\
+         unsigned long long hits;\nSEC(\"tracepoint/syscalls/sys_enter_openat\") int count(void *ctx) { __sync_fetch_and_add(&hits, 1); return 0; }\n",
+    ) else {
         return;
     };
-    let dir = tempdir();
-    let src = dir.path().join("atomic.bpf.c");
-    std::fs::write(
-        &src,
-        "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\nchar LICENSE[] SEC(\"license\") = \"GPL\";\n\
-         struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 4096); } rb SEC(\".maps\");\n\
-         unsigned long long hits;\nSEC(\"tracepoint/syscalls/sys_enter_openat\") int count(void *ctx) { __sync_fetch_and_add(&hits, 1); return 0; }\n",
-    )
-    .expect("write");
-    let obj = dir.path().join("atomic.bpf.o");
-    run_ok(
-        Command::new(&clang)
-            .args([
-                "-g",
-                "-O2",
-                "-target",
-                "bpfel",
-                "-I/usr/include/x86_64-linux-gnu",
-                "-c",
-            ])
-            .arg(&src)
-            .arg("-o")
-            .arg(&obj),
-    );
-    let data = std::fs::read(&obj).expect("object");
     let err = verify_object(
         "atomic.bpf.o",
         &data,
@@ -283,34 +295,11 @@ fn object_with_atomics_is_refused_for_arm32_and_ringbuf_for_old_kernels() {
 /// 32-bit ARM, on arm64 from 6.4 (Debian's 6.1 arm64 kernel refuses them with ENOTSUPP in QEMU).
 #[test]
 fn fentry_needs_trampolines_of_the_target_kernel() {
-    let Some(clang) = clang() else {
-        require(false, "clang");
+    let Some(data) =
+        compile_bpfel("SEC(\"fentry/do_sys_openat2\") int enter(void *ctx) { return 0; }\n")
+    else {
         return;
     };
-    let dir = tempdir();
-    let src = dir.path().join("fentry.bpf.c");
-    std::fs::write(
-        &src,
-        "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\nchar LICENSE[] SEC(\"license\") = \"GPL\";\n\
-         SEC(\"fentry/do_sys_openat2\") int enter(void *ctx) { return 0; }\n",
-    )
-    .expect("write");
-    let obj = dir.path().join("fentry.bpf.o");
-    run_ok(
-        Command::new(&clang)
-            .args([
-                "-g",
-                "-O2",
-                "-target",
-                "bpfel",
-                "-I/usr/include/x86_64-linux-gnu",
-                "-c",
-            ])
-            .arg(&src)
-            .arg("-o")
-            .arg(&obj),
-    );
-    let data = std::fs::read(&obj).expect("object");
     let rules = |arch, major, minor| ObjectRules {
         arch,
         kernel: KernelVersion::new(major, minor),

@@ -707,6 +707,34 @@ impl VethPair {
         Ok(pair)
     }
 
+    /// A pair, or a loud skip of `test` (a failure under CI) when the host cannot make one.
+    fn new_or_skip(test: &str) -> Option<VethPair> {
+        match VethPair::new() {
+            Ok(v) => Some(v),
+            Err(e) => {
+                skip(
+                    test,
+                    &format!("cannot make a veth pair in network namespaces: {e}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Packets out of and back into ert-a: ARP, UDP to a closed port, its ICMP unreachable.
+    fn traffic(&self) {
+        for _ in 0..3 {
+            let _ = self
+                .enter()
+                .args([
+                    "bash",
+                    "-c",
+                    "for i in 1 2 3 4 5; do echo x >/dev/udp/10.251.0.2/9; done",
+                ])
+                .status();
+        }
+    }
+
     /// `nsenter` into the first namespace (network only: /sys and the cgroup mounts stay visible).
     fn enter(&self) -> Command {
         let mut cmd = Command::new("nsenter");
@@ -732,14 +760,8 @@ fn attaches_every_kind_this_kernel_supports() {
     let Some(dir) = fixtures(TEST) else {
         return;
     };
-    let veth = match VethPair::new() {
-        Ok(v) => v,
-        Err(e) => {
-            return skip(
-                TEST,
-                &format!("cannot make a veth pair in network namespaces: {e}"),
-            );
-        }
+    let Some(veth) = VethPair::new_or_skip(TEST) else {
+        return;
     };
     let target = dir.join("ert_uprobe_target");
     let kinds = dir.join("ert_kinds.bpf.o");
@@ -778,17 +800,7 @@ fn attaches_every_kind_this_kernel_supports() {
             .args(["--uprobe-func", "ert_target"]),
     );
     run.wait_attached();
-    // Packets out of and back into ert-a (ARP, UDP to a closed port, ICMP unreachable).
-    for _ in 0..3 {
-        let _ = veth
-            .enter()
-            .args([
-                "bash",
-                "-c",
-                "for i in 1 2 3 4 5; do echo x >/dev/udp/10.251.0.2/9; done",
-            ])
-            .status();
-    }
+    veth.traffic();
     assert!(
         Command::new(&target)
             .status()
@@ -881,14 +893,8 @@ fn tc_netlink_filter_counts_and_leaves_no_qdisc() {
     let Some(dir) = fixtures(TEST) else {
         return;
     };
-    let veth = match VethPair::new() {
-        Ok(v) => v,
-        Err(e) => {
-            return skip(
-                TEST,
-                &format!("cannot make a veth pair in network namespaces: {e}"),
-            );
-        }
+    let Some(veth) = VethPair::new_or_skip(TEST) else {
+        return;
     };
     let tc = |args: &[&str]| {
         let out = veth.enter().arg("tc").args(args).output().expect("run tc");
@@ -904,17 +910,7 @@ fn tc_netlink_filter_counts_and_leaves_no_qdisc() {
     run.wait_attached();
     let qdiscs = tc(&["qdisc", "show", "dev", "ert-a"]);
     let filters = tc(&["filter", "show", "dev", "ert-a", "ingress"]);
-    // Packets out of ert-a whose answers (ARP, ICMP port unreachable) come back in.
-    for _ in 0..3 {
-        let _ = veth
-            .enter()
-            .args([
-                "bash",
-                "-c",
-                "for i in 1 2 3 4 5; do echo x >/dev/udp/10.251.0.2/9; done",
-            ])
-            .status();
-    }
+    veth.traffic();
     thread::sleep(Duration::from_millis(300));
     // SAFETY: kill(2) on our own child's pid with a valid signal number.
     assert_eq!(

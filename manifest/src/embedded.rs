@@ -287,11 +287,15 @@ pub fn check_sums(loader: &[u8], files: &BTreeMap<String, Vec<u8>>) -> Result<()
         .get(SUMS_FILE)
         .ok_or(format!("there is no {SUMS_FILE}"))?;
     let sums = std::str::from_utf8(sums).map_err(|_| format!("{SUMS_FILE} is not text"))?;
-    let mut listed = 0;
+    let mut listed: Vec<&str> = Vec::new();
     for line in sums.lines() {
         let (sum, path) = line
             .split_once("  ")
             .ok_or_else(|| format!("{SUMS_FILE}: bad line `{line}`"))?;
+        if listed.contains(&path) {
+            return Err(format!("{SUMS_FILE} lists {path} twice"));
+        }
+        listed.push(path);
         let data = match path {
             LOADER_FILE => loader,
             _ => files
@@ -303,20 +307,12 @@ pub fn check_sums(loader: &[u8], files: &BTreeMap<String, Vec<u8>>) -> Result<()
                 "{path}: checksum mismatch (the file was altered or damaged)"
             ));
         }
-        if path != LOADER_FILE {
-            listed += 1;
-        }
     }
-    if let Some(extra) = files.keys().find(|p| {
-        *p != SUMS_FILE
-            && !sums
-                .lines()
-                .any(|l| l.split_once("  ").is_some_and(|(_, q)| q == *p))
-    }) {
+    if let Some(extra) = files
+        .keys()
+        .find(|p| *p != SUMS_FILE && !listed.contains(&p.as_str()))
+    {
         return Err(format!("{extra} is not listed in {SUMS_FILE}"));
-    }
-    if listed + 1 != files.len() {
-        return Err(format!("{SUMS_FILE} lists a file twice"));
     }
     Ok(())
 }

@@ -108,6 +108,26 @@ pub fn bundle(target: &str) -> PathBuf {
     path
 }
 
+/// Builds built-in `target` with `ebpf-pack build --min-size` as bundle `min-size-<version>-<target>`
+/// (beside the default bundle, which stays) and returns its path.
+pub fn min_size_bundle(target: &str) -> PathBuf {
+    let _guard = build_lock();
+    let out = run_ok(ebpf_pack().arg("-C").arg(repo()).args([
+        "build",
+        "--target",
+        target,
+        "--min-size",
+        "--bundle-name",
+        "min-size",
+    ]));
+    let (stdout, _) = text(&out);
+    let rel = stdout
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_else(|| panic!("build printed no bundle: {stdout}"));
+    repo().join(rel)
+}
+
 /// A fresh temporary directory.
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::Builder::new()
