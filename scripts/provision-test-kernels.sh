@@ -9,6 +9,8 @@
 #           `kernel.btf:` points at, so the bundle ships a tailored BTF
 #   s390x   Debian 12 `linux-image-<abi>-s390x`      vmlinuz (big-endian, NO BTF, no JIT)      + busybox
 #           and `linux-image-<abi>-s390x-dbg` of the same version
+#   arm64-trixie  Debian 13 `linux-image-<abi>-arm64` (6.12): an arm64 kernel new enough for BPF
+#           trampolines (fentry/fexit need ftrace direct calls, arm64 6.4+)                  + busybox
 #
 # Versions are whatever the archive serves: the flavour metapackage is resolved to the ABI package it
 # depends on. A foreign index can be mid-sync on the mirror (the -dbg package of that ABI not listed yet); then
@@ -21,7 +23,8 @@
 #   arch= debian_arch= kernel_package= kernel_version= kernel= busybox= [vmlinux= (the -dbg vmlinux)]
 # printed on stdout as well. A complete cache is reused without network access; --refresh resolves again.
 #
-# Usage: scripts/provision-test-kernels.sh [--refresh] [ARCH...]     ARCH in: arm64 arm s390x (default all)
+# Usage: scripts/provision-test-kernels.sh [--refresh] [GUEST...]   GUEST in: arm64 arm s390x arm64-trixie
+#   (default all)
 # Environment: EBPF_PACK_CACHE, DEBIAN_MIRROR (default http://deb.debian.org/debian),
 #   DEBIAN_SECURITY_MIRROR (default http://deb.debian.org/debian-security).
 set -euo pipefail
@@ -30,12 +33,13 @@ cache="${EBPF_PACK_CACHE:-$HOME/.cache/ebpf-pack}"
 # shellcheck source=scripts/debian-apt.sh
 . "$(dirname "$(readlink -f "$0")")/debian-apt.sh"
 
-all_arches=(arm64 arm s390x)
-# arch -> "debian-arch flavour needs-dbg"
+all_arches=(arm64 arm s390x arm64-trixie)
+# guest -> "debian-arch flavour needs-dbg suite"
 declare -A spec=(
-  [arm64]="arm64 arm64 no"
-  [arm]="armhf armmp yes"
-  [s390x]="s390x s390x yes"
+  [arm64]="arm64 arm64 no bookworm"
+  [arm]="armhf armmp yes bookworm"
+  [s390x]="s390x s390x yes bookworm"
+  [arm64-trixie]="arm64 arm64 no trixie"
 )
 
 die() { echo "provision-test-kernels: error: $*" >&2; exit 1; }
@@ -47,7 +51,7 @@ for a in "$@"; do
   case "$a" in
     --refresh) refresh=1 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) [ -n "${spec[$a]+x}" ] || die "unknown arch '$a' (known: ${all_arches[*]})"; arches+=("$a") ;;
+    *) [ -n "${spec[$a]+x}" ] || die "unknown guest '$a' (known: ${all_arches[*]})"; arches+=("$a") ;;
   esac
 done
 [ "${#arches[@]}" -gt 0 ] || arches=("${all_arches[@]}")
@@ -84,8 +88,8 @@ extract() {
 }
 
 provision() {
-  local arch=$1 debarch flavour needs_dbg
-  read -r debarch flavour needs_dbg <<<"${spec[$arch]}"
+  local arch=$1 debarch flavour needs_dbg suite
+  read -r debarch flavour needs_dbg suite <<<"${spec[$arch]}"
   local dir="$cache/guests/$arch" env_file
   env_file="$dir/guest.env"
   if [ "$refresh" -eq 0 ] && complete "$env_file"; then
@@ -94,7 +98,7 @@ provision() {
     return
   fi
   local apt="$dir/apt"
-  debian_apt_setup "$apt" "$debarch" bookworm
+  debian_apt_setup "$apt" "$debarch" "$suite"
   debian_apt_update "$arch"
   version_of() { apt-cache "${aptopts[@]}" show --no-all-versions "$1" 2>/dev/null | sed -n 's/^Version: //p' | head -n1; }
 
@@ -116,10 +120,10 @@ provision() {
     chosen=$pkg
     break
   done
-  [ -n "$chosen" ] || die "$arch: no linux-image-*-$flavour$([ "$needs_dbg" = yes ] && echo ' with a matching -dbg package') resolves in Debian bookworm ($debarch); see $apt/update.log"
+  [ -n "$chosen" ] || die "$arch: no linux-image-*-$flavour$([ "$needs_dbg" = yes ] && echo ' with a matching -dbg package') resolves in Debian $suite ($debarch); see $apt/update.log"
   local bb_version
   bb_version=$(version_of busybox-static)
-  [ -n "$bb_version" ] || die "$arch: busybox-static does not resolve in Debian bookworm ($debarch); see $apt/update.log"
+  [ -n "$bb_version" ] || die "$arch: busybox-static does not resolve in Debian $suite ($debarch); see $apt/update.log"
 
   # fetch PKG VERSION: the .deb's path (downloaded unless this cache or gen-vmlinux.sh's has it).
   fetch() {
@@ -138,7 +142,7 @@ provision() {
   extract "$deb" './boot/vmlinuz-*' "$dir/vmlinuz"
   deb=$(fetch busybox-static "$bb_version")
   used+=("$deb")
-  extract "$deb" './bin/busybox' "$dir/busybox"
+  extract "$deb" './*bin/busybox' "$dir/busybox"  # /bin before Debian 13, /usr/bin since
   chmod 0755 "$dir/busybox"
   local dbg_line=""
   if [ "$needs_dbg" = yes ]; then
@@ -157,6 +161,7 @@ provision() {
   {
     echo "arch=$arch"
     echo "debian_arch=$debarch"
+    echo "suite=$suite"
     echo "kernel_package=$chosen"
     echo "kernel_version=$version"
     echo "kernel=$dir/vmlinuz"

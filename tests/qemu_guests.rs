@@ -3,9 +3,11 @@
 //!
 //! Guests: arm64 (built-in `qemuarm64` with the `--min-size` loader, kernel with BTF); 32-bit ARM armmp (no BTF: the target's
 //! `kernel.btf` is the -dbg package's vmlinux, so the bundle ships a tailored BTF), once with the JIT off
-//! and once with `net.core.bpf_jit_enable=1`; s390x (big-endian, no BTF, no JIT). Kernels and busybox come
-//! from scripts/provision-test-kernels.sh (cached). A kprobe test probe (tests/fixtures/kprobe-project) is
-//! built per arch through the same pipeline and loaded in the guest as a loose object. Guests boot in
+//! and once with `net.core.bpf_jit_enable=1`; s390x (big-endian, no BTF, no JIT); and arm64 once more on
+//! Debian 13's 6.12 kernel, new enough for BPF trampolines. Kernels and busybox come from
+//! scripts/provision-test-kernels.sh (cached). A kprobe test probe (tests/fixtures/kprobe-project) is
+//! built per arch through the same pipeline and loaded in the guest as a loose object; on the 6.12 guest
+//! an fentry/fexit probe of the same project too. Guests boot in
 //! parallel, each under `try --timeout`. A failed guest prints its console tail and the commands to rerun.
 //! Files of the tier live in build/qemu-guests/ so that those commands still work after a failure.
 
@@ -67,7 +69,7 @@ fn provisioned() -> Option<&'static BTreeMap<String, GuestEnv>> {
     let envs = ENVS.get_or_init(|| {
         let out = Command::new("bash")
             .arg(repo().join("scripts/provision-test-kernels.sh"))
-            .args(["arm64", "arm", "s390x"])
+            .args(["arm64", "arm", "s390x", "arm64-trixie"])
             .output()
             .map_err(|e| format!("cannot run bash: {e}"))?;
         let (stdout, stderr) = text(&out);
@@ -134,39 +136,41 @@ fn unpacked(bundle: &Path, name: &str) -> PathBuf {
     unpack(bundle, &dir)
 }
 
-/// Builds the kprobe fixture project for `arch` with `loader` (the pipeline's own clang step, no BTF:
-/// the probe has no CO-RE) and returns its object.
-fn kprobe_object(arch: Arch, loader: &Path) -> PathBuf {
-    let dir = tier_dir().join(format!("kprobe-{arch}"));
+/// Builds probe `probe` of the fixture project (tests/fixtures/kprobe-project) for `arch` and a target
+/// kernel `kernel` with `loader` (the pipeline's own clang step and checks; no BTF: the fixtures have no
+/// CO-RE) and returns its object.
+fn fixture_object(probe: &str, arch: Arch, kernel: &str, loader: &Path) -> PathBuf {
+    let dir = tier_dir().join(format!("{probe}-{arch}"));
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("probes")).expect("kprobe project");
+    std::fs::create_dir_all(dir.join("probes")).expect("fixture project");
+    let source = format!("probes/{probe}.bpf.c");
     std::fs::copy(
-        repo().join("tests/fixtures/kprobe-project/probes/kcount.bpf.c"),
-        dir.join("probes/kcount.bpf.c"),
+        repo().join("tests/fixtures/kprobe-project").join(&source),
+        dir.join(&source),
     )
-    .expect("copy kcount.bpf.c");
+    .unwrap_or_else(|e| panic!("copy {source}: {e}"));
     std::os::unix::fs::symlink(repo().join("probes/include"), dir.join("probes/include"))
         .expect("symlink probes/include");
     let file = write_target(
         &dir,
-        &format!("kprobe-{arch}"),
+        &format!("{probe}-{arch}"),
         &format!(
-            "schema: 1\nname: kprobe-{arch}\ndescription: kprobe test probe\narch: {arch}\nkernel:\n  version: \"6.1\"\n  btf: none\n"
+            "schema: 1\nname: {probe}-{arch}\ndescription: test probe {probe}\narch: {arch}\nkernel:\n  version: \"{kernel}\"\n  btf: none\n"
         ),
     );
     let out = run_ok(
         ebpf_pack()
             .arg("-C")
             .arg(&dir)
-            .args(["build", "--bundle-name", "kprobe", "--loader"])
+            .args(["build", "--bundle-name", probe, "--loader"])
             .arg(loader)
             .arg("--target-file")
             .arg(&file),
     );
     let rel = text(&out).0.split_whitespace().nth(1).map(str::to_string);
-    let bundle = dir.join(rel.expect("kprobe bundle path"));
-    let top = unpacked(&bundle, &format!("kprobe-{arch}-unpacked"));
-    top.join("bpf/kcount.bpf.o")
+    let bundle = dir.join(rel.expect("fixture bundle path"));
+    let top = unpacked(&bundle, &format!("{probe}-{arch}-unpacked"));
+    top.join(format!("bpf/{probe}.bpf.o"))
 }
 
 /// One boot: the `ebpf-pack try` arguments and what the guest must show.
@@ -178,6 +182,8 @@ struct Case {
     jit: &'static str,
     /// `btf=` value expected (the kernel's own BTF).
     btf: &'static str,
+    /// The fentry/fexit fixture runs too (kernels with BPF trampolines).
+    fentry: bool,
 }
 
 /// What a boot printed.
@@ -223,7 +229,8 @@ fn probes_trace_on_arm64_armv7_and_s390x_kernels() {
         envs.get(arch)
             .unwrap_or_else(|| panic!("no {arch} guest: {envs:?}"))
     };
-    let (arm64, arm, s390x) = (env("arm64"), env("arm"), env("s390x"));
+    let (arm64, arm, s390x, arm64_612) =
+        (env("arm64"), env("arm"), env("s390x"), env("arm64-trixie"));
 
     // Bundles, then kprobe objects built with each bundle's loader (sequential: builds share the CPUs).
     // The arm64 guest runs the `--min-size` loader (std rebuilt, immediate-abort panics), the others
@@ -247,16 +254,22 @@ fn probes_trace_on_arm64_armv7_and_s390x_kernels() {
         )
     };
     let mut kprobes = HashMap::new();
+    let mut fentry = None;
     for (arch, bundle) in [
         (Arch::Arm64, &arm64_bundle),
         (Arch::Arm, &armv7_bundle),
         (Arch::S390x, &s390x_bundle),
     ] {
-        let top = unpacked(bundle, &format!("{arch}-bundle"));
-        kprobes.insert(arch, kprobe_object(arch, &top.join("ebpf-run")));
+        let loader = unpacked(bundle, &format!("{arch}-bundle")).join("ebpf-run");
+        kprobes.insert(arch, fixture_object("kcount", arch, "6.1", &loader));
+        if arch == Arch::Arm64 {
+            fentry = Some(fixture_object("fcount", arch, "6.12", &loader));
+        }
     }
+    let fentry = fentry.expect("arm64 fentry fixture");
 
-    let guest_args = |env: &GuestEnv, arch: Arch, how: &[String], jit: &str| {
+    // `extra`: objects besides the arch's kprobe fixture, loaded from the guest's /extra/.
+    let guest_args = |env: &GuestEnv, arch: Arch, how: &[String], jit: &str, extra: &[&Path]| {
         let mut args: Vec<String> = how.to_vec();
         args.extend([
             "--kernel".into(),
@@ -272,14 +285,22 @@ fn probes_trace_on_arm64_armv7_and_s390x_kernels() {
                 .join("tests/fixtures/guest-workload.sh")
                 .display()
                 .to_string(),
-            "--add".into(),
-            kprobes[&arch].display().to_string(),
-            "--".into(),
-            "opensnoop".into(),
-            "execsnoop".into(),
-            "syscount".into(),
-            "/extra/kcount.bpf.o".into(),
         ]);
+        let objects: Vec<&Path> = std::iter::once(kprobes[&arch].as_path())
+            .chain(extra.iter().copied())
+            .collect();
+        for object in &objects {
+            args.extend(["--add".into(), object.display().to_string()]);
+        }
+        args.extend(
+            ["--", "opensnoop", "execsnoop", "syscount"]
+                .into_iter()
+                .map(String::from),
+        );
+        for object in &objects {
+            let name = object.file_name().expect("object name").to_string_lossy();
+            args.push(format!("/extra/{name}"));
+        }
         args
     };
     let bundle_arg = |b: &Path| vec!["--bundle".to_string(), b.display().to_string()];
@@ -287,23 +308,48 @@ fn probes_trace_on_arm64_armv7_and_s390x_kernels() {
         Case {
             name: "arm64",
             guest: &ARM64,
-            args: guest_args(arm64, Arch::Arm64, &bundle_arg(&arm64_bundle), "default"),
+            args: guest_args(
+                arm64,
+                Arch::Arm64,
+                &bundle_arg(&arm64_bundle),
+                "default",
+                &[],
+            ),
             jit: "1",
             btf: "yes",
+            fentry: false,
+        },
+        // The same bundle (its BTF from Debian 12's 6.1 kernel) on 6.12: CO-RE across kernel versions,
+        // and fentry/fexit attached through BPF trampolines.
+        Case {
+            name: "arm64-6.12",
+            guest: &ARM64,
+            args: guest_args(
+                arm64_612,
+                Arch::Arm64,
+                &bundle_arg(&arm64_bundle),
+                "default",
+                &[&fentry],
+            ),
+            jit: "1",
+            btf: "yes",
+            fentry: true,
         },
         Case {
             name: "armv7-jit-off",
             guest: &ARM,
-            args: guest_args(arm, Arch::Arm, &bundle_arg(&armv7_bundle), "off"),
+            args: guest_args(arm, Arch::Arm, &bundle_arg(&armv7_bundle), "off", &[]),
             jit: "0",
             btf: "no",
+            fentry: false,
         },
         Case {
             name: "armv7-jit-on",
             guest: &ARM,
-            args: guest_args(arm, Arch::Arm, &bundle_arg(&armv7_bundle), "on"),
+            args: guest_args(arm, Arch::Arm, &bundle_arg(&armv7_bundle), "on", &[]),
             jit: "1",
             btf: "no",
+            fentry: false,
         },
         // Through try's own build (up to date by now): the path a user takes.
         Case {
@@ -317,9 +363,11 @@ fn probes_trace_on_arm64_armv7_and_s390x_kernels() {
                     s390x_file.display().to_string(),
                 ],
                 "default",
+                &[],
             ),
             jit: "none",
             btf: "no",
+            fentry: false,
         },
     ];
     let outcomes: Vec<Outcome> = std::thread::scope(|s| {

@@ -117,6 +117,25 @@ pub fn problems(case: &Case, out: &Outcome) -> Vec<String> {
             "kprobe do_sys_openat2: {calls:?} calls, want between the workload's {opens} opens and the {open_syscalls} open-family syscalls (+2)"
         ),
     );
+    // fentry/fexit, same bounds: the fixture's map is read after kcount's, so up to 2 more calls of
+    // slack; every open of the workload succeeded, so at least `opens` returns with a descriptor, and no
+    // more returns than entries (+2: the two slots are read one after the other).
+    if case.fentry {
+        let entries = map_value(o, "fcount map calls:", 0);
+        let returns = map_value(o, "fcount map calls:", 1);
+        check(
+            entries.is_some_and(|c| c >= opens as u64 && c <= open_syscalls + 4),
+            format!(
+                "fentry do_sys_openat2: {entries:?} calls, want between the workload's {opens} opens and the {open_syscalls} open-family syscalls (+4)"
+            ),
+        );
+        check(
+            returns.is_some_and(|r| r >= opens as u64 && entries.is_some_and(|c| r <= c + 2)),
+            format!(
+                "fexit do_sys_openat2: {returns:?} returns with a descriptor, want at least the workload's {opens} opens and at most the {entries:?} entries (+2)"
+            ),
+        );
+    }
     bad
 }
 
@@ -156,6 +175,9 @@ syscount map counts:
   key=81  value=3
 kcount map calls:
   key=0  value=7
+fcount map calls:
+  key=0  value=8
+  key=1  value=8
 @@ebpf-pack: ebpf-run exit=0 uptime=9.64
 ebpf-pack: ebpf-run exited 0 in the guest (10.4 s boot to result)
 ";
@@ -165,6 +187,7 @@ ebpf-pack: ebpf-run exited 0 in the guest (10.4 s boot to result)
         args: vec!["--bundle".into(), "b.tar.gz".into()],
         jit: "1",
         btf: "yes",
+        fentry: true,
     };
     let outcome = |output: &str| Outcome {
         ok: true,
@@ -195,4 +218,6 @@ ebpf-pack: ebpf-run exited 0 in the guest (10.4 s boot to result)
     );
     let no_kprobe = good.replace("  key=0  value=7", "  key=0  value=12");
     assert!(problems(&case, &outcome(&no_kprobe))[0].starts_with("kprobe do_sys_openat2"));
+    let no_fexit = good.replace("  key=1  value=8", "  key=1  value=1");
+    assert!(problems(&case, &outcome(&no_fexit))[0].starts_with("fexit do_sys_openat2"));
 }
