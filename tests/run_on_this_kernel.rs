@@ -275,7 +275,92 @@ fn bundle_with_its_own_tailored_btf_runs_here() {
             .expect("json");
     assert_eq!(manifest["target"]["btf"], "bundled");
     assert_eq!(manifest["btf"], "btf/vmlinux.btf");
+    let (listing, _) = text(&run_ok(Command::new(top.join("ebpf-run")).arg("--list")));
+    assert!(
+        listing.contains("\n  kernel 5.15 or newer; BTF: the bundle's btf/vmlinux.btf\n"),
+        "{listing}"
+    );
     opensnoop_sees_our_open(&top);
+}
+
+/// `--list` starts with what the manifest says the bundle is for, and flags a manifest that no longer
+/// matches the objects (or cannot be read) while still listing them. Needs no privilege.
+#[test]
+fn list_shows_the_manifest_and_flags_a_changed_bundle() {
+    let (_dir, top) = unpacked("x86_64");
+    let list = |top: &Path| {
+        let out = Command::new(top.join("ebpf-run"))
+            .arg("--list")
+            .output()
+            .expect("run");
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{stdout}{stderr}");
+        stdout
+    };
+    let manifest_path = top.join("manifest.json");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).expect("manifest")).expect("json");
+    let listing = list(&top);
+    let target = &manifest["target"];
+    let header = format!(
+        "bundle ebpf-pack {} for x86_64: arch x86_64, 64-bit little-endian, loader {}\n  kernel {} or newer; BTF: the running kernel's (/sys/kernel/btf/vmlinux)\n  built with clang: {}; rustc: {}\n",
+        manifest["version"].as_str().expect("version"),
+        target["triple"].as_str().expect("triple"),
+        target["kernel_version"].as_str().expect("kernel_version"),
+        manifest["tools"]["clang"].as_str().expect("clang"),
+        manifest["tools"]["rustc"].as_str().expect("rustc"),
+    );
+    assert!(listing.starts_with(&header), "want\n{header}in\n{listing}");
+    assert!(!listing.contains("warning"), "{listing}");
+    // Every probe of the manifest is listed, each with its programs.
+    for probe in manifest["probes"].as_array().expect("probes") {
+        let name = probe["name"].as_str().expect("name");
+        assert!(
+            listing.contains(&format!("\n{name}  ")),
+            "{name}: {listing}"
+        );
+        for program in probe["programs"].as_array().expect("programs") {
+            let line = format!(
+                "  program {}  {}  -> ",
+                program["name"].as_str().expect("program name"),
+                program["section"].as_str().expect("section")
+            );
+            assert!(listing.contains(&line), "{line}: {listing}");
+        }
+    }
+
+    // A map dropped from opensnoop's entry: the listing says where the bundle changed.
+    let mut changed = manifest.clone();
+    let opensnoop = changed["probes"]
+        .as_array_mut()
+        .expect("probes")
+        .iter_mut()
+        .find(|p| p["name"] == "opensnoop")
+        .expect("opensnoop entry");
+    opensnoop["maps"]
+        .as_array_mut()
+        .expect("maps")
+        .retain(|m| m["name"] != "start");
+    std::fs::write(&manifest_path, serde_json::to_vec(&changed).expect("json")).expect("write");
+    let listing = list(&top);
+    assert!(
+        listing.contains("  warning: the object has map start (hash), manifest.json does not list it: the bundle changed after `ebpf-pack build`; rebuild it\n"),
+        "{listing}"
+    );
+    assert_eq!(listing.matches("warning").count(), 1, "{listing}");
+
+    // A manifest cut short: said once, and the objects are listed alone.
+    let bytes = serde_json::to_vec(&manifest).expect("json");
+    std::fs::write(&manifest_path, &bytes[..bytes.len() / 2]).expect("write");
+    let listing = list(&top);
+    let first = listing.lines().next().unwrap_or_default();
+    let path = manifest_path.display();
+    assert!(
+        first.starts_with(&format!("warning: {path}: ")) && first.contains(" at byte "),
+        "{listing}"
+    );
+    assert!(first.ends_with("; listing the objects alone"), "{listing}");
+    assert!(listing.contains("\nopensnoop  "), "{listing}");
 }
 
 /// The single-file executable of `ebpf-pack build --single`, copied alone into an empty folder, runs its
@@ -328,7 +413,11 @@ fn single_file_executable_runs_alone_and_refuses_damage() {
         .expect("chmod");
     let list = run_ok(Command::new(&exe).arg("--list"));
     let (listing, _) = text(&list);
-    assert!(listing.starts_with("opensnoop "), "{listing}");
+    assert!(
+        listing.starts_with("bundle ebpf-pack 0.1.0 for x86-single: "),
+        "{listing}"
+    );
+    assert!(listing.contains("\nopensnoop  "), "{listing}");
     opensnoop_sees_our_open(alone.path());
 
     // Damage: a flipped bit in the embedded object, and a copy cut short.

@@ -35,7 +35,8 @@ usage: ebpf-run [PROBE|FILE.bpf.o ...] [--duration SECS] [--interval SECS] [--fo
                    is deleted at exit
   --perf-buffer    send the records of ring buffers that declare a perf-buffer fallback
                    (EBPF_PACK_EVENTS) through it, as on kernels before 5.8, where it is automatic
-  --list           show each probe's programs and maps, load nothing
+  --list           show what the bundle is for (its manifest.json) and each probe's programs,
+                   attach points, settings and maps; load nothing
   --check          report whether this kernel can run the probes: bpf(2) and privilege, BTF,
                    each program and map type (probed with real minimal loads), kprobe/uprobe
                    support, JIT, tracefs; ends with a verdict line

@@ -1,10 +1,140 @@
-//! `--list`: what each probe contains, read from the object alone (no kernel, no privilege needed).
+//! `--list`: what the bundle is for, from its `manifest.json`, and what each probe contains, read from
+//! the object itself (no kernel, no privilege needed), checked against the manifest's entry.
+
+use ebpf_pack_manifest::json::Json;
 
 use crate::args::AttachOptions;
 use crate::attach::plan_program;
 use crate::btf::{HEAP_MAP_PREFIX, LOST_MAP_PREFIX};
 use crate::probe::ProbeObject;
 use crate::{globals, map_types};
+
+/// Appends the bundle's header from its manifest: project, target facts, kernel, BTF source, tools.
+/// `Err` names the first member a usable manifest must have.
+pub fn describe_bundle(manifest: &Json, out: &mut String) -> Result<(), String> {
+    let text = |key: &'static str| {
+        manifest
+            .str_at(key)
+            .ok_or_else(|| format!("no string `{key}`"))
+    };
+    let fact = |key: &'static str| {
+        manifest
+            .get("target")
+            .and_then(|t| t.str_at(key))
+            .ok_or_else(|| format!("no string `target.{key}`"))
+    };
+    let (project, version) = (text("project")?, text("version")?);
+    let bits = manifest
+        .get("target")
+        .and_then(|t| t.get("bits")?.as_u64())
+        .ok_or("no number `target.bits`")?;
+    let btf = match fact("btf")? {
+        "kernel" => "the running kernel's (/sys/kernel/btf/vmlinux)".to_owned(),
+        "bundled" => format!(
+            "the bundle's {}",
+            manifest.str_at("btf").unwrap_or("btf/vmlinux.btf")
+        ),
+        "none" => "none (no CO-RE)".to_owned(),
+        other => return Err(format!("unknown `target.btf` value `{other}`")),
+    };
+    for part in [
+        "bundle ",
+        project,
+        " ",
+        version,
+        " for ",
+        fact("name")?,
+        ": arch ",
+        fact("arch")?,
+    ] {
+        out.push_str(part);
+    }
+    out.push_str(", ");
+    crate::decode::push_decimal(out, bits);
+    for part in [
+        "-bit ",
+        fact("endian")?,
+        "-endian, loader ",
+        fact("triple")?,
+        "\n  kernel ",
+        fact("kernel_version")?,
+        " or newer; BTF: ",
+        &btf,
+        "\n",
+    ] {
+        out.push_str(part);
+    }
+    if let Some(Json::Object(tools)) = manifest.get("tools") {
+        let mut first = true;
+        for (tool, version) in tools {
+            out.push_str(if first { "  built with " } else { "; " });
+            first = false;
+            out.push_str(tool);
+            out.push_str(": ");
+            out.push_str(version.as_str().unwrap_or("?"));
+        }
+        if !first {
+            out.push('\n');
+        }
+    }
+    Ok(())
+}
+
+/// The manifest's entry for `probe` (matched by object path relative to the bundle), if any.
+pub fn manifest_entry<'m>(manifest: &'m Json, object: &str) -> Option<&'m Json> {
+    manifest
+        .get("probes")?
+        .as_array()?
+        .iter()
+        .find(|p| p.str_at("object") == Some(object))
+}
+
+/// Where the manifest's entry and the object disagree on programs (name, section) or maps (name,
+/// type), compared as sets: `None` when they agree. A difference means the bundle changed after it
+/// was built.
+pub fn manifest_mismatch(entry: &Json, probe: &ProbeObject) -> Option<String> {
+    let listed = |key: &str, a: &str, b: &str| -> Vec<(String, String)> {
+        entry
+            .get(key)
+            .and_then(Json::as_array)
+            .unwrap_or_default()
+            .iter()
+            .map(|i| {
+                let field = |k| i.str_at(k).unwrap_or_default().to_owned();
+                (field(a), field(b))
+            })
+            .collect()
+    };
+    let programs: Vec<(String, String)> = probe
+        .programs
+        .iter()
+        .map(|p| (p.function.clone(), p.section.clone()))
+        .collect();
+    let maps: Vec<(String, String)> = probe
+        .maps
+        .iter()
+        .map(|m| {
+            let ty = m.map_type.map_or("unknown", map_types::name);
+            (m.name.clone(), ty.to_owned())
+        })
+        .collect();
+    for (what, manifest, object) in [
+        ("program", listed("programs", "name", "section"), programs),
+        ("map", listed("maps", "name", "type"), maps),
+    ] {
+        if let Some((name, detail)) = manifest.iter().find(|m| !object.contains(m)) {
+            return Some(format!(
+                "manifest.json lists {what} {name} ({detail}), the object has no such {what}"
+            ));
+        }
+        if let Some((name, detail)) = object.iter().find(|o| !manifest.contains(o)) {
+            return Some(format!(
+                "the object has {what} {name} ({detail}), manifest.json does not list it"
+            ));
+        }
+    }
+    None
+}
 
 /// Appends the listing of one probe: a header line, one line per program, one per map.
 pub fn describe(probe: &ProbeObject, opts: &AttachOptions, out: &mut String) {

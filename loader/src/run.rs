@@ -6,6 +6,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use aya::{Btf, Ebpf, Endianness};
+use ebpf_pack_manifest::MANIFEST_FILE;
+use ebpf_pack_manifest::json::Json;
 
 use crate::args::{Format, Options};
 use crate::attach::{self, KernelBtf, PlannedProgram};
@@ -37,15 +39,62 @@ fn read_probes(opts: &Options) -> Result<(Vec<ProbeObject>, Bundle), Failure> {
     Ok((probes, bundle))
 }
 
-/// `--list`: describes every selected probe on stdout.
+/// `--list`: the bundle's manifest header (when a listed probe is the bundle's), then every selected
+/// probe, each checked against its manifest entry.
 pub fn list(opts: &Options) -> Result<(), Failure> {
-    let (probes, _) = read_probes(opts)?;
+    let (probes, bundle) = read_probes(opts)?;
+    let in_bundle = |p: &ProbeObject| {
+        p.path
+            .strip_prefix(&bundle.root)
+            .ok()
+            .and_then(|rel| rel.to_str().map(str::to_owned))
+    };
     let mut text = String::new();
+    let manifest_path = bundle.root.join(MANIFEST_FILE);
+    let manifest = match probes.iter().any(|p| in_bundle(p).is_some()) {
+        true => bundle.read(&manifest_path).ok(),
+        false => None,
+    }
+    .and_then(|data| match Json::parse(&data) {
+        Ok(json) => Some(json),
+        Err(e) => {
+            warn_manifest(&mut text, &manifest_path, &e.to_string());
+            None
+        }
+    })
+    .filter(|json| match list::describe_bundle(json, &mut text) {
+        Ok(()) => true,
+        Err(e) => {
+            warn_manifest(&mut text, &manifest_path, &e);
+            false
+        }
+    });
     for p in &probes {
         list::describe(p, &opts.attach, &mut text);
+        let (Some(manifest), Some(rel)) = (&manifest, in_bundle(p)) else {
+            continue;
+        };
+        let problem = match list::manifest_entry(manifest, &rel) {
+            Some(entry) => list::manifest_mismatch(entry, p),
+            None => Some(format!("{rel} is not in manifest.json")),
+        };
+        if let Some(problem) = problem {
+            text.push_str("  warning: ");
+            text.push_str(&problem);
+            text.push_str(": the bundle changed after `ebpf-pack build`; rebuild it\n");
+        }
     }
     let _ = io::stdout().lock().write_all(text.as_bytes());
     Ok(())
+}
+
+/// A manifest that cannot be used: `--list` says so and lists the objects alone.
+fn warn_manifest(text: &mut String, path: &Path, problem: &str) {
+    text.push_str("warning: ");
+    text.push_str(&path.to_string_lossy());
+    text.push_str(": ");
+    text.push_str(problem);
+    text.push_str("; listing the objects alone\n");
 }
 
 /// `--check`: whether this kernel can run the selected probes.

@@ -3,9 +3,11 @@
 //! Serde types only, plus the one table that maps an ELF program section name to its attach kind, so the
 //! host (which verifies sections) and the loader (which attaches by them) can never disagree.
 //! The manifest carries no timestamps: a rebuild of the same inputs yields the same bytes.
-//! [`embedded`] is the single-file executable's layout, written by the host and read by the loader.
+//! [`embedded`] is the single-file executable's layout, written by the host and read by the loader;
+//! [`json`] the loader's small reader of `manifest.json`.
 
 pub mod embedded;
+pub mod json;
 
 use std::collections::BTreeMap;
 
@@ -330,9 +332,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn manifest_round_trips_through_json() {
-        let m = Manifest {
+    /// A manifest with every kind of member, for the serde and [`crate::json`] tests.
+    pub(crate) fn sample() -> Manifest {
+        Manifest {
             schema: SCHEMA,
             project: "ebpf-pack".into(),
             version: "0.1.0".into(),
@@ -346,14 +348,40 @@ mod tests {
                 btf: BtfMode::Bundled,
             },
             btf: Some("btf/vmlinux.btf".into()),
-            probes: vec![],
+            probes: vec![Probe {
+                name: "opensnoop".into(),
+                object: "bpf/opensnoop.bpf.o".into(),
+                license: "GPL".into(),
+                core: true,
+                programs: vec![ProgramInfo {
+                    name: "enter_openat".into(),
+                    section: "tracepoint/syscalls/sys_enter_openat".into(),
+                    kind: AttachKind::Tracepoint,
+                    attach: Some("syscalls/sys_enter_openat".into()),
+                }],
+                maps: vec![MapInfo {
+                    name: "events".into(),
+                    map_type: "ringbuf".into(),
+                    key_size: 0,
+                    value_size: 0,
+                    max_entries: 262144,
+                }],
+            }],
             files: vec![FileEntry {
                 path: "ebpf-run".into(),
                 size: 3,
                 sha256: "ab".into(),
             }],
-            tools: BTreeMap::from([("clang".into(), "19.1.7".into())]),
-        };
+            tools: BTreeMap::from([(
+                "clang".into(),
+                "Debian clang version 19.1.7 (\"3~deb12u1\")\t\u{e9}".into(),
+            )]),
+        }
+    }
+
+    #[test]
+    fn manifest_round_trips_through_json() {
+        let m = sample();
         let text = serde_json::to_string(&m).expect("serialize");
         let back: Manifest = serde_json::from_str(&text).expect("parse");
         assert_eq!(back, m);
