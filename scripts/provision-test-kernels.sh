@@ -9,6 +9,8 @@
 #           `kernel.btf:` points at, so the bundle ships a tailored BTF
 #   s390x   Debian 12 `linux-image-<abi>-s390x`      vmlinuz (big-endian, NO BTF, no JIT)      + busybox
 #           and `linux-image-<abi>-s390x-dbg` of the same version
+#           and its modules sch_ingress.ko and cls_bpf.ko: the tier's tc test probe needs the clsact
+#           qdisc and the bpf classifier, modules in Debian's kernels (loaded with `try --module`)
 #   arm64-trixie  Debian 13 `linux-image-<abi>-arm64` (6.12): an arm64 kernel new enough for BPF
 #           trampolines (fentry/fexit need ftrace direct calls, arm64 6.4+)                  + busybox
 #
@@ -20,7 +22,8 @@
 # no root, the system's apt state is never changed. `.deb`s already downloaded by gen-vmlinux.sh are reused.
 #
 # Output: ${EBPF_PACK_CACHE:-$HOME/.cache/ebpf-pack}/guests/<arch>/guest.env, lines of key=value:
-#   arch= debian_arch= kernel_package= kernel_version= kernel= busybox= [vmlinux= (the -dbg vmlinux)]
+#   arch= debian_arch= suite= kernel_package= kernel_version= kernel= busybox= [vmlinux= (the -dbg
+#   vmlinux)] [modules= (space-separated .ko paths)]
 # printed on stdout as well. A complete cache is reused without network access; --refresh resolves again.
 #
 # Usage: scripts/provision-test-kernels.sh [--refresh] [GUEST...]   GUEST in: arm64 arm s390x arm64-trixie
@@ -40,6 +43,10 @@ declare -A spec=(
   [arm]="armhf armmp yes bookworm"
   [s390x]="s390x s390x yes bookworm"
   [arm64-trixie]="arm64 arm64 no trixie"
+)
+# guest -> kernel modules to extract from its kernel package (paths under lib/modules/VERSION/kernel/)
+declare -A modules=(
+  [arm64]="net/sched/sch_ingress.ko net/sched/cls_bpf.ko"
 )
 
 die() { echo "provision-test-kernels: error: $*" >&2; exit 1; }
@@ -63,13 +70,15 @@ done
 cleanup=()
 trap 'rm -rf "${cleanup[@]}"' EXIT
 
-# complete ENV_FILE: every path the file names exists.
+# complete ENV_FILE GUEST: every path the file names exists, and it names the guest's modules.
 complete() {
-  local f=$1 line
+  local f=$1 guest=$2 line
   [ -s "$f" ] || return 1
+  [ -z "${modules[$guest]:-}" ] || grep -q '^modules=' "$f" || return 1
   while IFS= read -r line; do
     case "$line" in
       kernel=*|busybox=*|vmlinux=*) [ -s "${line#*=}" ] || return 1 ;;
+      modules=*) for m in ${line#*=}; do [ -s "$m" ] || return 1; done ;;
     esac
   done <"$f"
 }
@@ -92,7 +101,7 @@ provision() {
   read -r debarch flavour needs_dbg suite <<<"${spec[$arch]}"
   local dir="$cache/guests/$arch" env_file
   env_file="$dir/guest.env"
-  if [ "$refresh" -eq 0 ] && complete "$env_file"; then
+  if [ "$refresh" -eq 0 ] && complete "$env_file" "$arch"; then
     log "$arch: cached ($(sed -n 's/^kernel_version=//p' "$env_file")); --refresh resolves again"
     cat "$env_file"
     return
@@ -136,10 +145,14 @@ provision() {
     [ -s "$dir/$name" ] || die "$arch: download of $1 $2 did not produce $dir/$name"
     echo "$dir/$name"
   }
-  local deb used=()
+  local deb used=() module module_paths=()
   deb=$(fetch "$chosen" "$version")
   used+=("$deb")
   extract "$deb" './boot/vmlinuz-*' "$dir/vmlinuz"
+  for module in ${modules[$arch]:-}; do
+    extract "$deb" "./lib/modules/*/kernel/$module" "$dir/${module##*/}"
+    module_paths+=("$dir/${module##*/}")
+  done
   deb=$(fetch busybox-static "$bb_version")
   used+=("$deb")
   extract "$deb" './*bin/busybox' "$dir/busybox"  # /bin before Debian 13, /usr/bin since
@@ -168,6 +181,7 @@ provision() {
     echo "busybox=$dir/busybox"
     echo "busybox_version=$bb_version"
     [ -z "$dbg_line" ] || echo "$dbg_line"
+    [ "${#module_paths[@]}" -eq 0 ] || echo "modules=${module_paths[*]}"
   } >"$env_file.tmp"
   mv -f "$env_file.tmp" "$env_file"
   cat "$env_file"

@@ -5,9 +5,10 @@
 //! `kernel.btf` is the -dbg package's vmlinux, so the bundle ships a tailored BTF), once with the JIT off
 //! and once with `net.core.bpf_jit_enable=1`; s390x (big-endian, no BTF, no JIT); and arm64 once more on
 //! Debian 13's 6.12 kernel, new enough for BPF trampolines. Kernels and busybox come from
-//! scripts/provision-test-kernels.sh (cached). A kprobe test probe (tests/fixtures/kprobe-project) is
-//! built per arch through the same pipeline and loaded in the guest as a loose object; on the 6.12 guest
-//! an fentry/fexit probe of the same project too. Guests boot in
+//! scripts/provision-test-kernels.sh (cached). Test probes of tests/fixtures/guest-probes are built
+//! through the same pipeline and loaded in the guests as loose objects: a kprobe in every guest; a tc
+//! classifier on the loopback in both arm64 guests (a netlink filter on 6.1, a tcx link on 6.12); an
+//! fentry/fexit probe on 6.12. Guests boot in
 //! parallel, each under `try --timeout`. A failed guest prints its console tail and the commands to rerun.
 //! Files of the tier live in build/qemu-guests/ so that those commands still work after a failure.
 
@@ -136,7 +137,7 @@ fn unpacked(bundle: &Path, name: &str) -> PathBuf {
     unpack(bundle, &dir)
 }
 
-/// Builds probe `probe` of the fixture project (tests/fixtures/kprobe-project) for `arch` and a target
+/// Builds probe `probe` of the fixture project (tests/fixtures/guest-probes) for `arch` and a target
 /// kernel `kernel` with `loader` (the pipeline's own clang step and checks; no BTF: the fixtures have no
 /// CO-RE) and returns its object.
 fn fixture_object(probe: &str, arch: Arch, kernel: &str, loader: &Path) -> PathBuf {
@@ -145,7 +146,7 @@ fn fixture_object(probe: &str, arch: Arch, kernel: &str, loader: &Path) -> PathB
     std::fs::create_dir_all(dir.join("probes")).expect("fixture project");
     let source = format!("probes/{probe}.bpf.c");
     std::fs::copy(
-        repo().join("tests/fixtures/kprobe-project").join(&source),
+        repo().join("tests/fixtures/guest-probes").join(&source),
         dir.join(&source),
     )
     .unwrap_or_else(|e| panic!("copy {source}: {e}"));
@@ -184,6 +185,17 @@ struct Case {
     btf: &'static str,
     /// The fentry/fexit fixture runs too (kernels with BPF trampolines).
     fentry: bool,
+    /// The tc fixture runs on the guest's loopback, and how it must attach.
+    tc: Option<TcPath>,
+}
+
+/// How ebpf-run attaches a tc classifier on a kernel.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum TcPath {
+    /// A tcx link (kernel 6.6 and later).
+    Tcx,
+    /// A netlink filter on a clsact qdisc (kernels before 6.6).
+    Netlink,
 }
 
 /// What a boot printed.
@@ -254,7 +266,7 @@ fn probes_trace_on_arm64_armv7_and_s390x_kernels() {
         )
     };
     let mut kprobes = HashMap::new();
-    let mut fentry = None;
+    let (mut fentry, mut tcount) = (None, None);
     for (arch, bundle) in [
         (Arch::Arm64, &arm64_bundle),
         (Arch::Arm, &armv7_bundle),
@@ -264,9 +276,11 @@ fn probes_trace_on_arm64_armv7_and_s390x_kernels() {
         kprobes.insert(arch, fixture_object("kcount", arch, "6.1", &loader));
         if arch == Arch::Arm64 {
             fentry = Some(fixture_object("fcount", arch, "6.12", &loader));
+            tcount = Some(fixture_object("tcount", arch, "6.1", &loader));
         }
     }
     let fentry = fentry.expect("arm64 fentry fixture");
+    let tcount = tcount.expect("arm64 tc fixture");
 
     // `extra`: objects besides the arch's kprobe fixture, loaded from the guest's /extra/.
     let guest_args = |env: &GuestEnv, arch: Arch, how: &[String], jit: &str, extra: &[&Path]| {
@@ -286,6 +300,14 @@ fn probes_trace_on_arm64_armv7_and_s390x_kernels() {
                 .display()
                 .to_string(),
         ]);
+        // Modules the provisioning extracted for this guest (the tc probe's qdisc and classifier).
+        for module in env
+            .get("modules")
+            .into_iter()
+            .flat_map(|m| m.split_whitespace())
+        {
+            args.extend(["--module".into(), module.to_string()]);
+        }
         let objects: Vec<&Path> = std::iter::once(kprobes[&arch].as_path())
             .chain(extra.iter().copied())
             .collect();
@@ -297,6 +319,9 @@ fn probes_trace_on_arm64_armv7_and_s390x_kernels() {
                 .into_iter()
                 .map(String::from),
         );
+        if extra.contains(&tcount.as_path()) {
+            args.extend(["--iface".into(), "lo".into()]);
+        }
         for object in &objects {
             let name = object.file_name().expect("object name").to_string_lossy();
             args.push(format!("/extra/{name}"));
@@ -313,14 +338,15 @@ fn probes_trace_on_arm64_armv7_and_s390x_kernels() {
                 Arch::Arm64,
                 &bundle_arg(&arm64_bundle),
                 "default",
-                &[],
+                &[&tcount],
             ),
             jit: "1",
             btf: "yes",
             fentry: false,
+            tc: Some(TcPath::Netlink),
         },
         // The same bundle (its BTF from Debian 12's 6.1 kernel) on 6.12: CO-RE across kernel versions,
-        // and fentry/fexit attached through BPF trampolines.
+        // fentry/fexit attached through BPF trampolines, tc through a tcx link (6.1: netlink).
         Case {
             name: "arm64-6.12",
             guest: &ARM64,
@@ -329,11 +355,12 @@ fn probes_trace_on_arm64_armv7_and_s390x_kernels() {
                 Arch::Arm64,
                 &bundle_arg(&arm64_bundle),
                 "default",
-                &[&fentry],
+                &[&fentry, &tcount],
             ),
             jit: "1",
             btf: "yes",
             fentry: true,
+            tc: Some(TcPath::Tcx),
         },
         Case {
             name: "armv7-jit-off",
@@ -342,6 +369,7 @@ fn probes_trace_on_arm64_armv7_and_s390x_kernels() {
             jit: "0",
             btf: "no",
             fentry: false,
+            tc: None,
         },
         Case {
             name: "armv7-jit-on",
@@ -350,6 +378,7 @@ fn probes_trace_on_arm64_armv7_and_s390x_kernels() {
             jit: "1",
             btf: "no",
             fentry: false,
+            tc: None,
         },
         // Through try's own build (up to date by now): the path a user takes.
         Case {
@@ -368,6 +397,7 @@ fn probes_trace_on_arm64_armv7_and_s390x_kernels() {
             jit: "none",
             btf: "no",
             fentry: false,
+            tc: None,
         },
     ];
     let outcomes: Vec<Outcome> = std::thread::scope(|s| {
@@ -427,6 +457,54 @@ fn try_refuses_a_loader_of_the_wrong_arch_before_booting() {
         "{stderr}"
     );
     assert!(!stderr.contains("booting"), "nothing may boot: {stderr}");
+}
+
+#[test]
+fn try_refuses_a_module_of_another_arch_or_kind_before_booting() {
+    let Some(envs) = provisioned() else {
+        return;
+    };
+    let arm64 = &envs["arm64"];
+    // An x86-64 relocatable object named like a module, and an executable passed as one.
+    let host_ko = tier_dir().join("host.ko");
+    let source = tier_dir().join("host-module.c");
+    std::fs::write(&source, "int ebpf_pack_test_symbol;\n").expect("write C");
+    run_ok(
+        Command::new("gcc")
+            .arg("-c")
+            .arg(&source)
+            .arg("-o")
+            .arg(&host_ko),
+    );
+    let busybox_ko = tier_dir().join("busybox.ko");
+    std::fs::copy(env_path(arm64, "busybox"), &busybox_ko).expect("copy busybox");
+    for (module, want) in [
+        (
+            &host_ko,
+            "module is 64-bit little-endian x86-64, target arch `arm64` needs 64-bit little-endian AArch64",
+        ),
+        (
+            &busybox_ko,
+            "is not a kernel module (not a relocatable ELF)",
+        ),
+    ] {
+        let out = ebpf_pack()
+            .args(["try", "--bundle"])
+            .arg(bundle("qemuarm64"))
+            .arg("--kernel")
+            .arg(env_path(arm64, "kernel"))
+            .arg("--busybox")
+            .arg(env_path(arm64, "busybox"))
+            .arg("--module")
+            .arg(module)
+            .output()
+            .expect("run");
+        let (stdout, stderr) = text(&out);
+        // Exit 2: bad input, as for any unusable file handed to try.
+        assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+        assert!(stderr.contains(want), "want {want:?} in {stderr}");
+        assert!(!stderr.contains("booting"), "nothing may boot: {stderr}");
+    }
 }
 
 #[test]

@@ -106,6 +106,10 @@ enum Command {
         /// Put this file in the guest's /extra/ (repeatable), e.g. an object for `-- /extra/x.bpf.o`.
         #[arg(long, value_name = "FILE")]
         add: Vec<PathBuf>,
+        /// Load this kernel module (.ko of the guest kernel) before ebpf-run starts (repeatable, in
+        /// order), e.g. sch_ingress.ko and cls_bpf.ko for tc on a modular kernel.
+        #[arg(long = "module", value_name = "FILE.ko")]
+        modules: Vec<PathBuf>,
         /// Guest memory in MiB.
         #[arg(long, value_name = "MIB", default_value_t = 512)]
         memory: u32,
@@ -177,6 +181,7 @@ fn main() -> ExitCode {
             jit,
             workload,
             add,
+            modules,
             memory,
             loader_args,
         } => commands::try_bundle(&TryArgs {
@@ -197,6 +202,7 @@ fn main() -> ExitCode {
             },
             workload,
             add,
+            modules,
             memory_mb: memory,
             loader_args,
             verbose: cli.verbose,

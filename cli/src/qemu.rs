@@ -20,6 +20,8 @@ pub const MARKER: &str = "@@ebpf-pack:";
 pub const GUEST_BUNDLE_DIR: &str = "bundle";
 /// Folder of `--add` files inside the guest.
 pub const GUEST_EXTRA_DIR: &str = "extra";
+/// Folder of `--module` files inside the guest.
+pub const GUEST_MODULE_DIR: &str = "modules";
 /// The default workload: opens a uniquely named file, execs a uniquely placed program, makes a known
 /// number of `sync(2)` calls, and prints what it did (with pids) as marker lines.
 pub const DEFAULT_WORKLOAD: &str = include_str!("guest-workload.sh");
@@ -120,6 +122,8 @@ pub struct InitOptions {
     pub duration_secs: Option<u64>,
     /// JIT setting.
     pub jit: Jit,
+    /// Kernel modules in `/modules/`, loaded with insmod in this order before ebpf-run starts.
+    pub modules: Vec<String>,
 }
 
 /// The guest's `/init` (busybox sh): mount proc, sysfs, devtmpfs, tracefs, debugfs and bpffs; set the JIT;
@@ -135,6 +139,7 @@ pub fn init_script(opts: &InitOptions) -> String {
         Jit::On => "1".into(),
         Jit::Off => "0".into(),
     };
+    let modules: Vec<String> = opts.modules.iter().map(|m| shell_quote(m)).collect();
     let stop = if opts.duration_secs.is_some() {
         "" // ebpf-run stops itself after --duration
     } else {
@@ -160,6 +165,9 @@ if [ -n "$JIT" ]; then
   echo "$JIT" > /proc/sys/net/core/bpf_jit_enable 2>/dev/null || echo "$M warning: cannot set net.core.bpf_jit_enable=$JIT"
 fi
 echo "$M jit=$(cat /proc/sys/net/core/bpf_jit_enable 2>/dev/null || echo none)"
+for m in {modules}; do
+  if insmod "/{GUEST_MODULE_DIR}/$m"; then echo "$M module $m loaded"; else echo "$M warning: insmod $m failed"; fi
+done
 cd /{GUEST_BUNDLE_DIR}
 : > /tmp/ebpf-run.err
 ./ebpf-run {args} 2>/tmp/ebpf-run.err &
@@ -182,7 +190,8 @@ tail -n +$((SEEN + 1)) /tmp/ebpf-run.err
 echo "$M ebpf-run exit=$RC uptime=$(cut -d' ' -f1 /proc/uptime)"
 poweroff -f
 "#,
-        args = args.join(" ")
+        args = args.join(" "),
+        modules = modules.join(" ")
     )
 }
 
@@ -195,6 +204,8 @@ pub struct GuestFiles<'a> {
     pub bundle: &'a BTreeMap<String, Vec<u8>>,
     /// Extra files by name, placed under `/extra/`.
     pub extra: &'a [(String, Vec<u8>)],
+    /// Kernel modules by file name, placed under `/modules/`.
+    pub modules: &'a [(String, Vec<u8>)],
     /// The `/workload` script.
     pub workload: &'a [u8],
     /// The `/init` script.
@@ -221,6 +232,9 @@ pub fn guest_initramfs(files: &GuestFiles<'_>) -> Result<Initramfs, InitramfsErr
     }
     for (name, data) in files.extra {
         fs.add_file(&format!("{GUEST_EXTRA_DIR}/{name}"), 0o644, data.clone())?;
+    }
+    for (name, data) in files.modules {
+        fs.add_file(&format!("{GUEST_MODULE_DIR}/{name}"), 0o644, data.clone())?;
     }
     Ok(fs)
 }

@@ -45,6 +45,8 @@ pub struct TryArgs {
     pub workload: Option<PathBuf>,
     /// Extra files for the guest's `/extra/`.
     pub add: Vec<PathBuf>,
+    /// Kernel modules loaded in the guest before ebpf-run starts, in order.
+    pub modules: Vec<PathBuf>,
     /// Guest memory in MiB.
     pub memory_mb: u32,
     /// Arguments of ebpf-run in the guest.
@@ -180,15 +182,50 @@ pub fn try_bundle(args: &TryArgs) -> Result<(), Failure> {
             read_input(path, "--add", "pass an existing file")?,
         ));
     }
+    let mut modules = Vec::new();
+    for path in &args.modules {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .filter(|n| n.ends_with(".ko"))
+            .ok_or_else(|| {
+                failure(
+                    EXIT_BAD_INPUT,
+                    format!(
+                        "--module {}: not a .ko file name\n  help: pass a kernel module file (NAME.ko) of the guest kernel",
+                        path.display()
+                    ),
+                )
+            })?;
+        let data = read_input(
+            path,
+            "--module",
+            "pass an existing .ko file of the guest kernel",
+        )?;
+        crate::verify::verify_module(&path.display().to_string(), &data, arch)
+            .map_err(|e| failure(EXIT_BAD_INPUT, format!("--module: {e}")))?;
+        if modules.iter().any(|(n, _)| n == name) {
+            return Err(failure(
+                EXIT_BAD_INPUT,
+                format!(
+                    "--module {}: a module named {name} is already given",
+                    path.display()
+                ),
+            ));
+        }
+        modules.push((name.to_string(), data));
+    }
     let init = init_script(&InitOptions {
         loader_args: args.loader_args.clone(),
         duration_secs: args.duration_secs,
         jit: args.jit,
+        modules: modules.iter().map(|(n, _)| n.clone()).collect(),
     });
     let fs = guest_initramfs(&GuestFiles {
         busybox: &busybox,
         bundle: &verified.files,
         extra: &extra,
+        modules: &modules,
         workload: &workload,
         init: &init,
     })

@@ -195,6 +195,51 @@ pub fn verify_loader(file: &str, data: &[u8], arch: Arch) -> Result<LoaderFacts,
     })
 }
 
+/// Checks a kernel module for the guest of `ebpf-pack try`: a relocatable ELF (`.ko`) of the arch's
+/// machine, bits and byte order. Whether it fits the kernel's version is for `insmod` in the guest to say.
+pub fn verify_module(file: &str, data: &[u8], arch: Arch) -> Result<(), VerifyError> {
+    let facts = arch.facts();
+    let (bits, endian) = ident(file, data)?;
+    let header = |data| -> Option<(u16, u16)> {
+        Some(match FileKind::parse(data).ok()? {
+            FileKind::Elf32 => {
+                let h = elf::FileHeader32::<Endianness>::parse(data).ok()?;
+                let e = h.endian().ok()?;
+                (h.e_machine(e), h.e_type(e))
+            }
+            FileKind::Elf64 => {
+                let h = elf::FileHeader64::<Endianness>::parse(data).ok()?;
+                let e = h.endian().ok()?;
+                (h.e_machine(e), h.e_type(e))
+            }
+            _ => return None,
+        })
+    };
+    let (machine, e_type) = header(data).ok_or_else(|| truncated(file, "header"))?;
+    if e_type != elf::ET_REL {
+        return Err(fail(
+            file,
+            "is not a kernel module (not a relocatable ELF)",
+            "pass a .ko file from the guest kernel's package (lib/modules/VERSION/kernel/...)",
+        ));
+    }
+    if machine != facts.elf_machine || bits != facts.bits || endian != facts.endian {
+        return Err(fail(
+            file,
+            format!(
+                "module is {bits}-bit {} {}, target arch `{arch}` needs {}-bit {} {}",
+                endian_name(endian),
+                machine_name(machine),
+                facts.bits,
+                endian_name(facts.endian),
+                machine_name(facts.elf_machine)
+            ),
+            "pass the module of the guest kernel's own package",
+        ));
+    }
+    Ok(())
+}
+
 type LoaderHeader = (u16, u16, u32, Option<String>, Vec<String>);
 
 fn loader_header<H: FileHeader<Endian = Endianness>>(

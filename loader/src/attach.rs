@@ -406,19 +406,25 @@ pub fn attach_programs(
                 },
             ) => {
                 let at = sys::ATTACH_TCX_INGRESS + u32::from(*egress);
-                match (*netlink, link(c.fd(), iface, at)) {
-                    (false, Ok(fd)) => {
-                        keep.push(fd);
-                        Ok(())
+                if *netlink {
+                    attach_tc_netlink(c, iface, *egress, keep)
+                } else {
+                    match link(c.fd(), iface, at) {
+                        Ok(fd) => {
+                            keep.push(fd);
+                            Ok(())
+                        }
+                        // Kernels before 6.6 have no tcx: EINVAL for the unknown attach type.
+                        Err(ProgramError::IOError(e)) if e.raw_os_error() == Some(libc::EINVAL) => {
+                            eprintln!(
+                                "ebpf-run: {probe}: {}: this kernel has no tcx links (before 6.6): \
+                                 attached as a netlink filter on the clsact qdisc of {iface}",
+                                p.function
+                            );
+                            attach_tc_netlink(c, iface, *egress, keep)
+                        }
+                        Err(e) => Err(e),
                     }
-                    // Kernels before 6.6 have no tcx: EINVAL for the unknown attach type.
-                    (false, Err(ProgramError::IOError(e)))
-                        if e.raw_os_error() != Some(libc::EINVAL) =>
-                    {
-                        Err(ProgramError::IOError(e))
-                    }
-                    (false, Err(e)) if !matches!(e, ProgramError::IOError(_)) => Err(e),
-                    _ => attach_tc_netlink(c, iface, *egress, keep),
                 }
             }
             (Program::SocketFilter(s), AttachPoint::Socket(iface)) => {

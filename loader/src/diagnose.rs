@@ -136,10 +136,79 @@ pub fn attach_failure(probe: &str, p: &PlannedProgram, e: &ProgramError) -> Fail
                  CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS: arm64 from 6.4); use a kprobe instead",
             )
         }
+        // The netlink path (kernels before 6.6, or --tc-netlink) needs the clsact qdisc and the bpf
+        // classifier; modular kernels (Debian's) answer ENOENT when their modules cannot be loaded.
+        AttachPoint::Tc { .. } if errno == Some(libc::ENOENT) || text.contains("(os error 2)") => f
+            .hint(
+                "tc without tcx links (kernels before 6.6) needs the clsact qdisc and the bpf \
+                 classifier: CONFIG_NET_SCH_INGRESS and CONFIG_NET_CLS_BPF, on a modular kernel \
+                 `modprobe sch_ingress cls_bpf`",
+            ),
         AttachPoint::Kprobe(func) | AttachPoint::Kretprobe(func) if not_found => f.hint(format!(
             "kprobes need CONFIG_KPROBES, and {func} must be listed in /proc/kallsyms and not be \
              inlined or notrace"
         )),
         _ => with_errno_hint(f, errno),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn planned(point: AttachPoint) -> PlannedProgram {
+        PlannedProgram {
+            function: "f".into(),
+            section: "s".into(),
+            point,
+        }
+    }
+
+    /// A failed system call as aya reports it (the errno is the error's source).
+    fn errno(code: i32) -> ProgramError {
+        ProgramError::SyscallError(aya::sys::SyscallError {
+            call: "bpf_link_create",
+            io_error: std::io::Error::from_raw_os_error(code),
+        })
+    }
+
+    #[test]
+    fn attach_failures_name_what_the_kernel_lacks() {
+        let tc = planned(AttachPoint::Tc {
+            iface: "lo".into(),
+            egress: false,
+            netlink: true,
+        });
+        let f = attach_failure("tcount", &tc, &errno(libc::ENOENT));
+        assert_eq!(f.exit, Exit::Attach);
+        assert!(
+            f.message
+                .starts_with("probe tcount: program `f`: cannot attach to tc lo ingress"),
+            "{}",
+            f.message
+        );
+        let hint = f.hint.as_deref().unwrap_or_default();
+        assert!(hint.contains("modprobe sch_ingress cls_bpf"), "{hint}");
+        // Another errno on tc is not blamed on missing modules.
+        let other = attach_failure("tcount", &tc, &errno(libc::EBUSY));
+        assert!(
+            !other
+                .hint
+                .as_deref()
+                .unwrap_or_default()
+                .contains("modprobe"),
+            "{:?}",
+            other.hint
+        );
+        let fentry = planned(AttachPoint::Fentry("do_sys_openat2".into()));
+        let f = attach_failure("fcount", &fentry, &errno(ENOTSUPP));
+        assert!(
+            f.hint
+                .as_deref()
+                .unwrap_or_default()
+                .contains("arm64 from 6.4"),
+            "{:?}",
+            f.hint
+        );
     }
 }

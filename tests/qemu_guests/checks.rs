@@ -1,7 +1,7 @@
 //! What a guest must show: the markers its workload printed, checked against the probes' events and
 //! map dumps; and the failure report (console tail, commands to rerun).
 
-use super::{ARM64, Case, Outcome};
+use super::{ARM64, Case, Outcome, TcPath};
 
 /// `key=value` of the first marker line `@@ebpf-pack: <what> ...` holding `key=`.
 pub fn marker(output: &str, what: &str, key: &str) -> Option<String> {
@@ -120,6 +120,37 @@ pub fn problems(case: &Case, out: &Outcome) -> Vec<String> {
     // fentry/fexit, same bounds: the fixture's map is read after kcount's, so up to 2 more calls of
     // slack; every open of the workload succeeded, so at least `opens` returns with a descriptor, and no
     // more returns than entries (+2: the two slots are read one after the other).
+    // tc on lo: each echo request and each reply entered lo once as IPv4 (nothing else in the guest
+    // talks IPv4 over lo), so the count is exact; the fallback notice appears exactly on kernels before
+    // 6.6.
+    if let Some(path) = case.tc {
+        let count = |key| -> u64 {
+            marker(o, "workload ping", key)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0)
+        };
+        let (sent, received) = (count("sent"), count("received"));
+        let ipv4 = map_value(o, "tcount map packets:", 1);
+        check(
+            sent > 0 && ipv4 == Some(sent + received),
+            format!(
+                "tc on lo: {ipv4:?} IPv4 packets counted, the workload's ping sent {sent} and received {received}"
+            ),
+        );
+        let notice = o.contains("count_ingress: this kernel has no tcx links (before 6.6)");
+        check(
+            notice == (path == TcPath::Netlink),
+            format!(
+                "tc on lo: want a {} attach, the netlink fallback notice is {}",
+                if path == TcPath::Netlink {
+                    "netlink"
+                } else {
+                    "tcx"
+                },
+                if notice { "there" } else { "missing" }
+            ),
+        );
+    }
     if case.fentry {
         let entries = map_value(o, "fcount map calls:", 0);
         let returns = map_value(o, "fcount map calls:", 1);
@@ -178,6 +209,10 @@ kcount map calls:
 fcount map calls:
   key=0  value=8
   key=1  value=8
+@@ebpf-pack: workload ping sent=6 received=6
+tcount map packets:
+  key=0  value=12
+  key=1  value=12
 @@ebpf-pack: ebpf-run exit=0 uptime=9.64
 ebpf-pack: ebpf-run exited 0 in the guest (10.4 s boot to result)
 ";
@@ -188,6 +223,7 @@ ebpf-pack: ebpf-run exited 0 in the guest (10.4 s boot to result)
         jit: "1",
         btf: "yes",
         fentry: true,
+        tc: Some(TcPath::Tcx),
     };
     let outcome = |output: &str| Outcome {
         ok: true,
@@ -220,4 +256,11 @@ ebpf-pack: ebpf-run exited 0 in the guest (10.4 s boot to result)
     assert!(problems(&case, &outcome(&no_kprobe))[0].starts_with("kprobe do_sys_openat2"));
     let no_fexit = good.replace("  key=1  value=8", "  key=1  value=1");
     assert!(problems(&case, &outcome(&no_fexit))[0].starts_with("fexit do_sys_openat2"));
+    let lost_ping = good.replace("  key=1  value=12", "  key=1  value=11");
+    assert!(problems(&case, &outcome(&lost_ping))[0].starts_with("tc on lo: Some(11)"));
+    let netlink = good.replace(
+        "@@ebpf-pack: jit=1\n",
+        "@@ebpf-pack: jit=1\nebpf-run: tcount: count_ingress: this kernel has no tcx links (before 6.6): attached as a netlink filter on the clsact qdisc of lo\n",
+    );
+    assert!(problems(&case, &outcome(&netlink))[0].contains("want a tcx attach"));
 }

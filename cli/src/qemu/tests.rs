@@ -71,6 +71,7 @@ fn init_runs_the_loader_with_quoted_args_and_reports_its_status() {
         loader_args: vec!["opensnoop".into(), "/extra/k probe.bpf.o".into()],
         duration_secs: None,
         jit: Jit::On,
+        modules: vec!["sch_ingress.ko".into(), "cls_bpf.ko".into()],
     });
     assert!(init.starts_with("#!/bin/busybox sh\n"), "{init}");
     assert!(
@@ -78,6 +79,11 @@ fn init_runs_the_loader_with_quoted_args_and_reports_its_status() {
         "{init}"
     );
     assert!(init.contains("JIT='1'"), "{init}");
+    // Modules load in order before the loader starts.
+    let insmod = init
+        .find("for m in sch_ingress.ko cls_bpf.ko; do\n  if insmod \"/modules/$m\"")
+        .expect("insmod loop");
+    assert!(insmod < init.find("./ebpf-run").expect("loader"), "{init}");
     assert!(init.contains("mount -t bpf bpf /sys/fs/bpf"), "{init}");
     assert!(init.contains("kill -TERM $LOADER"), "{init}");
     assert!(init.contains("echo \"$M ebpf-run exit=$RC"), "{init}");
@@ -87,6 +93,7 @@ fn init_runs_the_loader_with_quoted_args_and_reports_its_status() {
         loader_args: Vec::new(),
         duration_secs: Some(7),
         jit: Jit::Default,
+        modules: Vec::new(),
     });
     assert!(timed.contains("./ebpf-run --duration 7 2>"), "{timed}");
     assert!(timed.contains("JIT=''"), "{timed}");
@@ -102,10 +109,12 @@ fn initramfs_holds_busybox_bundle_extras_and_scripts() {
     bundle.insert("ebpf-run".to_string(), vec![0x7f]);
     bundle.insert("bpf/opensnoop.bpf.o".to_string(), vec![1]);
     let extra = vec![("kcount.bpf.o".to_string(), vec![2])];
+    let modules = vec![("cls_bpf.ko".to_string(), vec![3])];
     let fs = guest_initramfs(&GuestFiles {
         busybox: b"bb",
         bundle: &bundle,
         extra: &extra,
+        modules: &modules,
         workload: DEFAULT_WORKLOAD.as_bytes(),
         init: "#!/bin/busybox sh\n",
     })
@@ -121,6 +130,7 @@ fn initramfs_holds_busybox_bundle_extras_and_scripts() {
         "bundle/ebpf-run\0",
         "bundle/bpf/opensnoop.bpf.o\0",
         "extra/kcount.bpf.o\0",
+        "modules/cls_bpf.ko\0",
         "sys\0",
     ] {
         assert!(text.contains(name), "{name} missing");
@@ -131,6 +141,7 @@ fn initramfs_holds_busybox_bundle_extras_and_scripts() {
             busybox: b"bb",
             bundle: &bundle,
             extra: &bad,
+            modules: &[],
             workload: b"",
             init: "",
         })
