@@ -122,10 +122,18 @@ fn matching<'a>(stdout: &'a str, probe: &str, needles: &[String]) -> Vec<&'a str
 }
 
 fn opensnoop_sees_our_open(top: &Path) {
+    opensnoop_sees_our_open_with(top, &[]);
+}
+
+/// opensnoop, run with `extra` arguments, reports this process's opens of a uniquely named file.
+fn opensnoop_sees_our_open_with(top: &Path, extra: &[&str]) {
     let scratch = tempdir();
     let path = scratch.path().join(unique("open"));
     std::fs::write(&path, b"x").expect("create");
-    let child = start(top, &["opensnoop"]);
+    let args: Vec<&str> = std::iter::once("opensnoop")
+        .chain(extra.iter().copied())
+        .collect();
+    let child = start(top, &args);
     for _ in 0..3 {
         std::fs::File::open(&path).expect("open"); // openat(2) in glibc
     }
@@ -220,6 +228,9 @@ fn every_probe_of_the_x86_64_bundle_traces_this_kernel() {
     ensure_tracefs();
     let (_dir, top) = unpacked("x86_64");
     opensnoop_sees_our_open(&top);
+    // CO-RE against the kernel's whole BTF, as aya parses it (the default keeps only what the
+    // relocations match): the same records.
+    opensnoop_sees_our_open_with(&top, &["--full-btf"]);
     execsnoop_sees_our_exec(&top);
     syscount_counts_our_calls(&top);
     // Nothing stays loaded after the loader exits: no program of the bundle is left in the kernel.

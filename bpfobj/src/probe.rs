@@ -79,6 +79,15 @@ pub fn sort_short<T>(v: &mut [T], less: impl Fn(&T, &T) -> bool) {
 }
 
 impl ProbeObject {
+    /// The object's CO-RE relocation records (`.BTF.ext`), empty without any.
+    pub fn core_relos(&self) -> Result<Vec<btf::CoreRelo>, String> {
+        let elf = ElfFile64::<Endianness>::parse(&*self.data).map_err(|e| e.to_string())?;
+        match elf.section_by_name(".BTF.ext").and_then(|s| s.data().ok()) {
+            Some(ext) => btf::core_relos(ext).map_err(|e| format!(".BTF.ext: {e}")),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// Parses an object's bytes; the error names the probe and file.
     pub fn parse(name: String, path: PathBuf, data: Vec<u8>) -> Result<ProbeObject, String> {
         let bad = |what: String| format!("probe {name}: {}: {what}", path.display());

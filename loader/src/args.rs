@@ -10,7 +10,7 @@ ebpf-run - load, attach and watch the eBPF probes of an ebpf-pack bundle
 usage: ebpf-run [PROBE|FILE.bpf.o ...] [--duration SECS] [--interval SECS] [--format text|json]
                 [--set NAME=VALUE ...] [--btf FILE] [--bundle DIR] [--iface IFACE]
                 [--cgroup DIR] [--freq HZ] [--uprobe-path PATH --uprobe-func FUNC] [--perf-buffer]
-                [--tc-netlink]
+                [--tc-netlink] [--full-btf]
        ebpf-run --list [PROBE|FILE.bpf.o ...] [--bundle DIR]
        ebpf-run --check [PROBE|FILE.bpf.o ...] [--btf FILE] [--bundle DIR]
 
@@ -35,6 +35,8 @@ usage: ebpf-run [PROBE|FILE.bpf.o ...] [--duration SECS] [--interval SECS] [--fo
                    is deleted at exit
   --perf-buffer    send the records of ring buffers that declare a perf-buffer fallback
                    (EBPF_PACK_EVENTS) through it, as on kernels before 5.8, where it is automatic
+  --full-btf       relocate CO-RE against the kernel's whole BTF, parsed by aya, instead of
+                   only the types the probes' relocations can match (slower, more memory)
   --list           show what the bundle is for (its manifest.json) and each probe's programs,
                    attach points, settings and maps; load nothing
   --check          report whether this kernel can run the probes: bpf(2) and privilege, BTF,
@@ -138,6 +140,8 @@ pub struct Options {
     pub bundle: Option<PathBuf>,
     /// `--perf-buffer`: use the perf-buffer fallback of ring buffers that have one, on any kernel.
     pub perf_buffer: bool,
+    /// `--full-btf`: relocate against the kernel's whole BTF instead of the types the probes need.
+    pub full_btf: bool,
 }
 
 /// A usage error: what was wrong with the command line.
@@ -174,6 +178,7 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Usage
             "--list" => list = true,
             "--check" => check = true,
             "--perf-buffer" => opts.perf_buffer = true,
+            "--full-btf" => opts.full_btf = true,
             "--tc-netlink" => opts.attach.tc_netlink = true,
             "--" => positional_only = true,
             "--duration" => opts.duration_secs = Some(seconds("--duration", value("--duration")?)?),
@@ -223,7 +228,7 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Usage
         if inline.is_some()
             && matches!(
                 flag.as_str(),
-                "--list" | "--check" | "--perf-buffer" | "--tc-netlink" | "--"
+                "--list" | "--check" | "--perf-buffer" | "--tc-netlink" | "--full-btf" | "--"
             )
         {
             return Err(UsageError(format!("{flag} takes no value")));
@@ -390,6 +395,7 @@ mod tests {
             &["--frobnicate"],
             &["--list=yes"],
             &["--perf-buffer=1"],
+            &["--full-btf=yes"],
             &["--list", "--check"],
             &["--interval", "0"],
             &["--freq", "0"],

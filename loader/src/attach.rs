@@ -277,20 +277,26 @@ pub enum KernelBtf {
     None,
 }
 
-/// The one aya loader of a run, with the kernel BTF for CO-RE. aya 0.14 parses the running kernel's
-/// whole BTF each time a loader is made (megabytes, tens of milliseconds): one loader serves every probe.
-pub fn loader(btf: &KernelBtf) -> EbpfLoader<'_> {
-    let mut loader = EbpfLoader::new();
-    match btf {
-        KernelBtf::Parsed(b) => {
-            loader.btf(Some(b));
+/// The one aya loader of a run, with the kernel BTF for CO-RE: `btf`, or `full` (the kernel's whole
+/// BTF, already parsed for fentry/fexit/tp_btf) where `btf` is aya's default. aya 0.14 parses the running
+/// kernel's whole BTF each time a loader is made (megabytes, tens of milliseconds): unless aya's default
+/// is what is wanted, the loader is made where it cannot see that file ([`sys::without_kernel_btf`]);
+/// call it before anything starts a thread.
+pub fn loader<'b>(btf: &'b KernelBtf, full: Option<&'b Btf>) -> EbpfLoader<'b> {
+    let choice = match (btf, full) {
+        (KernelBtf::Parsed(b), _) => Some(Some(b)),
+        (KernelBtf::AyaDefault, Some(b)) => Some(Some(b)),
+        (KernelBtf::AyaDefault, None) => None,
+        (KernelBtf::None, _) => Some(None),
+    };
+    match choice {
+        Some(btf) => {
+            let mut loader = sys::without_kernel_btf(EbpfLoader::new).unwrap_or_default();
+            loader.btf(btf);
+            loader
         }
-        KernelBtf::AyaDefault => {}
-        KernelBtf::None => {
-            loader.btf(None);
-        }
+        None => EbpfLoader::new(),
     }
-    loader
 }
 
 /// Creates the object's maps and prepares its programs (nothing is attached yet).

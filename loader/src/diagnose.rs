@@ -138,12 +138,15 @@ pub fn attach_failure(probe: &str, p: &PlannedProgram, e: &ProgramError) -> Fail
         }
         // The netlink path (kernels before 6.6, or --tc-netlink) needs the clsact qdisc and the bpf
         // classifier; modular kernels (Debian's) answer ENOENT when their modules cannot be loaded.
-        AttachPoint::Tc { .. } if errno == Some(libc::ENOENT) || text.contains("(os error 2)") => f
-            .hint(
+        AttachPoint::Tc { .. }
+            if errno == Some(libc::ENOENT) || contains(&text, "(os error 2)") =>
+        {
+            f.hint(
                 "tc without tcx links (kernels before 6.6) needs the clsact qdisc and the bpf \
                  classifier: CONFIG_NET_SCH_INGRESS and CONFIG_NET_CLS_BPF, on a modular kernel \
                  `modprobe sch_ingress cls_bpf`",
-            ),
+            )
+        }
         AttachPoint::Kprobe(func) | AttachPoint::Kretprobe(func) if not_found => f.hint(format!(
             "kprobes need CONFIG_KPROBES, and {func} must be listed in /proc/kallsyms and not be \
              inlined or notrace"

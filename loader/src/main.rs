@@ -21,6 +21,8 @@ mod uprobe;
 
 #[cfg(test)]
 mod clang_tests;
+#[cfg(test)]
+mod tailor_tests;
 
 // Object reading and BTF decoding are shared with the host CLI.
 use ebpf_pack_object::{btf, decode, map_types, probe};

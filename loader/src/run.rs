@@ -104,11 +104,14 @@ pub fn check(opts: &Options) -> Result<(), Failure> {
     crate::check::check(&probes, source, &|p| bundle.read(p))
 }
 
-/// Parses the chosen kernel BTF (or decides none is needed), refusing CO-RE objects without one.
+/// Parses the chosen kernel BTF (or decides none is needed), refusing CO-RE objects without one. From
+/// the running kernel's BTF only the types the probes' relocations can match are kept (unless
+/// `full`: `--full-btf`, or programs that attach by kernel type ids, which parse it whole anyway).
 fn kernel_btf(
     source: BtfSource,
     probes: &[ProbeObject],
     bundle: &Bundle,
+    full: bool,
 ) -> Result<KernelBtf, Failure> {
     let core = probes.iter().find(|p| p.core);
     let parse = |path: &Path| {
@@ -129,6 +132,10 @@ fn kernel_btf(
     };
     Ok(match source {
         BtfSource::File(path) => KernelBtf::Parsed(parse(&path)?),
+        BtfSource::Kernel if core.is_some() && !full => match tailored_kernel_btf(probes)? {
+            Some(btf) => KernelBtf::Parsed(btf),
+            None => KernelBtf::AyaDefault,
+        },
         // aya parses the kernel's BTF itself (in `EbpfLoader::new`) but silently ignores one it cannot
         // read: vet it first when CO-RE depends on it. A second full parse would double peak memory.
         BtfSource::Kernel if core.is_some() => {
@@ -143,18 +150,44 @@ fn kernel_btf(
     })
 }
 
-/// Refuses a kernel BTF that aya could not use (unreadable, truncated, or of an unknown layout).
+/// The kernel BTF a run cannot use (unreadable, truncated, or of an unknown layout).
+fn unusable_kernel_btf(problem: &str) -> Failure {
+    Failure::new(
+        Exit::BadInput,
+        format!("cannot use the kernel's BTF {KERNEL_BTF}: {problem}"),
+    )
+    .hint("pass --btf FILE with a BTF of the running kernel that this ebpf-run can read")
+}
+
+/// Refuses a kernel BTF that aya could not use.
 fn vet_kernel_btf() -> Result<(), Failure> {
-    let checked = std::fs::read(KERNEL_BTF)
+    std::fs::read(KERNEL_BTF)
         .map_err(|e| e.to_string())
-        .and_then(|data| btf::check(&data).map_err(|e| e.to_string()));
-    match checked {
-        Ok(_) => Ok(()),
-        Err(e) => Err(Failure::new(
-            Exit::BadInput,
-            format!("cannot use the kernel's BTF {KERNEL_BTF}: {e}"),
-        )
-        .hint("pass --btf FILE with a BTF of the running kernel that this ebpf-run can read")),
+        .and_then(|data| btf::check(&data).map_err(|e| e.to_string()))
+        .map(drop)
+        .map_err(|e| unusable_kernel_btf(&e))
+}
+
+/// The running kernel's BTF cut down to the types the CO-RE relocations of `probes` can match, parsed
+/// by aya (a few KB instead of megabytes). `None` when a probe needs the whole BTF (it relocates kernel
+/// type ids), which is then vetted for aya to parse.
+fn tailored_kernel_btf(probes: &[ProbeObject]) -> Result<Option<Btf>, Failure> {
+    let data = std::fs::read(KERNEL_BTF).map_err(|e| unusable_kernel_btf(&e.to_string()))?;
+    let kernel = btf::RawBtf::index(&data).map_err(|e| unusable_kernel_btf(&e.to_string()))?;
+    let mut relos = Vec::new();
+    for p in probes.iter().filter(|p| p.core) {
+        let (Some(local), Ok(r)) = (&p.btf, p.core_relos()) else {
+            // aya reports an object it cannot read better than a guess here.
+            return Ok(None);
+        };
+        relos.push((local, r));
+    }
+    let objects: Vec<(&btf::Btf, &[btf::CoreRelo])> =
+        relos.iter().map(|(b, r)| (*b, r.as_slice())).collect();
+    match btf::tailor(&kernel, &objects) {
+        Ok(Ok(tailored)) => Ok(Btf::parse(&tailored, Endianness::default()).ok()),
+        // Relocations this cutting cannot serve, or local BTF it cannot follow: aya's full parse.
+        Ok(Err(_)) | Err(_) => Ok(None),
     }
 }
 
@@ -166,7 +199,13 @@ pub fn run(opts: &Options) -> Result<(), Failure> {
         .map(|p| attach::plan(p, &opts.attach))
         .collect::<Result<Vec<Vec<PlannedProgram>>, _>>()?;
     let source = bundle::choose_btf(opts.btf.as_deref(), &bundle.root, |p| bundle.exists(p));
-    let btf = kernel_btf(source, &probes, &bundle)?;
+    let by_type_id = plans.iter().flatten().find(|p| p.point.needs_kernel_btf());
+    let btf = kernel_btf(
+        source,
+        &probes,
+        &bundle,
+        opts.full_btf || by_type_id.is_some(),
+    )?;
     // The embedded bundle's copies are no longer needed once the objects and BTF are read.
     drop(bundle);
     let settings = globals::resolve(&opts.sets, &probes)?;
@@ -191,7 +230,7 @@ pub fn run(opts: &Options) -> Result<(), Failure> {
         );
     }
 
-    let kernel = match plans.iter().flatten().find(|p| p.point.needs_kernel_btf()) {
+    let kernel = match by_type_id {
         Some(p) => Some(Btf::from_sys_fs().map_err(|e| {
             Failure::new(
                 Exit::Attach,
@@ -208,7 +247,7 @@ pub fn run(opts: &Options) -> Result<(), Failure> {
     };
 
     let mut loaded: Vec<Ebpf> = Vec::with_capacity(probes.len());
-    let mut loader = attach::loader(&btf);
+    let mut loader = attach::loader(&btf, kernel.as_ref());
     for (probe, plan) in probes.iter().zip(&plans) {
         let mut ebpf = attach::load(&mut loader, probe)?;
         attach::load_programs(&probe.name, &mut ebpf, plan, kernel.as_ref())?;

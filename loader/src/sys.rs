@@ -56,6 +56,58 @@ pub fn raise_memlock_limit() -> io::Result<()> {
     Ok(())
 }
 
+/// Runs `f` where `/sys/kernel/btf` cannot be seen: in a mount namespace of its own (every mount in it
+/// private, so nothing propagates back) with an empty read-only tmpfs over that folder, then returns to
+/// the original namespace; the private one and its tmpfs vanish with it. Call it while the process is
+/// single-threaded (the kernel lets only such a process re-enter a mount namespace).
+///
+/// aya 0.14's `EbpfLoader::new()` always parses the kernel's whole BTF, even when the caller then hands
+/// it another one; made here, it finds none and costs nothing. `None` (the caller then pays the parse)
+/// without the privilege to unshare, mount and return (CAP_SYS_ADMIN, CAP_SYS_CHROOT) or when anything
+/// else fails before `f` runs.
+pub fn without_kernel_btf<T>(f: impl FnOnce() -> T) -> Option<T> {
+    let c = |s: &str| CString::new(s).ok();
+    let (ns, root, btf, tmpfs) = (
+        c("/proc/self/ns/mnt")?,
+        c("/")?,
+        c("/sys/kernel/btf")?,
+        c("tmpfs")?,
+    );
+    // SAFETY: `ns` is a valid C string; the fd is owned below.
+    let raw = unsafe { libc::open(ns.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if raw < 0 {
+        return None;
+    }
+    // SAFETY: `raw` is a fresh fd nothing else owns.
+    let original = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: plain system calls; every pointer is a valid C string that outlives the call, or null
+    // where the kernel accepts null.
+    let hidden = unsafe {
+        if libc::unshare(libc::CLONE_NEWNS) != 0 {
+            return None;
+        }
+        libc::mount(
+            std::ptr::null(),
+            root.as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        ) == 0
+            && libc::mount(
+                tmpfs.as_ptr(),
+                btf.as_ptr(),
+                tmpfs.as_ptr(),
+                libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                std::ptr::null(),
+            ) == 0
+    };
+    let result = hidden.then(f);
+    // SAFETY: `original` is an open namespace fd. Should returning fail, the process keeps a private
+    // copy of the same mounts, only with /sys/kernel/btf covered, which nothing reads after this.
+    unsafe { libc::setns(original.as_raw_fd(), libc::CLONE_NEWNS) };
+    result
+}
+
 /// Waits up to `timeout_ms` for any of `fds` to become readable; `Ok(false)` on timeout or a signal.
 pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout_ms: i32) -> io::Result<bool> {
     let mut pollfds: Vec<libc::pollfd> = fds

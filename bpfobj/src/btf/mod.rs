@@ -10,15 +10,17 @@ use std::fmt;
 mod ext;
 mod maps;
 mod swap;
+mod tailor;
 #[cfg(test)]
 mod tests;
 
-pub use ext::ext_has_core_relocs;
+pub use ext::{CoreRelo, core_relos, ext_has_core_relocs};
 pub use maps::{
     CONVENTION_PREFIX, EVENT_VAR_PREFIX, HEAP_MAP_PREFIX, LOST_MAP_PREFIX, MapDef, PERF_DEF_PREFIX,
     PERF_SWITCH_PREFIX, PerfFallback,
 };
 pub use swap::to_byte_order;
+pub use tailor::{NeedsFullBtf, RawBtf, tailor};
 
 /// Why a `.BTF` or `.BTF.ext` blob could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
