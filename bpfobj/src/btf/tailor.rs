@@ -342,7 +342,13 @@ pub fn tailor(
     sort_short(&mut wanted, |a, b| a < b);
     wanted.dedup();
     let mut candidates: Vec<Vec<u32>> = vec![Vec::new(); wanted.len()];
+    // Most kernel types are functions and pointers: their names are not even looked at.
+    let kinds = wanted.iter().fold(0u32, |mask, &(k, _)| mask | 1 << k);
     for id in 1..kernel.type_count() as u32 {
+        let off = kernel.offsets[id as usize] as usize;
+        if kinds & 1 << ((kernel.u32(off + 4)? >> 24) & 0x1f) == 0 {
+            continue;
+        }
         let h = kernel.header(id)?;
         let key = (h.kind, essential(kernel.name(h.name_off)));
         if let Ok(at) = wanted.binary_search(&key) {
