@@ -62,6 +62,8 @@ pub struct EventStream {
 
 /// Widest token an aligned column grows to: a longer value (a path) just pushes the rest of its line.
 const MAX_COLUMN: usize = 24;
+/// Spaces for padding a token to its column (at most [`MAX_COLUMN`] and the separator).
+const PADDING: &str = "                         ";
 
 /// Aligns the `field=value` tokens of successive text lines into columns: token `i` of every line is
 /// padded to the widest token `i` seen so far (at most [`MAX_COLUMN`]); the last token is not padded.
@@ -90,9 +92,8 @@ impl Columns {
                     let width = &mut self.widths[column];
                     *width = (*width).max(len.min(MAX_COLUMN));
                     out.push_str(&line[start..i]);
-                    for _ in len..=*width {
-                        out.push(' ');
-                    }
+                    // Padding plus the separator, in one copy.
+                    out.push_str(&PADDING[..=*width - len.min(*width)]);
                     start = i + 1;
                     column += 1;
                 }
@@ -462,6 +463,8 @@ mod tests {
         let mut c = Columns::default();
         let mut long = String::new();
         c.align_into(&format!("p a={} b=1", "x".repeat(100)), &mut long);
+        // ... and stays separated from the next token.
+        assert_eq!(long, format!("p a={} b=1", "x".repeat(100)));
         let mut next = String::new();
         c.align_into("p a=1 b=2", &mut next);
         assert_eq!(next.find("b=2"), Some(2 + MAX_COLUMN + 1));
