@@ -62,8 +62,6 @@ pub struct EventStream {
 
 /// Widest token an aligned column grows to: a longer value (a path) just pushes the rest of its line.
 const MAX_COLUMN: usize = 24;
-/// Spaces for padding a token to its column (at most [`MAX_COLUMN`] and the separator).
-const PADDING: &str = "                         ";
 
 /// Aligns the `field=value` tokens of successive text lines into columns: token `i` of every line is
 /// padded to the widest token `i` seen so far (at most [`MAX_COLUMN`]); the last token is not padded.
@@ -92,8 +90,10 @@ impl Columns {
                     let width = &mut self.widths[column];
                     *width = (*width).max(len.min(MAX_COLUMN));
                     out.push_str(&line[start..i]);
-                    // Padding plus the separator, in one copy.
-                    out.push_str(&PADDING[..=*width - len.min(*width)]);
+                    // Padding, and always the separator (also after a token wider than its column).
+                    for _ in 0..=*width - len.min(*width) {
+                        out.push(' ');
+                    }
                     start = i + 1;
                     column += 1;
                 }
