@@ -105,13 +105,16 @@ impl Columns {
 }
 
 impl EventStream {
-    /// Records lost so far: counted by the kernel for a perf buffer, by the probe for a ring buffer
-    /// (summed over CPUs); `None` for a ring buffer without a counter.
+    /// Records lost so far: the probe's counter (summed over CPUs) when it declares one, for a ring
+    /// buffer and its perf-buffer fallback alike; else the kernel's lost notes of a perf buffer; `None`
+    /// for a ring buffer without a counter.
     fn lost(&self) -> Option<u64> {
-        if let Source::Perf(_, lost) = &self.source {
-            return Some(*lost);
-        }
-        let counter = self.lost_counter.as_ref()?;
+        let Some(counter) = self.lost_counter.as_ref() else {
+            return match &self.source {
+                Source::Perf(_, lost) => Some(*lost),
+                Source::Ring(_) => None,
+            };
+        };
         let map = RawMap::open(counter.fd().as_fd(), self.cpu_slots).ok()?;
         if map.value_size != 8 {
             return None;

@@ -89,8 +89,11 @@
  *    (same size, so the .maps data section stays valid) and sets the switch before loading: then
  *    EP_EVENT_RESERVE returns the per-CPU slot and EP_EVENT_SUBMIT sends it with bpf_perf_event_output().
  *    The switch lives in frozen .rodata, so the verifier knows its value and never walks the other
- *    branch: the ring buffer helpers there need not exist in the kernel. On the perf path the kernel
- *    counts records lost to a full buffer itself; ebpf-run reports them like the ring buffer's.
+ *    branch: the ring buffer helpers there need not exist in the kernel. On the perf path a record
+ *    bpf_perf_event_output() has no room for is counted in `__ebpf_pack_lost_<map>` too, so ebpf-run
+ *    reports exact counts at any moment (the kernel's own PERF_RECORD_LOST notes only reach the reader
+ *    with the next record written to that CPU's buffer; ebpf-run uses them for perf buffers without
+ *    a counter).
  */
 #ifndef __EBPF_PACK_H__
 #define __EBPF_PACK_H__
@@ -108,17 +111,22 @@
 		__type(value, __u64);                                                                   \
 	} __ebpf_pack_lost_##map SEC(".maps")
 
+/* Counts one record lost in the map's lost counter. */
+static __always_inline void __ep_count_lost(void *lost)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(lost, &zero);
+
+	if (n)
+		(*n)++; /* per-CPU slot: no atomic needed (see 3.) */
+}
+
 static __always_inline void *__ep_ringbuf_reserve(void *ring, void *lost, __u64 size)
 {
 	void *record = bpf_ringbuf_reserve(ring, size, 0);
 
-	if (!record) {
-		__u32 zero = 0;
-		__u64 *n = bpf_map_lookup_elem(lost, &zero);
-
-		if (n)
-			(*n)++; /* per-CPU slot: no atomic needed (see 3.) */
-	}
+	if (!record)
+		__ep_count_lost(lost);
 	return record;
 }
 
@@ -155,14 +163,17 @@ static __always_inline void *__ep_ringbuf_reserve(void *ring, void *lost, __u64 
 				       : EP_RINGBUF_RESERVE(map, sizeof(*__ebpf_pack_event_##map));     \
 	})
 
-/* Sends a record of EP_EVENT_RESERVE(map): ring buffer submit, or perf output on this CPU. */
+/* Sends a record of EP_EVENT_RESERVE(map): ring buffer submit, or perf output on this CPU (a record
+ * the perf buffer has no room for is counted in the lost counter, like a full ring buffer's). */
 #define EP_EVENT_SUBMIT(ctx, map, record)                                                               \
 	do {                                                                                            \
-		if (__ebpf_pack_perf_##map)                                                             \
-			bpf_perf_event_output(ctx, &map, BPF_F_CURRENT_CPU, record,                     \
-					      sizeof(*__ebpf_pack_event_##map));                        \
-		else                                                                                    \
+		if (__ebpf_pack_perf_##map) {                                                           \
+			if (bpf_perf_event_output(ctx, &map, BPF_F_CURRENT_CPU, record,                 \
+						  sizeof(*__ebpf_pack_event_##map)))                    \
+				__ep_count_lost(&__ebpf_pack_lost_##map);                               \
+		} else {                                                                                \
 			bpf_ringbuf_submit(record, 0);                                                  \
+		}                                                                                       \
 	} while (0)
 
 /* Task name length, as TASK_COMM_LEN in the kernel (not an enum in every kernel's BTF). */
