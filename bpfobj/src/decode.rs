@@ -464,6 +464,185 @@ impl<'a> Decoder<'a> {
     }
 }
 
+/// Most fields a [`TextPlan`] covers: far below [`MAX_NODES`] even with its longest arrays, so the
+/// decoder's budget never runs out on a planned record and both renderings agree.
+const PLAN_MAX_FIELDS: usize = 64;
+/// Longest non-string array a planned field renders through the decoder.
+const PLAN_MAX_ELEMS: u32 = 64;
+/// Deepest struct nesting a plan flattens.
+const PLAN_MAX_DEPTH: u32 = 4;
+
+/// How one planned field prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum How {
+    /// A whole unsigned integer of the field's size.
+    Unsigned,
+    /// A whole signed integer of the field's size.
+    Signed,
+    /// A `_Bool`.
+    Bool,
+    /// A char array, as a string up to its first NUL.
+    Chars,
+    /// Anything else the decoder renders without nesting (enums, pointers, floats, short arrays of
+    /// scalars), through [`Decoder::value`] with this type id.
+    Value(u32),
+}
+
+/// One `field=value` token of a planned record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PlanField {
+    /// `prefix.name=`.
+    token: String,
+    /// Byte offset in the record.
+    off: usize,
+    /// Byte size of the value.
+    size: usize,
+    how: How,
+}
+
+/// The text rendering of one record type worked out once from its BTF: the `field=value` tokens that
+/// [`Decoder::record`] writes for it, as byte offsets and how to print each, so that an event is
+/// printed without walking the BTF. [`TextPlan::new`] declines records it does not cover exactly
+/// (bitfields, members at bit offsets, deep or large types, unknown types): those keep the decoder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextPlan {
+    fields: Vec<PlanField>,
+}
+
+impl TextPlan {
+    /// The plan of record type `ty`, if it is a struct or union this plan covers.
+    pub fn new(btf: &Btf, ty: u32) -> Option<TextPlan> {
+        let t = btf.ty(btf.resolve(ty))?;
+        if !matches!(t.kind, Kind::Struct | Kind::Union) {
+            return None;
+        }
+        let mut plan = TextPlan { fields: Vec::new() };
+        let mut prefix = String::new();
+        plan.walk(btf, t, 0, &mut prefix, 0)?;
+        Some(plan)
+    }
+
+    /// Number of `field=value` tokens a record prints.
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// Whether the record prints no token.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// Mirrors [`Decoder::members`] in text mode: every aggregate member flattens (named ones extend
+    /// the prefix), every other member becomes a field.
+    fn walk(
+        &mut self,
+        btf: &Btf,
+        t: &Type,
+        base: usize,
+        prefix: &mut String,
+        depth: u32,
+    ) -> Option<()> {
+        if depth > PLAN_MAX_DEPTH {
+            return None;
+        }
+        for m in btf.members(t) {
+            if t.kind_flag && m.offset >> 24 != 0 || m.offset % 8 != 0 {
+                return None; // a bitfield, or a member at a bit offset
+            }
+            let off = base.checked_add(usize::try_from(m.offset / 8).ok()?)?;
+            let name = btf.string(m.name_off);
+            let id = btf.resolve(m.ty);
+            let mt = btf.ty(id)?;
+            if matches!(mt.kind, Kind::Struct | Kind::Union) {
+                let len = prefix.len();
+                if !name.is_empty() {
+                    prefix.push_str(name);
+                    prefix.push('.');
+                }
+                self.walk(btf, mt, off, prefix, depth + 1)?;
+                prefix.truncate(len);
+                continue;
+            }
+            if name.is_empty() || self.fields.len() == PLAN_MAX_FIELDS {
+                return None;
+            }
+            let size = usize::try_from(btf.size_of(id)?).ok()?;
+            let how = match mt.kind {
+                Kind::Int {
+                    encoding,
+                    bit_offset: 0,
+                    bits,
+                } if size <= 8 && usize::from(bits) == size * 8 => {
+                    if encoding & INT_BOOL != 0 {
+                        How::Bool
+                    } else if encoding & INT_SIGNED != 0 {
+                        How::Signed
+                    } else {
+                        How::Unsigned
+                    }
+                }
+                Kind::Int { .. } => return None,
+                Kind::Array { elem, nelems } => {
+                    let decoder = Decoder::new(btf);
+                    if decoder.is_char(elem) {
+                        How::Chars
+                    } else {
+                        let e = btf.ty(btf.resolve(elem))?;
+                        let scalar =
+                            !matches!(e.kind, Kind::Struct | Kind::Union | Kind::Array { .. });
+                        if !scalar || nelems > PLAN_MAX_ELEMS {
+                            return None;
+                        }
+                        How::Value(m.ty)
+                    }
+                }
+                Kind::Enum | Kind::Enum64 | Kind::Ptr | Kind::Float => How::Value(m.ty),
+                _ => return None,
+            };
+            self.fields.push(PlanField {
+                token: format!("{prefix}{name}="),
+                off,
+                size,
+                how,
+            });
+        }
+        Some(())
+    }
+
+    /// Appends the text of field `i` of the record in `bytes` (`name=value`, no separator), exactly as
+    /// [`Decoder::record`] renders it; `decoder` is over the BTF the plan was made from.
+    pub fn field(&self, decoder: &Decoder<'_>, i: usize, bytes: &[u8], out: &mut String) {
+        let Some(f) = self.fields.get(i) else { return };
+        out.push_str(&f.token);
+        let Some(value) = slice(bytes, f.off, f.size as u64) else {
+            return decoder.missing(out);
+        };
+        let big = decoder.btf.is_big_endian();
+        match f.how {
+            How::Unsigned => push_decimal(out, read_uint(value, big).unwrap_or(0)),
+            How::Signed => {
+                let v = sign_extend(read_uint(value, big).unwrap_or(0), 8 * f.size as u32);
+                if v < 0 {
+                    out.push('-');
+                }
+                push_decimal(out, v.unsigned_abs());
+            }
+            How::Bool => {
+                let v = read_uint(value, big).unwrap_or(0);
+                out.push_str(if v != 0 { "true" } else { "false" });
+            }
+            How::Chars => {
+                let end = value.iter().position(|&b| b == 0).unwrap_or(value.len());
+                decoder.string(out, &value[..end]);
+            }
+            How::Value(ty) => {
+                decoder.budget.set(MAX_NODES);
+                decoder.value(out, ty, value, 1);
+            }
+        }
+    }
+}
+
 /// Appends `v` in decimal: the hot path of every event line, cheaper than `core::fmt`.
 pub fn push_decimal(out: &mut String, mut v: u64) {
     let mut digits = [0u8; 20];

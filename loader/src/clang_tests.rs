@@ -413,3 +413,101 @@ fn const_volatile_globals_are_settable_and_typed() {
         );
     }
 }
+
+/// A record the text plan covers: every kind it prints itself or hands to the decoder, nested and
+/// anonymous members, without bitfields.
+const PLANNED_C: &str = r#"
+typedef unsigned char u8;
+typedef unsigned int u32;
+typedef long long s64;
+enum color { RED = 1, GREEN = 2, BLUE = -1 };
+struct inner { u8 x; short y; };
+struct ev {
+	u32 pid;
+	s64 delta;
+	signed char sc;
+	unsigned short us;
+	unsigned long long big;
+	_Bool ok;
+	char comm[8];
+	unsigned char raw[4];
+	struct inner in;
+	struct { int deep; struct inner leaf; } outer;
+	union { u32 u; u8 bytes[4]; };
+	enum color c;
+	int arr[3];
+	float f;
+	double d;
+	void *ptr;
+	char path[24];
+};
+const struct ev *__ebpf_pack_event_events;
+struct { int (*type)[27]; int (*max_entries)[4096]; } events __attribute__((section(".maps"), used));
+char LICENSE[] __attribute__((section("license"), used)) = "GPL";
+"#;
+
+/// The planned text line of every record equals the decoder's line after alignment, over random
+/// records (strings with spaces, quotes and unprintable bytes among them) and short ones, in both byte
+/// orders; records with bitfields get no plan.
+#[test]
+fn text_plan_prints_what_the_decoder_prints() {
+    use crate::decode::TextPlan;
+    use crate::events::{Columns, format_event, format_planned};
+
+    for target in ["bpfel", "bpfeb"] {
+        let Some(obj) = compile("plan", PLANNED_C, target) else {
+            return;
+        };
+        let probe = ProbeObject::parse("snoop".into(), "p.o".into(), obj).expect("parse");
+        let btf = probe.btf.as_ref().expect("BTF");
+        let ty = btf.event_record_type("events").expect("record type");
+        let plan = TextPlan::new(btf, ty).expect("the record is covered");
+        assert_eq!(plan.len(), 21, "{plan:?}");
+        let size = btf.size_of(ty).expect("size") as usize;
+        let (mut generic_columns, mut planned_columns) = (Columns::default(), Columns::default());
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut random = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for n in 0..400 {
+            let mut bytes: Vec<u8> = (0..size).map(|_| random() as u8).collect();
+            // Mostly printable strings, some with spaces and quotes, sometimes cut short.
+            if n % 3 != 0 {
+                for b in bytes.iter_mut() {
+                    if random() % 4 != 0 {
+                        *b = b" abcdefgh\"=/._"[(random() % 14) as usize];
+                    }
+                }
+            }
+            if n % 17 == 0 {
+                bytes.truncate(random() as usize % size);
+            }
+            let mut line = String::new();
+            format_event(&mut line, &probe, "events", Some(ty), &bytes, false);
+            let mut generic = String::new();
+            generic_columns.align_into(line.trim_end_matches('\n'), &mut generic);
+            generic.push('\n');
+            let mut planned = String::new();
+            format_planned(
+                &mut planned,
+                &probe.name,
+                &plan,
+                &Decoder::new(btf),
+                &bytes,
+                &mut planned_columns,
+            );
+            assert_eq!(planned, generic, "{target} record {n}: {bytes:?}");
+        }
+    }
+    // The sample record has bitfields: the decoder keeps it.
+    let Some(obj) = compile("plan-bits", SAMPLE_C, "bpfel") else {
+        return;
+    };
+    let probe = ProbeObject::parse("s".into(), "s.o".into(), obj).expect("parse");
+    let btf = probe.btf.as_ref().expect("BTF");
+    let ty = btf.event_record_type("events").expect("record type");
+    assert_eq!(TextPlan::new(btf, ty), None);
+}

@@ -15,7 +15,7 @@ use aya::maps::{Map, MapData, PerfEventArray, RingBuf};
 use aya::util::online_cpus;
 
 use crate::btf::{EVENT_VAR_PREFIX, LOST_MAP_PREFIX};
-use crate::decode::{Decoder, write_hex, write_json_string};
+use crate::decode::{Decoder, TextPlan, write_hex, write_json_string};
 use crate::failure::{Exit, Failure, chain};
 use crate::probe::{ProbeObject, sort_short};
 use crate::sys::{self, RawMap};
@@ -58,6 +58,8 @@ pub struct EventStream {
     lost_reported: u64,
     /// Column widths of this stream's text lines.
     columns: Columns,
+    /// The record type's text plan, when it has one (and the probe name is one plain token).
+    plan: Option<TextPlan>,
 }
 
 /// Widest token an aligned column grows to: a longer value (a path) just pushes the rest of its line.
@@ -83,17 +85,8 @@ impl Columns {
                 b'\\' if quoted => escaped = true,
                 b'"' => quoted = !quoted,
                 b' ' if !quoted => {
-                    let len = i - start;
-                    if self.widths.len() <= column {
-                        self.widths.push(0);
-                    }
-                    let width = &mut self.widths[column];
-                    *width = (*width).max(len.min(MAX_COLUMN));
                     out.push_str(&line[start..i]);
-                    // Padding, and always the separator (also after a token wider than its column).
-                    for _ in 0..=*width - len.min(*width) {
-                        out.push(' ');
-                    }
+                    self.pad(column, i - start, out);
                     start = i + 1;
                     column += 1;
                 }
@@ -102,6 +95,40 @@ impl Columns {
         }
         out.push_str(&line[start..]);
     }
+
+    /// After token `column` (`len` bytes, just appended to `out`): widens the column to it (at most
+    /// [`MAX_COLUMN`]) and appends the padding and the separator (always: also after a token wider
+    /// than its column).
+    pub fn pad(&mut self, column: usize, len: usize, out: &mut String) {
+        if self.widths.len() <= column {
+            self.widths.resize(column + 1, 0);
+        }
+        let width = &mut self.widths[column];
+        *width = (*width).max(len.min(MAX_COLUMN));
+        for _ in 0..=*width - len.min(*width) {
+            out.push(' ');
+        }
+    }
+}
+
+/// Appends one record as an aligned text line through its [`TextPlan`]: the same line as
+/// [`format_event`] followed by [`Columns::align_into`], without walking the BTF or the line twice.
+pub fn format_planned(
+    out: &mut String,
+    probe: &str,
+    plan: &TextPlan,
+    decoder: &Decoder<'_>,
+    bytes: &[u8],
+    columns: &mut Columns,
+) {
+    let mut start = out.len();
+    out.push_str(probe);
+    for i in 0..plan.len() {
+        columns.pad(i, out.len() - start, out);
+        start = out.len();
+        plan.field(decoder, i, bytes, out);
+    }
+    out.push('\n');
 }
 
 impl EventStream {
@@ -196,10 +223,16 @@ pub fn open_streams(
             Some(Map::PerCpuArray(d)) if cpu_slots > 0 => Some(d),
             _ => None,
         };
+        let plain_name = !probe.name.bytes().any(|b| matches!(b, b' ' | b'"' | b'\\'));
+        let plan = match (&probe.btf, record) {
+            (Some(btf), Some(ty)) if plain_name => TextPlan::new(btf, ty),
+            _ => None,
+        };
         streams.push(EventStream {
             probe: index,
             map: name,
             record,
+            plan,
             source,
             lost_counter,
             cpu_slots,
@@ -274,8 +307,20 @@ pub fn drain(
         let Some(probe) = probes.get(s.probe) else {
             continue;
         };
-        let (map, record, columns) = (&s.map, s.record, &mut s.columns);
+        let (map, record, columns, plan) = (&s.map, s.record, &mut s.columns, &s.plan);
         let mut print = |bytes: &[u8]| {
+            if let (false, Some(plan), Some(btf)) = (json, plan, &probe.btf) {
+                aligned.clear();
+                format_planned(
+                    &mut aligned,
+                    &probe.name,
+                    plan,
+                    &Decoder::new(btf),
+                    bytes,
+                    columns,
+                );
+                return out.write_all(aligned.as_bytes());
+            }
             format_event(&mut line, probe, map, record, bytes, json);
             if json {
                 return out.write_all(line.as_bytes());
