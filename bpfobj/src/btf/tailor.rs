@@ -2,8 +2,9 @@
 //! types the CO-RE relocations of a set of objects can match, as a small raw BTF blob for aya.
 //!
 //! aya 0.14 relocates against a fully parsed kernel BTF (tens of milliseconds, ~10 MiB on a board);
-//! this reads the kernel blob once with an offset index (4 bytes per type) and writes what `bpftool gen
-//! min_core_btf` writes on the host, by the same rules aya's relocation follows: candidates are the
+//! this reads the kernel blob once with an offset index (4 bytes per type) and writes the kind of
+//! minimal BTF `bpftool gen min_core_btf` writes on the host, by the rules aya's relocation follows:
+//! candidates are the
 //! kernel types of the relocation's kind whose name matches without its `___flavor` suffix; a field
 //! access keeps, in each candidate, the members it walks through by name (through anonymous members)
 //! with their original offsets in a struct of the original size; every kept type keeps what it refers
