@@ -294,6 +294,37 @@ fn bundle_with_its_own_tailored_btf_runs_here() {
     opensnoop_sees_our_open(&top);
 }
 
+/// `--check` compares the running kernel with the manifest's lowest kernel (a hint: the probes that
+/// follow decide the verdict).
+#[test]
+fn check_compares_the_kernel_with_the_manifest() {
+    let (_dir, top) = unpacked("x86_64");
+    let check = |top: &Path| {
+        let out = Command::new(top.join("ebpf-run"))
+            .arg("--check")
+            .output()
+            .expect("run");
+        text(&out).0
+    };
+    let report = check(&top);
+    assert!(
+        report.contains("  ok    kernel: ")
+            && report.contains(" meets the bundle's 5.15 or newer\n"),
+        "{report}"
+    );
+    let manifest_path = top.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).expect("manifest")).expect("json");
+    manifest["target"]["kernel_version"] = "99.0".into();
+    std::fs::write(&manifest_path, serde_json::to_vec(&manifest).expect("json")).expect("write");
+    let report = check(&top);
+    assert!(
+        report.contains("  warn  kernel: ")
+            && report.contains(" is older than the 99.0 the bundle was built for;"),
+        "{report}"
+    );
+}
+
 /// `--list` starts with what the manifest says the bundle is for, and flags a manifest that no longer
 /// matches the objects (or cannot be read) while still listing them. Needs no privilege.
 #[test]

@@ -41,7 +41,7 @@ usage: ebpf-run [PROBE|FILE.bpf.o ...] [--duration SECS] [--interval SECS] [--fo
                    attach points, settings and maps; load nothing
   --check          report whether this kernel can run the probes: bpf(2) and privilege, BTF,
                    each program and map type (probed with real minimal loads), kprobe/uprobe
-                   support, JIT, tracefs; ends with a verdict line
+                   support, JIT, tracefs, the bundle's lowest kernel; ends with a verdict line
   -h, --help       show this help
   -V, --version    show the version
 

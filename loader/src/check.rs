@@ -62,12 +62,20 @@ impl Report {
     }
 }
 
+/// `MAJOR.MINOR` at the start of a kernel release or version string (`6.1.0-56-arm64`, `"6.1"`).
+fn major_minor(text: &str) -> Option<(u32, u32)> {
+    let mut parts = text.trim().split(|c: char| !c.is_ascii_digit());
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
 /// Runs every check for `probes` and prints the report; an error when the kernel cannot run them.
-/// `read` reads the BTF file of `btf` (from the embedded bundle when it is one).
+/// `read` reads the BTF file of `btf` (from the embedded bundle when it is one); `min_kernel` is the
+/// bundle manifest's `kernel_version`, when the probes are a bundle's.
 pub fn check(
     probes: &[ProbeObject],
     btf: BtfSource,
     read: &dyn Fn(&Path) -> io::Result<Vec<u8>>,
+    min_kernel: Option<&str>,
 ) -> Result<(), Failure> {
     let mut r = Report {
         text: String::new(),
@@ -80,6 +88,37 @@ pub fn check(
         std::env::consts::ARCH,
         probes.len()
     ));
+
+    // 0. The kernel the bundle was built for: a hint only, every requirement is probed below.
+    if let Some(min) = min_kernel {
+        match (major_minor(&release), major_minor(min)) {
+            (Some(running), Some(wanted)) if running >= wanted => r.line(
+                "ok",
+                "kernel",
+                &format!(
+                    "{}.{} meets the bundle's {min} or newer",
+                    running.0, running.1
+                ),
+            ),
+            (Some(running), Some(_)) => r.line(
+                "warn",
+                "kernel",
+                &format!(
+                    "{}.{} is older than the {min} the bundle was built for; the probes below \
+                     decide whether it runs",
+                    running.0, running.1
+                ),
+            ),
+            _ => r.line(
+                "warn",
+                "kernel",
+                &format!(
+                    "cannot compare `{}` with the bundle's {min}",
+                    release.trim()
+                ),
+            ),
+        }
+    }
 
     // 1. The bpf(2) system call and the privilege to use it.
     // SAFETY: geteuid has no preconditions and cannot fail.
@@ -274,5 +313,20 @@ pub fn check(
             Exit::NotReady,
             "this kernel cannot run the selected probes (see the FAIL lines above)",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::major_minor;
+
+    #[test]
+    fn kernel_versions_compare_by_major_and_minor() {
+        assert_eq!(major_minor("6.1.0-56-arm64\n"), Some((6, 1)));
+        assert_eq!(major_minor("6.18.44-fc-v669"), Some((6, 18)));
+        assert_eq!(major_minor("5.15"), Some((5, 15)));
+        assert_eq!(major_minor("4"), None);
+        assert_eq!(major_minor("x.y"), None);
+        assert!(major_minor("6.12").expect("v") > major_minor("6.1").expect("v"));
     }
 }

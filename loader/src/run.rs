@@ -101,7 +101,15 @@ fn warn_manifest(text: &mut String, path: &Path, problem: &str) {
 pub fn check(opts: &Options) -> Result<(), Failure> {
     let (probes, bundle) = read_probes(opts)?;
     let source = bundle::choose_btf(opts.btf.as_deref(), &bundle.root, |p| bundle.exists(p));
-    crate::check::check(&probes, source, &|p| bundle.read(p))
+    // The manifest's lowest kernel, when a probe checked is the bundle's.
+    let min_kernel = probes
+        .iter()
+        .any(|p| p.path.starts_with(&bundle.root))
+        .then(|| bundle.read(&bundle.root.join(MANIFEST_FILE)).ok())
+        .flatten()
+        .and_then(|data| Json::parse(&data).ok())
+        .and_then(|m| m.get("target")?.str_at("kernel_version").map(str::to_owned));
+    crate::check::check(&probes, source, &|p| bundle.read(p), min_kernel.as_deref())
 }
 
 /// Parses the chosen kernel BTF (or decides none is needed), refusing CO-RE objects without one. From
