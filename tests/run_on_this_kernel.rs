@@ -221,11 +221,9 @@ fn syscount_counts_our_calls(top: &Path) {
 
 #[test]
 fn every_probe_of_the_x86_64_bundle_traces_this_kernel() {
-    if !can_load_bpf() {
+    let Some(_one_at_a_time) = kernel_test() else {
         return;
-    }
-    let _one_at_a_time = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
-    ensure_tracefs();
+    };
     let (_dir, top) = unpacked("x86_64");
     opensnoop_sees_our_open(&top);
     // CO-RE against the kernel's whole BTF, as aya parses it (the default keeps only what the
@@ -258,13 +256,22 @@ fn every_probe_of_the_x86_64_bundle_traces_this_kernel() {
 /// Tests of this file load programs; one at a time keeps "nothing left loaded" meaningful.
 static KERNEL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// The start of a test that loads programs: `None` (after saying why) when this host cannot; else the
+/// kernel, held until the guard drops, with tracefs mounted.
+fn kernel_test() -> Option<std::sync::MutexGuard<'static, ()>> {
+    if !can_load_bpf() {
+        return None;
+    }
+    let guard = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
+    ensure_tracefs();
+    Some(guard)
+}
+
 #[test]
 fn bundle_with_its_own_tailored_btf_runs_here() {
-    if !can_load_bpf() {
+    let Some(_one_at_a_time) = kernel_test() else {
         return;
-    }
-    let _one_at_a_time = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
-    ensure_tracefs();
+    };
     // A board file whose kernel.btf is a raw BTF file: this kernel's own.
     let dir = tempdir();
     let file = write_target(
@@ -409,11 +416,9 @@ fn list_shows_the_manifest_and_flags_a_changed_bundle() {
 /// embedded probe against its embedded tailored BTF; damaged copies are refused before anything loads.
 #[test]
 fn single_file_executable_runs_alone_and_refuses_damage() {
-    if !can_load_bpf() {
+    let Some(_one_at_a_time) = kernel_test() else {
         return;
-    }
-    let _one_at_a_time = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
-    ensure_tracefs();
+    };
     let dir = tempdir();
     let file = write_target(
         dir.path(),
@@ -596,11 +601,9 @@ const OPENS: usize = 5000;
 /// exactly the number of opens.
 #[test]
 fn lost_records_are_counted_and_reported() {
-    if !can_load_bpf() {
+    let Some(_one_at_a_time) = kernel_test() else {
         return;
-    }
-    let _one_at_a_time = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
-    ensure_tracefs();
+    };
     let (_dir, top) = unpacked("x86_64");
     for extra in [&[][..], &["--perf-buffer"]] {
         let (printed, lost) = overflow(&top, extra);
@@ -617,11 +620,9 @@ fn lost_records_are_counted_and_reported() {
 /// the same as from the ring buffer.
 #[test]
 fn perf_buffer_fallback_carries_the_same_records() {
-    if !can_load_bpf() {
+    let Some(_one_at_a_time) = kernel_test() else {
         return;
-    }
-    let _one_at_a_time = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
-    ensure_tracefs();
+    };
     let (_dir, top) = unpacked("x86_64");
     let scratch = tempdir();
     let path = scratch.path().join(unique("perf"));

@@ -200,22 +200,12 @@ pub fn verify_loader(file: &str, data: &[u8], arch: Arch) -> Result<LoaderFacts,
 pub fn verify_module(file: &str, data: &[u8], arch: Arch) -> Result<(), VerifyError> {
     let facts = arch.facts();
     let (bits, endian) = ident(file, data)?;
-    let header = |data| -> Option<(u16, u16)> {
-        Some(match FileKind::parse(data).ok()? {
-            FileKind::Elf32 => {
-                let h = elf::FileHeader32::<Endianness>::parse(data).ok()?;
-                let e = h.endian().ok()?;
-                (h.e_machine(e), h.e_type(e))
-            }
-            FileKind::Elf64 => {
-                let h = elf::FileHeader64::<Endianness>::parse(data).ok()?;
-                let e = h.endian().ok()?;
-                (h.e_machine(e), h.e_type(e))
-            }
-            _ => return None,
-        })
-    };
-    let (machine, e_type) = header(data).ok_or_else(|| truncated(file, "header"))?;
+    let (machine, e_type, ..) =
+        match FileKind::parse(data).map_err(|_| truncated(file, "header"))? {
+            FileKind::Elf32 => loader_header::<elf::FileHeader32<Endianness>>(file, data)?,
+            FileKind::Elf64 => loader_header::<elf::FileHeader64<Endianness>>(file, data)?,
+            _ => return Err(truncated(file, "header")),
+        };
     if e_type != elf::ET_REL {
         return Err(fail(
             file,

@@ -283,20 +283,14 @@ pub enum KernelBtf {
 /// is what is wanted, the loader is made where it cannot see that file ([`sys::without_kernel_btf`]);
 /// call it before anything starts a thread.
 pub fn loader<'b>(btf: &'b KernelBtf, full: Option<&'b Btf>) -> EbpfLoader<'b> {
-    let choice = match (btf, full) {
-        (KernelBtf::Parsed(b), _) => Some(Some(b)),
-        (KernelBtf::AyaDefault, Some(b)) => Some(Some(b)),
-        (KernelBtf::AyaDefault, None) => None,
-        (KernelBtf::None, _) => Some(None),
+    let btf = match (btf, full) {
+        (KernelBtf::AyaDefault, None) => return EbpfLoader::new(),
+        (KernelBtf::Parsed(b), _) | (KernelBtf::AyaDefault, Some(b)) => Some(b),
+        (KernelBtf::None, _) => None,
     };
-    match choice {
-        Some(btf) => {
-            let mut loader = sys::without_kernel_btf(EbpfLoader::new).unwrap_or_default();
-            loader.btf(btf);
-            loader
-        }
-        None => EbpfLoader::new(),
-    }
+    let mut loader = sys::without_kernel_btf(EbpfLoader::new).unwrap_or_default();
+    loader.btf(btf);
+    loader
 }
 
 /// Creates the object's maps and prepares its programs (nothing is attached yet).

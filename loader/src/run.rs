@@ -39,29 +39,36 @@ fn read_probes(opts: &Options) -> Result<(Vec<ProbeObject>, Bundle), Failure> {
     Ok((probes, bundle))
 }
 
+/// A probe's object path relative to the bundle, when it is one of the bundle's.
+fn in_bundle(bundle: &Bundle, p: &ProbeObject) -> Option<String> {
+    let rel = p.path.strip_prefix(&bundle.root).ok()?;
+    rel.to_str().map(str::to_owned)
+}
+
+/// The bundle's `manifest.json`, parsed, when one of `probes` is the bundle's and the manifest can be
+/// read: `Err` says why it is not JSON.
+fn bundle_manifest(bundle: &Bundle, probes: &[ProbeObject]) -> Option<Result<Json, String>> {
+    if !probes.iter().any(|p| in_bundle(bundle, p).is_some()) {
+        return None;
+    }
+    let data = bundle.read(&bundle.root.join(MANIFEST_FILE)).ok()?;
+    Some(Json::parse(&data).map_err(|e| e.to_string()))
+}
+
 /// `--list`: the bundle's manifest header (when a listed probe is the bundle's), then every selected
 /// probe, each checked against its manifest entry.
 pub fn list(opts: &Options) -> Result<(), Failure> {
     let (probes, bundle) = read_probes(opts)?;
-    let in_bundle = |p: &ProbeObject| {
-        p.path
-            .strip_prefix(&bundle.root)
-            .ok()
-            .and_then(|rel| rel.to_str().map(str::to_owned))
-    };
     let mut text = String::new();
     let manifest_path = bundle.root.join(MANIFEST_FILE);
-    let manifest = match probes.iter().any(|p| in_bundle(p).is_some()) {
-        true => bundle.read(&manifest_path).ok(),
-        false => None,
-    }
-    .and_then(|data| match Json::parse(&data) {
-        Ok(json) => Some(json),
-        Err(e) => {
-            warn_manifest(&mut text, &manifest_path, &e.to_string());
+    let manifest = match bundle_manifest(&bundle, &probes) {
+        Some(Ok(json)) => Some(json),
+        Some(Err(e)) => {
+            warn_manifest(&mut text, &manifest_path, &e);
             None
         }
-    })
+        None => None,
+    }
     .filter(|json| match list::describe_bundle(json, &mut text) {
         Ok(()) => true,
         Err(e) => {
@@ -71,7 +78,7 @@ pub fn list(opts: &Options) -> Result<(), Failure> {
     });
     for p in &probes {
         list::describe(p, &opts.attach, &mut text);
-        let (Some(manifest), Some(rel)) = (&manifest, in_bundle(p)) else {
+        let (Some(manifest), Some(rel)) = (&manifest, in_bundle(&bundle, p)) else {
             continue;
         };
         let problem = match list::manifest_entry(manifest, &rel) {
@@ -102,12 +109,8 @@ pub fn check(opts: &Options) -> Result<(), Failure> {
     let (probes, bundle) = read_probes(opts)?;
     let source = bundle::choose_btf(opts.btf.as_deref(), &bundle.root, |p| bundle.exists(p));
     // The manifest's lowest kernel, when a probe checked is the bundle's.
-    let min_kernel = probes
-        .iter()
-        .any(|p| p.path.starts_with(&bundle.root))
-        .then(|| bundle.read(&bundle.root.join(MANIFEST_FILE)).ok())
-        .flatten()
-        .and_then(|data| Json::parse(&data).ok())
+    let min_kernel = bundle_manifest(&bundle, &probes)
+        .and_then(Result::ok)
         .and_then(|m| m.get("target")?.str_at("kernel_version").map(str::to_owned));
     crate::check::check(&probes, source, &|p| bundle.read(p), min_kernel.as_deref())
 }

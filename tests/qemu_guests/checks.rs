@@ -117,9 +117,6 @@ pub fn problems(case: &Case, out: &Outcome) -> Vec<String> {
             "kprobe do_sys_openat2: {calls:?} calls, want between the workload's {opens} opens and the {open_syscalls} open-family syscalls (+2)"
         ),
     );
-    // fentry/fexit, same bounds: the fixture's map is read after kcount's, so up to 2 more calls of
-    // slack; every open of the workload succeeded, so at least `opens` returns with a descriptor, and no
-    // more returns than entries (+2: the two slots are read one after the other).
     // tc on lo: each echo request and each reply entered lo once as IPv4 (nothing else in the guest
     // talks IPv4 over lo), so the count is exact; the fallback notice appears exactly on kernels before
     // 6.6.
@@ -151,6 +148,9 @@ pub fn problems(case: &Case, out: &Outcome) -> Vec<String> {
             ),
         );
     }
+    // fentry/fexit, same bounds: the fixture's map is read after kcount's, so up to 2 more calls of
+    // slack; every open of the workload succeeded, so at least `opens` returns with a descriptor, and no
+    // more returns than entries (+2: the two slots are read one after the other).
     if case.fentry {
         let entries = map_value(o, "fcount map calls:", 0);
         let returns = map_value(o, "fcount map calls:", 1);

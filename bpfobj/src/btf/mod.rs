@@ -100,6 +100,34 @@ pub enum Kind {
     TypeTag,
 }
 
+impl Kind {
+    /// The `BTF_KIND_*` code of this kind, as [`Btf::parse`] read it.
+    pub(crate) fn code(self) -> u32 {
+        match self {
+            Kind::Void => 0,
+            Kind::Int { .. } => 1,
+            Kind::Ptr => 2,
+            Kind::Array { .. } => 3,
+            Kind::Struct => 4,
+            Kind::Union => 5,
+            Kind::Enum => 6,
+            Kind::Fwd => 7,
+            Kind::Typedef => 8,
+            Kind::Volatile => 9,
+            Kind::Const => 10,
+            Kind::Restrict => 11,
+            Kind::Func => 12,
+            Kind::FuncProto => 13,
+            Kind::Var => 14,
+            Kind::Datasec => 15,
+            Kind::Float => 16,
+            Kind::DeclTag => 17,
+            Kind::TypeTag => 18,
+            Kind::Enum64 => 19,
+        }
+    }
+}
+
 /// One parsed `struct btf_type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Type {
@@ -212,6 +240,38 @@ fn tail_len(kind: u32, vlen: usize) -> Option<usize> {
     })
 }
 
+/// The offset of each type record in a type section, in type id order from id 1: every type of a
+/// known kind and complete, else the iteration ends with the error.
+fn type_offsets(
+    types: &[u8],
+    big_endian: bool,
+) -> impl Iterator<Item = Result<usize, BtfError>> + '_ {
+    let r = Reader {
+        data: types,
+        big_endian,
+    };
+    let mut off = 0;
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        if failed || off >= types.len() {
+            return None;
+        }
+        let at = off;
+        let next = r.u32(at + 4).and_then(|info| {
+            let tail = tail_len((info >> 24) & 0x1f, (info & 0xffff) as usize)
+                .ok_or(BtfError("unknown BTF type kind"))?;
+            Some(at + TYPE_HEADER + tail)
+                .filter(|&end| end <= types.len())
+                .ok_or(BtfError("BTF data truncated"))
+        });
+        match next {
+            Ok(end) => off = end,
+            Err(_) => failed = true,
+        }
+        Some(next.map(|_| at))
+    })
+}
+
 /// Checks a raw BTF blob (e.g. the kernel's) without keeping anything: sections in bounds, every type
 /// of a known kind and complete. Returns the number of types.
 ///
@@ -219,22 +279,7 @@ fn tail_len(kind: u32, vlen: usize) -> Option<usize> {
 /// first this way costs no memory, unlike parsing it a second time.
 pub fn check(data: &[u8]) -> Result<usize, BtfError> {
     let (big_endian, types, _) = sections(data)?;
-    let r = Reader {
-        data: types,
-        big_endian,
-    };
-    let (mut off, mut count) = (0, 0);
-    while off < types.len() {
-        let info = r.u32(off + 4)?;
-        let tail = tail_len((info >> 24) & 0x1f, (info & 0xffff) as usize)
-            .ok_or(BtfError("unknown BTF type kind"))?;
-        off += TYPE_HEADER + tail;
-        if off > types.len() {
-            return Err(BtfError("BTF data truncated"));
-        }
-        count += 1;
-    }
-    Ok(count)
+    type_offsets(types, big_endian).try_fold(0, |count, at| at.map(|_| count + 1))
 }
 
 /// Points the VAR `var` of a raw BTF blob at type `ty`, in place (the blob keeps its size): how a ring
@@ -245,15 +290,14 @@ pub fn retype_var(data: &mut [u8], var: u32, ty: u32) -> Result<(), BtfError> {
         data: types,
         big_endian,
     };
-    let (mut off, mut id) = (0, 1);
-    while off < types.len() && id < var {
-        let info = r.u32(off + 4)?;
-        off += TYPE_HEADER
-            + tail_len((info >> 24) & 0x1f, (info & 0xffff) as usize)
-                .ok_or(BtfError("unknown BTF type kind"))?;
-        id += 1;
+    let off = match var.checked_sub(1) {
+        Some(index) => type_offsets(types, big_endian)
+            .nth(index as usize)
+            .transpose()?,
+        None => None,
     }
-    if id != var || (r.u32(off + 4)? >> 24) & 0x1f != 14 {
+    .ok_or(BtfError("not a VAR type id"))?;
+    if (r.u32(off + 4)? >> 24) & 0x1f != 14 {
         return Err(BtfError("not a VAR type id"));
     }
     // The type section starts at hdr_len + type_off; the VAR's type is the header's third word.

@@ -12,7 +12,7 @@
 //! as a shell of its size without members. Type ids change, so relocations that hand kernel type ids to
 //! the program (`bpf_core_type_id_kernel`) and type matches are refused: such objects need the full BTF.
 
-use super::{Btf, BtfError, CoreRelo, Kind, Reader, TYPE_HEADER, sections, tail_len};
+use super::{Btf, BtfError, CoreRelo, Kind, Reader, TYPE_HEADER, sections, tail_len, type_offsets};
 use crate::probe::sort_short;
 
 /// `enum bpf_core_relo_kind` values with a target side.
@@ -31,7 +31,6 @@ const MAX_ANON_DEPTH: u32 = 32;
 
 /// BTF kind codes (`BTF_KIND_*`).
 mod kind {
-    pub const INT: u32 = 1;
     pub const PTR: u32 = 2;
     pub const ARRAY: u32 = 3;
     pub const STRUCT: u32 = 4;
@@ -78,22 +77,9 @@ impl<'a> RawBtf<'a> {
     /// Indexes a raw BTF blob: sections in bounds, every type of a known kind and complete.
     pub fn index(data: &'a [u8]) -> Result<RawBtf<'a>, BtfError> {
         let (big_endian, types, strings) = sections(data)?;
-        let r = Reader {
-            data: types,
-            big_endian,
-        };
-        let mut offsets = vec![0];
-        let mut off = 0;
-        while off < types.len() {
-            let info = r.u32(off + 4)?;
-            let tail = tail_len((info >> 24) & 0x1f, (info & 0xffff) as usize)
-                .ok_or(BtfError("unknown BTF type kind"))?;
-            offsets.push(off as u32);
-            off += TYPE_HEADER + tail;
-            if off > types.len() {
-                return Err(BtfError("BTF data truncated"));
-            }
-        }
+        let offsets = std::iter::once(Ok(0))
+            .chain(type_offsets(types, big_endian).map(|at| at.map(|at| at as u32)))
+            .collect::<Result<Vec<u32>, BtfError>>()?;
         Ok(RawBtf {
             big_endian,
             types,
@@ -183,32 +169,6 @@ fn essential(name: &[u8]) -> &[u8] {
     name.windows(3)
         .position(|w| w == b"___")
         .map_or(name, |at| &name[..at])
-}
-
-/// The `BTF_KIND_*` code of a parsed local type.
-fn kind_code(kind: Kind) -> u32 {
-    match kind {
-        Kind::Void => 0,
-        Kind::Int { .. } => kind::INT,
-        Kind::Ptr => kind::PTR,
-        Kind::Array { .. } => kind::ARRAY,
-        Kind::Struct => kind::STRUCT,
-        Kind::Union => kind::UNION,
-        Kind::Enum => kind::ENUM,
-        Kind::Fwd => 7,
-        Kind::Typedef => kind::TYPEDEF,
-        Kind::Volatile => kind::VOLATILE,
-        Kind::Const => kind::CONST,
-        Kind::Restrict => kind::RESTRICT,
-        Kind::Func => 12,
-        Kind::FuncProto => kind::FUNC_PROTO,
-        Kind::Var => 14,
-        Kind::Datasec => 15,
-        Kind::Float => 16,
-        Kind::DeclTag => 17,
-        Kind::TypeTag => kind::TYPE_TAG,
-        Kind::Enum64 => kind::ENUM64,
-    }
 }
 
 /// One step of a field access, from the local object's view.
@@ -400,7 +360,7 @@ fn request(
     let kinds = if matches!(relo.kind, ENUMVAL_EXISTS | ENUMVAL_VALUE) {
         vec![kind::ENUM, kind::ENUM64]
     } else {
-        vec![kind_code(ty.kind)]
+        vec![ty.kind.code()]
     };
     if !FIELD_KINDS.contains(&relo.kind) {
         return Ok(Ok(Some(Request {
