@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::assets::Assets;
 use crate::execute::{Options, execute};
 use crate::plan::{PlanInputs, plan_build};
 use crate::project::{Project, classify_btf, load_target_file};
@@ -123,10 +124,10 @@ pub struct BuildArgs {
     pub dry_run: bool,
     /// Prebuilt loader.
     pub loader: Option<PathBuf>,
-    /// Bundle name part.
-    pub bundle_name: String,
-    /// Bundle version part.
-    pub bundle_version: String,
+    /// Bundle name part, overriding the project file's `name`.
+    pub bundle_name: Option<String>,
+    /// Bundle version part, overriding the project file's `version`.
+    pub bundle_version: Option<String>,
     /// Also write the single-file executable.
     pub single: bool,
     /// Build the loader with std rebuilt and immediate-abort panics.
@@ -146,6 +147,10 @@ pub fn build_bundles(args: &BuildArgs) -> Result<Vec<(Target, PathBuf)>, Failure
     let project = Project::open(&args.project).map_err(|e| failure(EXIT_BAD_INPUT, e))?;
     let names: Vec<String> = if args.all {
         project.target_names()
+    } else if args.targets.is_empty() && args.target_files.is_empty() {
+        project
+            .default_boards()
+            .map_err(|e| failure(EXIT_BAD_INPUT, e))?
     } else {
         args.targets.clone()
     };
@@ -153,14 +158,23 @@ pub fn build_bundles(args: &BuildArgs) -> Result<Vec<(Target, PathBuf)>, Failure
         return Err(failure(
             EXIT_BAD_INPUT,
             format!(
-                "no target given\n  help: pass --target NAME (one of: {}), --target-file PATH or --all",
-                project.target_names().join(", ")
+                "no target given\n  help: pass --target NAME (one of: {}), --target-file PATH or --all, or list `boards:` in {}",
+                project.target_names().join(", "),
+                crate::project_file::PROJECT_FILE
             ),
         ));
     }
+    let bundle_name = args
+        .bundle_name
+        .clone()
+        .unwrap_or_else(|| project.bundle_name().to_string());
+    let bundle_version = args
+        .bundle_version
+        .clone()
+        .unwrap_or_else(|| project.bundle_version().to_string());
     for (what, value) in [
-        ("--bundle-name", &args.bundle_name),
-        ("--bundle-version", &args.bundle_version),
+        ("--bundle-name", &bundle_name),
+        ("--bundle-version", &bundle_version),
     ] {
         if value.is_empty() || value.contains(['/', '\\']) || value.starts_with('.') {
             return Err(failure(
@@ -187,8 +201,9 @@ pub fn build_bundles(args: &BuildArgs) -> Result<Vec<(Target, PathBuf)>, Failure
     if !errors.is_empty() {
         return Err(failure(EXIT_BAD_INPUT, errors.join("\n")));
     }
+    let assets = Assets::open().map_err(|e| failure(EXIT_FAILED, e))?;
     let mut loader = project
-        .loader_source(args.loader.as_deref())
+        .loader_source(args.loader.as_deref(), &assets)
         .map_err(|e| failure(EXIT_BAD_INPUT, e))?;
     match &mut loader {
         crate::plan::LoaderSource::Build { min_size, .. } => *min_size = args.min_size,
@@ -233,8 +248,9 @@ pub fn build_bundles(args: &BuildArgs) -> Result<Vec<(Target, PathBuf)>, Failure
             return Err(failure(
                 EXIT_BAD_INPUT,
                 format!(
-                    "{}: no probes to build\n  help: add probes/NAME.bpf.c",
-                    project.root.display()
+                    "{}: no probes to build\n  help: add probes/NAME.bpf.c, or list the sources under `probes:` in {}",
+                    project.root.display(),
+                    crate::project_file::PROJECT_FILE
                 ),
             ));
         }
@@ -274,15 +290,19 @@ pub fn build_bundles(args: &BuildArgs) -> Result<Vec<(Target, PathBuf)>, Failure
     for (target, btf, probes) in prepared {
         let inputs = PlanInputs {
             project_dir: project.root.clone(),
-            probes: probes.clone(),
+            project_headers: project.project_headers(&probes),
+            probes,
+            headers: assets.include_dir(),
+            include_dirs: project.include_dirs(),
+            cflags: project.cflags(),
             btf: btf.clone(),
             loader: loader.clone(),
             clang: tools.clang.clone(),
             llvm_strip: tools.llvm_strip.clone(),
             bpftool: tools.bpftool.clone(),
             pahole: tools.pahole.clone(),
-            project_name: args.bundle_name.clone(),
-            project_version: args.bundle_version.clone(),
+            project_name: bundle_name.clone(),
+            project_version: bundle_version.clone(),
             single: args.single,
         };
         let plan = plan_build(&target, &inputs);

@@ -4,6 +4,7 @@
 //! edge that spawns processes and touches the filesystem.
 
 pub mod arch;
+pub mod assets;
 pub mod bundle;
 pub mod commands;
 pub mod execute;
@@ -11,6 +12,7 @@ pub mod initramfs;
 pub mod kconfig;
 pub mod plan;
 pub mod project;
+pub mod project_file;
 pub mod qemu;
 pub mod target;
 pub mod toolchain;

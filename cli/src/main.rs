@@ -34,7 +34,8 @@ enum Command {
     },
     /// Compile the probes, build the loader, verify everything and write dist/<project>-<version>-<target>.tar.gz.
     Build {
-        /// Target name (repeatable): a project's targets/NAME.yaml or a built-in target.
+        /// Target name (repeatable): a project's targets/NAME.yaml or a built-in target
+        /// [default: `boards` of ebpf-pack.yaml].
         #[arg(long = "target", value_name = "NAME")]
         targets: Vec<String>,
         /// A target file of your own (repeatable).
@@ -49,12 +50,13 @@ enum Command {
         /// Use this prebuilt ebpf-run instead of building it (it is verified like a built one).
         #[arg(long, value_name = "PATH")]
         loader: Option<PathBuf>,
-        /// Project name in the bundle's file name.
-        #[arg(long, default_value = "ebpf-pack")]
-        bundle_name: String,
-        /// Version in the bundle's file name.
-        #[arg(long, default_value = env!("CARGO_PKG_VERSION"))]
-        bundle_version: String,
+        /// Project name in the bundle's file name [default: `name` of ebpf-pack.yaml, else ebpf-pack].
+        #[arg(long)]
+        bundle_name: Option<String>,
+        /// Version in the bundle's file name [default: `version` of ebpf-pack.yaml, else this
+        /// ebpf-pack's version].
+        #[arg(long)]
+        bundle_version: Option<String>,
         /// Also write dist/<project>-<version>-<target>.run: ebpf-run with the bundle inside, one file
         /// to copy to the board (it checks its embedded checksums before loading anything).
         #[arg(long)]

@@ -12,7 +12,8 @@ use crate::target::Target;
 /// The kernel type information input, classified by looking at the file (done by the CLI edge).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BtfInput {
-    /// Use the committed `probes/include/<arch>/vmlinux.h`; the board supplies BTF at run time.
+    /// Use the built-in `<arch>/vmlinux.h` (from `probes/include`, carried by the binary); the board
+    /// supplies BTF at run time.
     Builtin,
     /// A raw BTF file, or an ELF vmlinux with a `.BTF` section: usable as is.
     Btf(PathBuf),
@@ -31,6 +32,9 @@ pub enum LoaderSource {
         workspace: PathBuf,
         /// `$CARGO_HOME`, remapped out of the binary for reproducibility.
         cargo_home: PathBuf,
+        /// Cargo's target folder when not the workspace's own `target/` (the installed CLI builds
+        /// in its cache).
+        target_dir: Option<PathBuf>,
         /// `--min-size`: rebuild the standard library with the loader, panics as immediate aborts
         /// (`-Zbuild-std`, `-Cpanic=immediate-abort`; needs the rust-src component).
         min_size: bool,
@@ -39,13 +43,30 @@ pub enum LoaderSource {
     Prebuilt(PathBuf),
 }
 
+/// One probe: its name (the object's stem) and its C source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeSource {
+    /// Name: the source's file name without `.bpf.c`.
+    pub name: String,
+    /// Source file, project-relative (`probes/opensnoop.bpf.c`).
+    pub source: PathBuf,
+}
+
 /// Everything planning needs besides the target, gathered by the CLI.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanInputs {
     /// Project root: holds `probes/`; commands run here and paths are relative to it.
     pub project_dir: PathBuf,
-    /// Probes to build (stems of `probes/*.bpf.c`), sorted.
-    pub probes: Vec<String>,
+    /// Probes to build, sorted by name.
+    pub probes: Vec<ProbeSource>,
+    /// The built-in headers (`ebpf_pack.h`, `<arch>/vmlinux.h`): the unpacked assets' include folder.
+    pub headers: PathBuf,
+    /// Extra include folders of the project (project-relative), after the built-in headers.
+    pub include_dirs: Vec<PathBuf>,
+    /// Header files of the project the probes may include (project-relative): compile-step inputs.
+    pub project_headers: Vec<PathBuf>,
+    /// Extra clang flags of the project, after ebpf-pack's own.
+    pub cflags: Vec<String>,
     /// Kernel type information for this target.
     pub btf: BtfInput,
     /// Loader origin.
@@ -254,6 +275,8 @@ pub struct Plan {
 
 /// Bundle-relative folder of BPF objects.
 pub const BPF_DIR: &str = "bpf";
+/// The fixed path objects record for the built-in headers' folder (`-fdebug-prefix-map`).
+pub const HEADERS_DEBUG_PATH: &str = "/ebpf-pack/include";
 /// Bundle-relative path of the tailored BTF.
 pub const BTF_FILE: &str = "btf/vmlinux.btf";
 
@@ -270,9 +293,7 @@ pub fn plan_build(target: &Target, inputs: &PlanInputs) -> Plan {
 
     // 1. Kernel type information: where vmlinux.h comes from, which BTF (if any) is shipped.
     let (include_dir, btf_for_tailoring) = match &inputs.btf {
-        BtfInput::Builtin | BtfInput::None => {
-            (PathBuf::from("probes/include").join(facts.name), None)
-        }
+        BtfInput::Builtin | BtfInput::None => (inputs.headers.join(facts.name), None),
         BtfInput::Btf(path) | BtfInput::Dwarf(path) => {
             let include = build.join("include");
             let btf = if let BtfInput::Dwarf(vmlinux) = &inputs.btf {
@@ -314,8 +335,8 @@ pub fn plan_build(target: &Target, inputs: &PlanInputs) -> Plan {
     };
 
     // 2. Probes: one object each, compiled reproducibly, debug info stripped (BTF stays).
-    let compile = |probe: &str, clang_target: &str, out: &Path| -> Vec<String> {
-        vec![
+    let compile = |probe: &ProbeSource, clang_target: &str, out: &Path| -> Vec<String> {
+        let mut args: Vec<String> = vec![
             "-g".into(),
             "-O2".into(),
             "-target".into(),
@@ -326,27 +347,35 @@ pub fn plan_build(target: &Target, inputs: &PlanInputs) -> Plan {
             "-Werror".into(),
             "-fno-ident".into(),
             "-fdebug-compilation-dir=.".into(),
-            "-Iprobes/include".into(),
+            // The headers' folder differs between machines (it is in ebpf-pack's cache): objects name
+            // it by a fixed path so they are the same bytes everywhere.
+            format!(
+                "-fdebug-prefix-map={}={HEADERS_DEBUG_PATH}",
+                p(&inputs.headers)
+            ),
+            format!("-I{}", p(&inputs.headers)),
             format!("-I{}", p(&include_dir)),
-            "-c".into(),
-            format!("probes/{probe}.bpf.c"),
-            "-o".into(),
-            p(out),
-        ]
+        ];
+        args.extend(inputs.include_dirs.iter().map(|d| format!("-I{}", p(d))));
+        args.extend(inputs.cflags.iter().cloned());
+        args.extend(["-c".into(), p(&probe.source), "-o".into(), p(out)]);
+        args
     };
-    let compile_inputs = |probe: &str| {
-        vec![
-            PathBuf::from("probes").join(format!("{probe}.bpf.c")),
+    let compile_inputs = |probe: &ProbeSource| {
+        let mut list = vec![
+            probe.source.clone(),
             include_dir.join("vmlinux.h"),
-            PathBuf::from("probes/include/ebpf_pack.h"),
-        ]
+            inputs.headers.join("ebpf_pack.h"),
+        ];
+        list.extend(inputs.project_headers.iter().cloned());
+        list
     };
     let mut objects = Vec::new();
     for probe in &inputs.probes {
-        let out = stage.join(BPF_DIR).join(format!("{probe}.bpf.o"));
+        let out = stage.join(BPF_DIR).join(format!("{}.bpf.o", probe.name));
         let strip = Cmd::new(&inputs.llvm_strip, ["--strip-debug".into(), p(&out)]);
         steps.push(Step::Run {
-            id: format!("compile-{probe}"),
+            id: format!("compile-{}", probe.name),
             cmds: vec![
                 Cmd::new(
                     &inputs.clang,
@@ -357,7 +386,7 @@ pub fn plan_build(target: &Target, inputs: &PlanInputs) -> Plan {
             inputs: compile_inputs(probe),
             outputs: vec![out.clone()],
         });
-        objects.push((probe.clone(), out));
+        objects.push((probe.name.clone(), out));
     }
 
     // 3. Tailored BTF for kernels without their own.
@@ -371,9 +400,9 @@ pub fn plan_build(target: &Target, inputs: &PlanInputs) -> Plan {
                 .probes
                 .iter()
                 .map(|probe| {
-                    let twin = build.join("tailor").join(format!("{probe}.bpf.o"));
+                    let twin = build.join("tailor").join(format!("{}.bpf.o", probe.name));
                     steps.push(Step::Run {
-                        id: format!("tailor-twin-{probe}"),
+                        id: format!("tailor-twin-{}", probe.name),
                         cmds: vec![Cmd::new(&inputs.clang, compile(probe, "bpfel", &twin))],
                         inputs: compile_inputs(probe),
                         outputs: vec![twin.clone()],
@@ -419,6 +448,7 @@ pub fn plan_build(target: &Target, inputs: &PlanInputs) -> Plan {
         LoaderSource::Build {
             workspace,
             cargo_home,
+            target_dir,
             min_size,
         } => {
             let env_triple = target.triple.to_uppercase().replace(['-', '.'], "_");
@@ -452,6 +482,9 @@ pub fn plan_build(target: &Target, inputs: &PlanInputs) -> Plan {
                         "--message-format=json-render-diagnostics".into(),
                     ]),
             );
+            let target_dir = target_dir
+                .clone()
+                .unwrap_or_else(|| workspace.join("target"));
             if *min_size {
                 // std rebuilt with the loader and panics that abort at once: no panic messages, no
                 // backtrace printer (symboliser, DWARF reader, unwinder), about 45% of the binary.
@@ -463,13 +496,16 @@ pub fn plan_build(target: &Target, inputs: &PlanInputs) -> Plan {
                 cmd.args.extend([
                     "-Zbuild-std=std,panic_abort".to_string(),
                     "--target-dir".to_string(),
-                    p(&workspace.join("target/min-size")),
+                    p(&target_dir.join("min-size")),
                 ]);
                 cmd.env.push(("RUSTC_BOOTSTRAP".into(), "1".into()));
                 // With the backtrace printer gone there is room to optimise for speed a little:
                 // opt-level s instead of z drains events about 30% faster (docs/PERFORMANCE.md).
                 cmd.env
                     .push(("CARGO_PROFILE_LOADER_OPT_LEVEL".into(), "s".into()));
+            } else if target_dir != workspace.join("target") {
+                cmd.args
+                    .extend(["--target-dir".to_string(), p(&target_dir)]);
             }
             if let Some(linker) = &target.linker {
                 cmd.env
@@ -551,7 +587,16 @@ mod tests {
     fn inputs(btf: BtfInput, loader: LoaderSource) -> PlanInputs {
         PlanInputs {
             project_dir: "/src/ebpf-pack".into(),
-            probes: vec!["execsnoop".into(), "opensnoop".into()],
+            probes: ["execsnoop", "opensnoop"]
+                .map(|name| ProbeSource {
+                    name: name.into(),
+                    source: format!("probes/{name}.bpf.c").into(),
+                })
+                .to_vec(),
+            headers: "/home/dev/.cache/ebpf-pack/assets/0.1.0-0123456789ab/include".into(),
+            include_dirs: Vec::new(),
+            project_headers: Vec::new(),
+            cflags: Vec::new(),
             btf,
             loader,
             clang: "clang-19".into(),
@@ -568,6 +613,7 @@ mod tests {
         LoaderSource::Build {
             workspace: "/src/ebpf-pack".into(),
             cargo_home: "/home/dev/.cargo".into(),
+            target_dir: None,
             min_size: false,
         }
     }
@@ -656,6 +702,43 @@ mod tests {
                 big_endian: true,
                 ..
             }
+        )));
+    }
+
+    #[test]
+    fn out_of_tree_project_with_its_own_headers_and_flags_and_the_carried_loader() {
+        let t = target("rpi4");
+        let mut i = inputs(
+            BtfInput::Builtin,
+            LoaderSource::Build {
+                workspace: "/home/dev/.cache/ebpf-pack/assets/0.1.0-0123456789ab/loader-src".into(),
+                cargo_home: "/home/dev/.cargo".into(),
+                target_dir: Some("/home/dev/.cache/ebpf-pack/loader-target".into()),
+                min_size: false,
+            },
+        );
+        i.project_dir = "/src/gw-probes".into();
+        i.probes = vec![ProbeSource {
+            name: "hello".into(),
+            source: "src/bpf/hello.bpf.c".into(),
+        }];
+        i.include_dirs = vec!["include".into()];
+        i.project_headers = vec!["include/gw.h".into(), "src/bpf/common.h".into()];
+        i.cflags = vec!["-DGW_MAX=8".into()];
+        i.project_name = "gw-probes".into();
+        i.project_version = "2.3.1".into();
+        let plan = plan_build(&t, &i);
+        insta::assert_snapshot!(plan.shell_script(&t));
+        assert_eq!(plan.bundle_stem, "gw-probes-2.3.1-rpi4");
+        let Step::Run { inputs, .. } = &plan.steps[0] else {
+            panic!("first step compiles")
+        };
+        assert!(
+            inputs.contains(&PathBuf::from("include/gw.h")),
+            "{inputs:?}"
+        );
+        assert!(inputs.contains(&PathBuf::from(
+            "/home/dev/.cache/ebpf-pack/assets/0.1.0-0123456789ab/include/arm64/vmlinux.h"
         )));
     }
 

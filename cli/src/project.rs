@@ -1,20 +1,28 @@
-//! The project on disk: its probes, its own target files, its loader source, and classifying a
-//! target's kernel BTF input. The filesystem edge of planning.
+//! The project on disk: its project file, its probes, its own target files, its loader source, and
+//! classifying a target's kernel BTF input. The filesystem edge of planning.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::plan::{BtfInput, LoaderSource};
+use crate::assets::{Assets, cache_dir};
+use crate::plan::{BtfInput, LoaderSource, ProbeSource};
+use crate::project_file::{PROJECT_FILE, ProjectFile, parse_project_file, wildcard_match};
 use crate::target::{
     BtfSource, Target, TargetError, TargetOrigin, TargetProblem, builtin_names, builtin_target,
     parse_target,
 };
 
-/// A project directory: holds `probes/*.bpf.c` and optionally `targets/*.yaml` and the loader workspace.
+/// Bundle name of a project without a project file.
+pub const DEFAULT_BUNDLE_NAME: &str = "ebpf-pack";
+
+/// A project directory: `ebpf-pack.yaml` (or, without one, a `probes/` folder of `*.bpf.c`), and
+/// optionally `targets/*.yaml` and, in ebpf-pack's own checkout, the loader workspace.
 #[derive(Debug, Clone)]
 pub struct Project {
     /// Absolute root.
     pub root: PathBuf,
+    /// The project file, when the project has one.
+    pub file: Option<ProjectFile>,
 }
 
 /// A problem with the project or a target's inputs on disk.
@@ -41,10 +49,10 @@ fn perr(
     }
 }
 
-/// Error loading a target by name or file.
+/// Error loading a project, or a target by name or file.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadTargetError {
-    /// The file has problems.
+    /// The target or project file has problems.
     #[error("{0}")]
     Invalid(#[from] TargetError),
     /// No target of that name.
@@ -61,8 +69,8 @@ pub enum LoadTargetError {
 }
 
 impl Project {
-    /// Opens the project at `dir`, which must hold `probes/`.
-    pub fn open(dir: &Path) -> Result<Project, ProjectError> {
+    /// Opens the project at `dir`: reads its `ebpf-pack.yaml`, or, without one, requires `probes/`.
+    pub fn open(dir: &Path) -> Result<Project, LoadTargetError> {
         let root = dir.canonicalize().map_err(|e| {
             perr(
                 dir.display().to_string(),
@@ -70,57 +78,232 @@ impl Project {
                 "pass an existing project directory with -C DIR",
             )
         })?;
+        let file_path = root.join(PROJECT_FILE);
+        if file_path.is_file() {
+            let text = fs::read_to_string(&file_path).map_err(|e| {
+                perr(
+                    file_path.display().to_string(),
+                    format!("cannot read: {e}"),
+                    "check the file's permissions",
+                )
+            })?;
+            let file = parse_project_file(&text, &file_path.display().to_string())?;
+            return Ok(Project {
+                root,
+                file: Some(file),
+            });
+        }
         if !root.join("probes").is_dir() {
             return Err(perr(
                 root.display().to_string(),
-                "has no probes/ folder",
-                "run ebpf-pack in the project root (the folder with probes/), or pass -C DIR",
-            ));
+                format!("has neither {PROJECT_FILE} nor a probes/ folder"),
+                "run ebpf-pack in the project root, pass -C DIR, or start a project with `ebpf-pack init DIR`",
+            )
+            .into());
         }
-        Ok(Project { root })
+        Ok(Project { root, file: None })
     }
 
-    /// Probe names: stems of `probes/*.bpf.c`, sorted.
-    pub fn probes(&self) -> Result<Vec<String>, ProjectError> {
-        let dir = self.root.join("probes");
-        let entries = fs::read_dir(&dir).map_err(|e| {
-            perr(
-                dir.display().to_string(),
-                e.to_string(),
-                "check permissions",
-            )
-        })?;
-        let mut names: Vec<String> = entries
-            .flatten()
-            .filter_map(|e| {
-                e.file_name()
-                    .to_str()
-                    .and_then(|n| n.strip_suffix(".bpf.c"))
-                    .map(str::to_string)
+    /// The first part of bundle names: the project file's `name`, else `ebpf-pack`.
+    pub fn bundle_name(&self) -> &str {
+        self.file.as_ref().map_or(DEFAULT_BUNDLE_NAME, |f| &f.name)
+    }
+
+    /// The second part of bundle names: the project file's `version`, else this ebpf-pack's version.
+    pub fn bundle_version(&self) -> &str {
+        self.file
+            .as_ref()
+            .map_or(env!("CARGO_PKG_VERSION"), |f| &f.version)
+    }
+
+    /// The project file's `boards`, each checked to name a known target (problems at their line).
+    pub fn default_boards(&self) -> Result<Vec<String>, LoadTargetError> {
+        let Some(file) = &self.file else {
+            return Ok(Vec::new());
+        };
+        let known = self.target_names();
+        let problems: Vec<TargetProblem> = file
+            .boards
+            .iter()
+            .filter(|b| !known.contains(&b.value))
+            .map(|b| {
+                file.problem_at(
+                    b,
+                    format!("boards: unknown board `{}`", b.value),
+                    Some(format!(
+                        "known targets: {}; or add targets/{}.yaml",
+                        known.join(", "),
+                        b.value
+                    )),
+                )
             })
             .collect();
-        names.sort();
-        Ok(names)
+        if !problems.is_empty() {
+            return Err(TargetError { problems }.into());
+        }
+        Ok(file.boards.iter().map(|b| b.value.clone()).collect())
+    }
+
+    /// Every probe of the project, sorted by name: the project file's `probes` patterns expanded (each
+    /// must match a file), or `probes/*.bpf.c`. Two sources of one name are refused.
+    pub fn probes(&self) -> Result<Vec<ProbeSource>, LoadTargetError> {
+        let default_pattern = [crate::project_file::Located {
+            value: crate::project_file::DEFAULT_PROBES.to_string(),
+            line: 0,
+            column: 0,
+        }];
+        let patterns = self
+            .file
+            .as_ref()
+            .map_or(&default_pattern[..], |f| &f.probes);
+        let mut found: Vec<ProbeSource> = Vec::new();
+        let mut problems = Vec::new();
+        let file_name = self
+            .file
+            .as_ref()
+            .map_or_else(|| PROJECT_FILE.to_string(), |f| f.file.clone());
+        for pattern in patterns {
+            let rel = Path::new(&pattern.value);
+            let dir = rel.parent().unwrap_or(Path::new(""));
+            let name_pattern = rel
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let mut matched: Vec<PathBuf> = fs::read_dir(self.root.join(dir))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|e| e.path().is_file())
+                .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                .filter(|n| wildcard_match(&name_pattern, n))
+                .map(|n| dir.join(n))
+                .collect();
+            matched.sort();
+            if matched.is_empty() && pattern.line > 0 {
+                problems.push(TargetProblem {
+                    file: file_name.clone(),
+                    line: pattern.line,
+                    column: pattern.column,
+                    message: format!("probes: `{}` matches no file", pattern.value),
+                    help: Some(format!(
+                        "add the source, or correct the path (relative to {})",
+                        self.root.display()
+                    )),
+                });
+            }
+            for source in matched {
+                let name = source
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.strip_suffix(".bpf.c"))
+                    .unwrap_or_default()
+                    .to_string();
+                if let Some(other) = found.iter().find(|p| p.name == name) {
+                    if other.source != source {
+                        problems.push(TargetProblem {
+                            file: file_name.clone(),
+                            line: pattern.line,
+                            column: pattern.column,
+                            message: format!(
+                                "probes: {} and {} are both probe `{name}`",
+                                other.source.display(),
+                                source.display()
+                            ),
+                            help: Some(
+                                "rename one: the file name is the probe's and its object's name"
+                                    .into(),
+                            ),
+                        });
+                    }
+                    continue;
+                }
+                if !crate::target::is_valid_name(&name) {
+                    problems.push(TargetProblem {
+                        file: file_name.clone(),
+                        line: pattern.line,
+                        column: pattern.column,
+                        message: format!("probes: {} is not a valid probe name", source.display()),
+                        help: Some(
+                            "name sources with lower-case letters, digits, `-` and `_`: NAME.bpf.c"
+                                .into(),
+                        ),
+                    });
+                    continue;
+                }
+                found.push(ProbeSource { name, source });
+            }
+        }
+        if !problems.is_empty() {
+            return Err(TargetError { problems }.into());
+        }
+        found.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(found)
     }
 
     /// Probes a target builds: its `probes:` list (each checked to exist) or all of them.
-    pub fn probes_for(&self, target: &Target) -> Result<Vec<String>, ProjectError> {
+    pub fn probes_for(&self, target: &Target) -> Result<Vec<ProbeSource>, LoadTargetError> {
         let all = self.probes()?;
         let Some(wanted) = &target.probes else {
             return Ok(all);
         };
-        for p in wanted {
-            if !all.contains(p) {
-                return Err(perr(
-                    target_file_name(target),
-                    format!("probes: `{p}` has no source probes/{p}.bpf.c"),
-                    format!("available probes: {}", all.join(", ")),
-                ));
+        let mut list = Vec::new();
+        for name in wanted {
+            match all.iter().find(|p| &p.name == name) {
+                Some(p) => list.push(p.clone()),
+                None => {
+                    return Err(perr(
+                        target_file_name(target),
+                        format!("probes: `{name}` is not a probe of this project"),
+                        format!(
+                            "available probes: {}",
+                            all.iter()
+                                .map(|p| p.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
+                    .into());
+                }
             }
         }
-        let mut list = wanted.clone();
-        list.sort();
+        list.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(list)
+    }
+
+    /// The project's extra include folders (from the project file).
+    pub fn include_dirs(&self) -> Vec<PathBuf> {
+        self.file
+            .as_ref()
+            .map_or_else(Vec::new, |f| f.include.clone())
+    }
+
+    /// The project's extra clang flags (from the project file).
+    pub fn cflags(&self) -> Vec<String> {
+        self.file
+            .as_ref()
+            .map_or_else(Vec::new, |f| f.cflags.clone())
+    }
+
+    /// Header files the probes may include, project-relative and sorted: `*.h` beside each source
+    /// and everything below the include folders. A change to one rebuilds the objects.
+    pub fn project_headers(&self, probes: &[ProbeSource]) -> Vec<PathBuf> {
+        let mut dirs: Vec<(PathBuf, bool)> = probes
+            .iter()
+            .map(|p| {
+                (
+                    p.source.parent().unwrap_or(Path::new("")).to_path_buf(),
+                    false,
+                )
+            })
+            .collect();
+        dirs.extend(self.include_dirs().into_iter().map(|d| (d, true)));
+        let mut headers = Vec::new();
+        for (dir, recursive) in dirs {
+            collect_headers(&self.root, &dir, recursive, 0, &mut headers);
+        }
+        headers.sort();
+        headers.dedup();
+        headers
     }
 
     /// Names of the project's own target files (`targets/*.yaml`), sorted.
@@ -166,8 +349,13 @@ impl Project {
         }
     }
 
-    /// Where the loader comes from: a prebuilt one, or this workspace's `loader/` crate.
-    pub fn loader_source(&self, prebuilt: Option<&Path>) -> Result<LoaderSource, ProjectError> {
+    /// Where the loader comes from: a prebuilt one, this workspace's `loader/` crate (ebpf-pack's own
+    /// checkout), or the source the binary carries, built in ebpf-pack's cache.
+    pub fn loader_source(
+        &self,
+        prebuilt: Option<&Path>,
+        assets: &Assets,
+    ) -> Result<LoaderSource, ProjectError> {
         if let Some(p) = prebuilt {
             let p = p.canonicalize().map_err(|e| {
                 perr(
@@ -178,22 +366,44 @@ impl Project {
             })?;
             return Ok(LoaderSource::Prebuilt(p));
         }
+        let cargo_home = std::env::var_os("CARGO_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+            .unwrap_or_else(|| PathBuf::from("/nonexistent-cargo-home"));
         if self.root.join("loader/Cargo.toml").is_file() && self.root.join("Cargo.toml").is_file() {
-            let cargo_home = std::env::var_os("CARGO_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
-                .unwrap_or_else(|| PathBuf::from("/nonexistent-cargo-home"));
             return Ok(LoaderSource::Build {
                 workspace: self.root.clone(),
                 cargo_home,
+                target_dir: None,
                 min_size: false,
             });
         }
-        Err(perr(
-            self.root.display().to_string(),
-            "has no loader/ crate to build ebpf-run from",
-            "pass --loader PATH with an ebpf-run built for the target",
-        ))
+        // One target folder for every project: the second board of a triple, and every later build,
+        // reuse what cargo built there.
+        Ok(LoaderSource::Build {
+            workspace: assets.loader_source(),
+            cargo_home,
+            target_dir: Some(cache_dir().join("loader-target")),
+            min_size: false,
+        })
+    }
+}
+
+/// Adds `*.h` files in `dir` (and below it when `recursive`, a few levels deep) to `out`.
+fn collect_headers(root: &Path, dir: &Path, recursive: bool, depth: u32, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(root.join(dir)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let rel = dir.join(entry.file_name());
+        let path = entry.path();
+        if path.is_dir() {
+            if recursive && depth < 8 {
+                collect_headers(root, &rel, recursive, depth + 1, out);
+            }
+        } else if rel.extension().is_some_and(|e| e == "h") {
+            out.push(rel);
+        }
     }
 }
 

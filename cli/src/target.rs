@@ -210,7 +210,7 @@ pub fn parse_target(
 }
 
 /// Turns a YAML error into a problem with position and, where the message allows, a hint.
-fn yaml_problem(file: &str, error: &serde_saphyr::Error) -> TargetProblem {
+pub(crate) fn yaml_problem(file: &str, error: &serde_saphyr::Error) -> TargetProblem {
     let inner = error.without_snippet();
     let location = inner.location();
     let text = inner.to_string();

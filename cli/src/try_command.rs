@@ -69,10 +69,7 @@ fn read_input(path: &Path, what: &str, help: &str) -> Result<Vec<u8>, Failure> {
 
 /// The provisioning cache (`scripts/provision-test-kernels.sh` fills `guests/<arch>/` in it).
 fn cache_dir() -> PathBuf {
-    std::env::var_os("EBPF_PACK_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/ebpf-pack")))
-        .unwrap_or_else(|| PathBuf::from(".cache/ebpf-pack"))
+    crate::assets::cache_dir()
 }
 
 /// `ebpf-pack try`: build (or take) a bundle, verify it, boot it in QEMU with `kernel`, run ebpf-run and a
@@ -100,8 +97,8 @@ pub fn try_bundle(args: &TryArgs) -> Result<(), Failure> {
                 all: false,
                 dry_run: false,
                 loader: args.loader.clone(),
-                bundle_name: "ebpf-pack".into(),
-                bundle_version: env!("CARGO_PKG_VERSION").into(),
+                bundle_name: None,
+                bundle_version: None,
                 single: false,
                 min_size: false,
                 verbose: args.verbose,
