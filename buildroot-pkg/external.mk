@@ -56,8 +56,11 @@ EBPF_PACK_TREE_BUNDLE_DEPENDENCIES = \
 # first). clang is named explicitly: clang.br_real is host-clang without
 # Buildroot's toolchain wrapper, whose target flags do not belong in a BPF
 # compile; the build machine's own clang-19 would otherwise be found first.
+# The CLI carries its probe headers (ebpf_pack.h, per-arch vmlinux.h) and
+# unpacks them into its cache, kept in Buildroot's build folder.
 EBPF_PACK_TREE_CLI_ENV = \
 	$(HOST_MAKE_ENV) \
+	EBPF_PACK_CACHE=$(BUILD_DIR)/ebpf-pack-cache \
 	CLANG=$(HOST_DIR)/bin/clang.br_real \
 	LLVM_STRIP=$(HOST_DIR)/bin/llvm-strip \
 	C_INCLUDE_PATH=$(HOST_DIR)/include \

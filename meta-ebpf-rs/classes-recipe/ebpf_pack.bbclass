@@ -35,11 +35,13 @@ EBPF_PACK_BUNDLE_VERSION ??= "${PV}"
 EBPF_PACK_INSTALL_DIR ??= "${datadir}/ebpf-pack/${BPN}"
 EBPF_PACK_COMMAND ??= "${BPN}"
 
-# Build out of the source tree. The project ebpf-pack builds in: the recipe's probes plus ebpf-pack's
-# shared headers.
+# Build out of the source tree. The project ebpf-pack builds in: the recipe's probes and a project file
+# naming the bundle; ebpf-pack-native carries its own headers (ebpf_pack.h, per-arch vmlinux.h) and
+# unpacks them into its cache, kept inside the build folder.
 B = "${WORKDIR}/build"
 EBPF_PACK_PROJECT = "${B}/project"
 EBPF_PACK_TARGET_FILE = "${B}/target.yaml"
+export EBPF_PACK_CACHE = "${B}/ebpf-pack-cache"
 
 inherit deploy kernel-artifact-names
 
@@ -77,7 +79,6 @@ python __anonymous() {
 ebpf_pack_do_configure() {
     rm -rf ${EBPF_PACK_PROJECT}
     mkdir -p ${EBPF_PACK_PROJECT}/probes/include
-    cp -R ${STAGING_DATADIR_NATIVE}/ebpf-pack/include/. ${EBPF_PACK_PROJECT}/probes/include/
     found=""
     for probe in ${EBPF_PACK_PROBES_DIR}/*.bpf.c; do
         [ -f "$probe" ] || continue
@@ -93,6 +94,12 @@ ebpf_pack_do_configure() {
     if [ -d ${EBPF_PACK_PROBES_DIR}/include ]; then
         cp -R ${EBPF_PACK_PROBES_DIR}/include/. ${EBPF_PACK_PROJECT}/probes/include/
     fi
+    # The bundle's name and version (dist/NAME-VERSION-MACHINE.tar.gz); docs/PROJECT.md of ebpf-pack.
+    printf '%s\n' 'schema: 1' \
+        'name: "${EBPF_PACK_BUNDLE_NAME}"' \
+        'version: "${EBPF_PACK_BUNDLE_VERSION}"' \
+        'probes: ["probes/*.bpf.c"]' \
+        'include: [probes/include]' > ${EBPF_PACK_PROJECT}/ebpf-pack.yaml
 
     ebpf-pack yocto-target \
         --machine "${MACHINE}" \
@@ -123,9 +130,7 @@ ebpf_pack_do_compile() {
     rm -rf ${EBPF_PACK_PROJECT}/dist
     ebpf-pack -C ${EBPF_PACK_PROJECT} build \
         --target-file ${EBPF_PACK_TARGET_FILE} \
-        --loader ${STAGING_BINDIR}/ebpf-run \
-        --bundle-name "${EBPF_PACK_BUNDLE_NAME}" \
-        --bundle-version "${EBPF_PACK_BUNDLE_VERSION}"
+        --loader ${STAGING_BINDIR}/ebpf-run
 }
 
 ebpf_pack_do_install() {

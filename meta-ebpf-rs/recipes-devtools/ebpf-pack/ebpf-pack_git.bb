@@ -19,11 +19,7 @@ CARGO_SRC_DIR = "cli"
 # (checked with `cargo +1.94.1 build --locked --ignore-rust-version -p ebpf-pack -p ebpf-run`).
 CARGO_BUILD_FLAGS += "--ignore-rust-version"
 
-do_install:append() {
-    # Headers the ebpf_pack class compiles probes with: probes/include/ebpf_pack.h and the committed
-    # per-arch vmlinux.h of `kernel.btf: builtin`.
-    install -d ${D}${datadir}/ebpf-pack/include
-    cp -R --no-dereference --preserve=mode,links ${S}/probes/include/. ${D}${datadir}/ebpf-pack/include/
-}
+# The probe headers (ebpf_pack.h, the per-arch vmlinux.h) are inside the binary (cli/build.rs packs
+# them); `ebpf-pack headers DIR` writes them out where a recipe or an editor wants them.
 
 BBCLASSEXTEND = "native nativesdk"
