@@ -428,6 +428,34 @@ mod tests {
     }
 
     #[test]
+    fn the_example_in_the_docs_parses() {
+        let doc = include_str!("../../docs/PROJECT.md");
+        let example = doc
+            .split("```yaml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("docs/PROJECT.md has a yaml example");
+        let p = parse_project_file(example, "docs/PROJECT.md").expect("the example is valid");
+        assert_eq!(
+            (p.name.as_str(), p.version.as_str()),
+            ("gw-probes", "1.4.0")
+        );
+        assert_eq!(p.probes.len(), 2);
+    }
+
+    #[test]
+    fn the_repository_is_a_project() {
+        let text = include_str!("../../ebpf-pack.yaml");
+        let p = parse_project_file(text, "ebpf-pack.yaml").expect("valid");
+        assert_eq!(p.name, "ebpf-pack");
+        assert_eq!(
+            p.version,
+            env!("CARGO_PKG_VERSION"),
+            "keep it the workspace version"
+        );
+    }
+
+    #[test]
     fn wildcards() {
         assert!(wildcard_match("*.bpf.c", "opensnoop.bpf.c"));
         assert!(wildcard_match("open*.bpf.c", "opensnoop.bpf.c"));
