@@ -30,6 +30,25 @@ echo "|---|---|"
 echo "| cold (fresh copy: all crates, clang, LTO loader) | $(elapsed "$t0" "$t1") |"
 echo "| no change | $(elapsed "$t1" "$t2") |"
 echo
+# A user's own project, built by the CLI outside any checkout (the binary `cargo install --path cli`
+# makes is this one): `init`, then the first board of a triple (assets unpacked into a fresh cache, the
+# carried ebpf-run source built there, clang), a second board of the same triple, and no change.
+echo "## Out-of-tree project (ebpf-pack init, fresh EBPF_PACK_CACHE, $(nproc) cores)"
+echo
+"$cli" init "$work/own" --board rpi4 --board qemuarm64 --ci none >/dev/null
+export EBPF_PACK_CACHE="$work/cache"
+t0=$(now); "$cli" -C "$work/own" build --target rpi4 >/dev/null 2>&1; t1=$(now)
+"$cli" -C "$work/own" build --target qemuarm64 >/dev/null 2>&1; t2=$(now)
+"$cli" -C "$work/own" build --target rpi4 >/dev/null 2>&1; t3=$(now)
+"$cli" -C "$work/own" build >/dev/null 2>&1; t4=$(now)
+unset EBPF_PACK_CACHE
+echo "| build | seconds |"
+echo "|---|---|"
+echo "| cold: rpi4 (unpack headers + loader source, build ebpf-run for aarch64-musl, clang) | $(elapsed "$t0" "$t1") |"
+echo "| qemuarm64, the same triple (loader already built in the cache) | $(elapsed "$t1" "$t2") |"
+echo "| no change: rpi4 | $(elapsed "$t2" "$t3") |"
+echo "| no change: both boards of ebpf-pack.yaml | $(elapsed "$t3" "$t4") |"
+echo
 echo "## Sizes"
 echo
 echo "| target | triple | stripped static ebpf-run (bytes) | KiB | bundle .tar.gz (bytes) | objects (bytes) |"

@@ -582,3 +582,57 @@ fn bad_project_files_and_init_into_a_used_folder_are_refused_with_the_place() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("ebpf-pack init"), "{err}");
 }
+
+#[test]
+fn deps_lists_what_build_would_miss_and_install_says_what_it_cannot_do() {
+    let dir = tempdir();
+    let p = dir.path();
+    run_ok(
+        ebpf_pack()
+            .arg("init")
+            .arg(p)
+            .args(["--board", "odd:beaglebone", "--ci", "none"]),
+    );
+    let file = p.join("targets/odd.yaml");
+    let text_before = fs::read_to_string(&file).expect("own target");
+    fs::write(
+        &file,
+        text_before.replace(
+            "linker: arm-linux-gnueabihf-gcc",
+            "linker: no-such-linker-gcc",
+        ),
+    )
+    .expect("edit");
+    // Present on this host: nothing to do.
+    let out = run_ok(
+        ebpf_pack()
+            .arg("-C")
+            .arg(p)
+            .args(["deps", "--target", "x86_64"]),
+    );
+    assert_eq!(text(&out).0.trim(), "nothing missing");
+    // A linker no package provides: listed with the fix, exit 3, and --install installs nothing
+    // (apt-get is not run for it) and says it is still missing.
+    for extra in [&[][..], &["--install"]] {
+        let out = ebpf_pack()
+            .arg("-C")
+            .arg(p)
+            .arg("deps")
+            .args(extra)
+            .output()
+            .expect("run");
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+        assert!(
+            stdout.contains("missing: no-such-linker-gcc (for target odd: linking the loader): install `no-such-linker-gcc`, or change `linker` in the target file"),
+            "{stdout}"
+        );
+        assert!(!stdout.contains("+ apt-get"), "{stdout}");
+        if !extra.is_empty() {
+            assert!(
+                stderr.contains("still missing after installing"),
+                "{stderr}"
+            );
+        }
+    }
+}
