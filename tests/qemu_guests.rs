@@ -8,7 +8,8 @@
 //! scripts/provision-test-kernels.sh (cached). Test probes of tests/fixtures/guest-probes are built
 //! through the same pipeline and loaded in the guests as loose objects: a kprobe in every guest; a tc
 //! classifier on the loopback in both arm64 guests (a netlink filter on 6.1, a tcx link on 6.12); an
-//! fentry/fexit probe on 6.12. Guests boot in
+//! fentry/fexit probe on 6.12. The example probe of `ebpf-pack init` runs in its own bundles on the
+//! armv7 (JIT on) and s390x kernels. Guests boot in
 //! parallel, each under `try --timeout`. A failed guest prints its console tail and the commands to rerun.
 //! Files of the tier live in build/qemu-guests/ so that those commands still work after a failure.
 
@@ -431,6 +432,106 @@ fn probes_trace_on_arm64_armv7_and_s390x_kernels() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The example probe `ebpf-pack init` writes, in a project outside the repository's probes, on the
+/// 32-bit ARM kernel with its JIT on (no atomics allowed) and on the big-endian s390x kernel, both
+/// without kernel BTF (the bundles ship BTF tailored to it): the new process of the workload's
+/// `sh -c` is reported with the workload shell as its parent, both pids as the workload prints them.
+#[test]
+fn init_example_probe_reports_forks_on_armv7_with_jit_and_on_big_endian_s390x() {
+    let Some(envs) = provisioned() else {
+        return;
+    };
+    if ![Arch::Arm, Arch::S390x].into_iter().all(has_qemu) {
+        return;
+    }
+    let project = tier_dir().join("init-project");
+    let _ = std::fs::remove_dir_all(&project);
+    run_ok(
+        ebpf_pack()
+            .arg("init")
+            .arg(&project)
+            .args(["--name", "hello", "--ci", "none"]),
+    );
+    std::fs::create_dir_all(project.join("targets")).expect("targets/");
+    let guests = [("arm", Arch::Arm, "on"), ("s390x", Arch::S390x, "default")];
+    let mut bundles = Vec::new();
+    for (key, arch, _) in guests {
+        let env = envs
+            .get(key)
+            .unwrap_or_else(|| panic!("no {key} guest: {envs:?}"));
+        let name = format!("hello-{arch}");
+        write_target(
+            &project.join("targets"),
+            &name,
+            &format!(
+                "schema: 1\nname: {name}\ndescription: example probe in the guest\narch: {arch}\nkernel:\n  version: \"6.1\"\n  btf: {}\n",
+                env_path(env, "vmlinux").display()
+            ),
+        );
+        let out = run_ok(
+            ebpf_pack()
+                .arg("-C")
+                .arg(&project)
+                .args(["build", "--target", &name]),
+        );
+        let rel = text(&out).0.split_whitespace().nth(1).map(str::to_string);
+        bundles.push(project.join(rel.expect("bundle path")));
+    }
+    let outputs: Vec<(String, String)> = std::thread::scope(|s| {
+        let handles: Vec<_> = guests
+            .iter()
+            .zip(&bundles)
+            .map(|((key, _, jit), bundle)| {
+                let env = &envs[*key];
+                s.spawn(move || {
+                    let mut cmd = ebpf_pack();
+                    cmd.arg("try")
+                        .arg("--bundle")
+                        .arg(bundle)
+                        .arg("--kernel")
+                        .arg(env_path(env, "kernel"))
+                        .arg("--busybox")
+                        .arg(env_path(env, "busybox"))
+                        .args(["--timeout", GUEST_TIMEOUT, "--jit", jit, "--workload"])
+                        .arg(repo().join("tests/fixtures/guest-workload.sh"))
+                        .args(["--", "hello"]);
+                    let line = format!("{cmd:?}");
+                    let out = cmd.output().expect("run ebpf-pack try");
+                    let (o, e) = text(&out);
+                    assert!(out.status.success(), "{line}: {}\n{o}\n{e}", out.status);
+                    (line, format!("{o}{e}"))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("guest thread"))
+            .collect()
+    });
+    for (command, output) in &outputs {
+        let marker = |what: &str| {
+            output
+                .lines()
+                .find_map(|l| {
+                    l.split_once(&format!("@@ebpf-pack: workload {what} pid="))?
+                        .1
+                        .split(' ')
+                        .next()
+                })
+                .map(str::to_string)
+                .unwrap_or_else(|| panic!("{command}: no `workload {what}` line:\n{output}"))
+        };
+        let (shell, child) = (marker("open"), marker("exec"));
+        let wanted = format!("hello ppid={shell} pid={child} uid=0 comm=");
+        let seen = output.lines().find(|l| l.contains(&wanted));
+        assert!(
+            seen.is_some(),
+            "{command}: no `{wanted}...` line:\n{output}"
+        );
+        eprintln!("guest line: {}", seen.unwrap_or_default().trim());
+    }
 }
 
 #[test]
