@@ -14,6 +14,7 @@ apt_packages=(
   gcc-s390x-linux-gnu libc6-dev-s390x-cross       # static glibc loader for s390x (big-endian)
   file xz-utils zstd cpio binutils                # tests and kernel-package handling
   git rsync                                       # tests: gitlab-ci-local runs the generated pipeline
+  openssh-server openssh-client                   # tests: `ebpf-pack run --via ssh` against a loopback sshd
   gcc libc6-dev                                   # make bench: the static libbpf comparison loader
   qemu-system-arm qemu-system-misc                # `ebpf-pack try` and the QEMU guest tests: arm, aarch64, s390x
 )

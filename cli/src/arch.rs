@@ -86,6 +86,8 @@ pub struct ArchFacts {
     pub has_builtin_vmlinux_h: bool,
     /// How `ebpf-pack try` boots a kernel of this arch (a target file's `qemu:` section overrides parts).
     pub qemu: QemuFacts,
+    /// What `uname -m` prints on a board of this arch (`ebpf-pack run` checks it before pushing).
+    pub uname_machines: &'static [&'static str],
 }
 
 /// How QEMU emulates a board of one arch: the defaults of `ebpf-pack try`.
@@ -142,6 +144,7 @@ impl Arch {
                     cpu: Some("max"),
                     console: "ttyS0",
                 },
+                uname_machines: &["x86_64"],
             },
             Arch::Arm64 => ArchFacts {
                 name: "arm64",
@@ -168,6 +171,7 @@ impl Arch {
                     cpu: Some("cortex-a57"),
                     console: "ttyAMA0",
                 },
+                uname_machines: &["aarch64", "arm64"],
             },
             Arch::Arm => ArchFacts {
                 name: "arm",
@@ -197,6 +201,7 @@ impl Arch {
                     cpu: Some("cortex-a15"),
                     console: "ttyAMA0",
                 },
+                uname_machines: &["armv7l", "armv8l", "armv7"],
             },
             Arch::Riscv64 => ArchFacts {
                 name: "riscv64",
@@ -223,6 +228,7 @@ impl Arch {
                     cpu: None,
                     console: "ttyS0",
                 },
+                uname_machines: &["riscv64"],
             },
             Arch::S390x => ArchFacts {
                 name: "s390x",
@@ -246,6 +252,7 @@ impl Arch {
                     cpu: None,
                     console: "ttysclp0",
                 },
+                uname_machines: &["s390x"],
             },
             Arch::Mips => ArchFacts {
                 name: "mips",
@@ -269,6 +276,7 @@ impl Arch {
                     cpu: None,
                     console: "ttyS0",
                 },
+                uname_machines: &["mips"],
             },
             Arch::Mipsel => ArchFacts {
                 name: "mipsel",
@@ -292,6 +300,7 @@ impl Arch {
                     cpu: None,
                     console: "ttyS0",
                 },
+                uname_machines: &["mips"],
             },
         }
     }

@@ -134,6 +134,9 @@ pub struct BuildArgs {
     pub min_size: bool,
     /// Echo commands.
     pub verbose: bool,
+    /// Print the `SHA256  PATH` lines on stderr instead of stdout (stdout belongs to the caller:
+    /// `run` streams events there).
+    pub quiet: bool,
 }
 
 /// `ebpf-pack build`.
@@ -335,7 +338,12 @@ pub fn build_bundles(args: &BuildArgs) -> Result<Vec<(Target, PathBuf)>, Failure
             .bundle
             .strip_prefix(&project.root)
             .unwrap_or(&built.bundle);
-        println!("{}  {}", built.sha256, shown.display());
+        let line = format!("{}  {}", built.sha256, shown.display());
+        if args.quiet {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
         if let Some((single, sha)) = &built.single {
             let shown = single.strip_prefix(&project.root).unwrap_or(single);
             println!("{sha}  {}", shown.display());

@@ -119,6 +119,31 @@ enum Command {
         #[arg(last = true, value_name = "EBPF-RUN ARGS")]
         loader_args: Vec<String>,
     },
+    /// Run a bundle on a board from here: build it (fast when nothing changed), push it only when the
+    /// board lacks that exact bundle (by SHA-256), run its ebpf-run there and show the events here.
+    /// Ctrl-C stops the board's loader; its final map dump still arrives. Exit: ebpf-run's status.
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["target", "bundle"])))]
+    Run {
+        /// Target to build the bundle for.
+        #[arg(long, value_name = "NAME")]
+        target: Option<String>,
+        /// Run this bundle (.tar.gz) instead of building one; it is verified first.
+        #[arg(long, value_name = "FILE", conflicts_with = "target")]
+        bundle: Option<PathBuf>,
+        /// How to reach the board: `local`, `ssh USER@HOST`, `ssh://USER@HOST:PORT` (the system's
+        /// OpenSSH client and its config; EBPF_PACK_SSH names another ssh program).
+        #[arg(long, value_name = "TRANSPORT")]
+        via: String,
+        /// `text`: a table per record type; `json`: ebpf-run's JSON lines as they come.
+        #[arg(long, value_enum, default_value_t = RunFormatArg::Text)]
+        format: RunFormatArg,
+        /// Also record ebpf-run's JSON lines in FILE.
+        #[arg(long, value_name = "FILE.jsonl")]
+        output: Option<PathBuf>,
+        /// Arguments of ebpf-run on the board: probes, --duration SECS, --set NAME=VALUE ...
+        #[arg(last = true, value_name = "EBPF-RUN ARGS")]
+        loader_args: Vec<String>,
+    },
     /// Re-check a bundle or single-file executable: layout, checksums, loader and objects against its target.
     Verify {
         /// The bundle (.tar.gz) or single-file executable (.run).
@@ -178,6 +203,15 @@ enum Command {
     YoctoTarget(ebpf_pack::yocto::YoctoTargetArgs),
 }
 
+/// `run --format` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum RunFormatArg {
+    /// Aligned tables.
+    Text,
+    /// JSON lines.
+    Json,
+}
+
 /// `init --ci` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum InitCi {
@@ -226,6 +260,7 @@ fn main() -> ExitCode {
             single,
             min_size,
             verbose: cli.verbose,
+            quiet: false,
         }),
         Command::Try {
             target,
@@ -296,6 +331,26 @@ fn main() -> ExitCode {
                 ci: systems,
             })
         }
+        Command::Run {
+            target,
+            bundle,
+            via,
+            format,
+            output,
+            loader_args,
+        } => ebpf_pack::run_command::run(&ebpf_pack::run_command::RunArgs {
+            project: cli.project,
+            target,
+            bundle,
+            via,
+            format: match format {
+                RunFormatArg::Text => ebpf_pack::run_command::RunFormat::Text,
+                RunFormatArg::Json => ebpf_pack::run_command::RunFormat::Json,
+            },
+            output,
+            loader_args,
+            verbose: cli.verbose,
+        }),
         Command::Ci { system, check } => ebpf_pack::scaffold::ci(&cli.project, system, check),
         Command::Headers { dir, arches } => ebpf_pack::scaffold::headers(&dir, &arches),
         Command::Deps { targets, install } => {

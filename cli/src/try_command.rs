@@ -102,6 +102,7 @@ pub fn try_bundle(args: &TryArgs) -> Result<(), Failure> {
                 single: false,
                 min_size: false,
                 verbose: args.verbose,
+                quiet: false,
             })?;
             let (target, bundle) = built.into_iter().next().ok_or_else(|| {
                 failure(
