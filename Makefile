@@ -32,6 +32,7 @@ test: lint
 bench: $(EBPF_PACK)
 	@bash scripts/bench.sh
 	@bash scripts/bench-loader.sh
+	@bash scripts/bench-run.sh
 
 clean:
 	rm -rf build dist
