@@ -207,11 +207,7 @@ fn installed_cli_builds_an_init_project_outside_the_checkout_and_its_probe_runs_
     if !can_load_bpf() {
         return;
     }
-    if !Path::new("/sys/kernel/tracing/events").exists() {
-        let _ = Command::new("mount")
-            .args(["-t", "tracefs", "tracefs", "/sys/kernel/tracing"])
-            .status();
-    }
+    ensure_tracefs();
     let mut loader = Command::new(ours.join("ebpf-run"))
         .args(["hello", "--duration", "60"])
         .current_dir(&ours)

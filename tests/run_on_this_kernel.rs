@@ -92,14 +92,6 @@ fn unpacked(target: &str) -> (tempfile::TempDir, PathBuf) {
     (dir, top)
 }
 
-fn ensure_tracefs() {
-    if !Path::new("/sys/kernel/tracing/events").exists() {
-        let _ = Command::new("mount")
-            .args(["-t", "tracefs", "tracefs", "/sys/kernel/tracing"])
-            .status();
-    }
-}
-
 fn unique(tag: &str) -> String {
     format!(
         "ebpfpack-{tag}-{}-{}",

@@ -171,16 +171,16 @@ fn wait_until_detached(name: &str) {
     }
 }
 
+/// The tests share the board's cache folder and the kernel: one at a time.
+static BOARD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn run_over_ssh_pushes_once_shows_events_and_leaves_nothing_attached() {
     if !can_load_bpf() {
         return;
     }
-    if !Path::new("/sys/kernel/tracing/events").exists() {
-        let _ = Command::new("mount")
-            .args(["-t", "tracefs", "tracefs", "/sys/kernel/tracing"])
-            .status();
-    }
+    let _one_at_a_time = BOARD.lock().unwrap_or_else(|e| e.into_inner());
+    ensure_tracefs();
     let Some(sshd) = start_sshd() else {
         return;
     };
@@ -257,4 +257,75 @@ fn run_over_ssh_pushes_once_shows_events_and_leaves_nothing_attached() {
     assert!(err.contains("already holds"), "{err}");
     assert!(!status.success(), "a killed connection is a failure: {err}");
     wait_until_detached("handle_exec");
+}
+
+#[test]
+fn run_local_passes_json_through_records_it_and_refuses_what_cannot_work() {
+    if !can_load_bpf() {
+        return;
+    }
+    let _one_at_a_time = BOARD.lock().unwrap_or_else(|e| e.into_inner());
+    ensure_tracefs();
+    let x86 = bundle("x86_64");
+    let scratch = tempdir();
+    let record = scratch.path().join("run.jsonl");
+    let out = run_ok(
+        ebpf_pack()
+            .arg("run")
+            .arg("--bundle")
+            .arg(&x86)
+            .args(["--via", "local", "--format", "json", "--output"])
+            .arg(&record)
+            .args(["--", "syscount", "--duration", "2"]),
+    );
+    let (stdout, _) = text(&out);
+    assert_eq!(
+        std::fs::read_to_string(&record).expect("recorded"),
+        stdout,
+        "--output records exactly the stream"
+    );
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|v| v["probe"] == "syscount" && v["key"].is_number() && v["value"].is_u64()),
+        "{stdout}"
+    );
+
+    // Bad transports and a bundle of another arch: refused before anything runs on the board.
+    let refuse = |args: &[&str], bundle: &Path, code: i32, wanted: &str| {
+        let out = ebpf_pack()
+            .arg("run")
+            .arg("--bundle")
+            .arg(bundle)
+            .args(args)
+            .output()
+            .expect("run");
+        let (o, e) = text(&out);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {o}{e}");
+        assert!(e.contains(wanted), "{args:?}: wanted `{wanted}` in {e}");
+    };
+    refuse(&["--via", "telnet board"], &x86, 2, "is not a transport");
+    refuse(
+        &["--via", "serial:/dev/ttyUSB0"],
+        &x86,
+        2,
+        "no serial or adb transport yet",
+    );
+    let closed = free_port();
+    refuse(
+        &["--via", &format!("ssh://root@127.0.0.1:{closed}")],
+        &x86,
+        1,
+        "cannot reach root@127.0.0.1",
+    );
+    refuse(
+        &["--via", "local"],
+        &bundle("rpi4"),
+        2,
+        "is a `x86_64` machine, but",
+    );
 }

@@ -158,19 +158,22 @@ pub fn board_probe(sha: &str) -> String {
 /// marks it complete; anything partial is removed. Old bundles in `dir` are removed first (one per board).
 pub fn board_push(dir: &str, sha: &str) -> String {
     let d = shell_quote(dir);
+    // Temporary names carry the shell's pid, so two pushes to one board do not write one file.
     format!(
         "set -e\n\
          cd {d}\n\
-         for old in *; do [ \"$old\" = '*' ] || [ \"$old\" = {sha} ] || rm -rf \"./$old\"; done\n\
-         rm -rf {sha} {sha}.partial {sha}.tar.gz\n\
-         trap 'rm -rf {sha}.partial {sha}.tar.gz' EXIT\n\
-         cat > {sha}.tar.gz\n\
-         got=$(sha256sum {sha}.tar.gz | cut -d' ' -f1)\n\
+         for old in *; do case \"$old\" in '*'|{sha}|*.partial.*|*.tar.gz.*) ;; *) rm -rf \"./$old\";; esac; done\n\
+         part={sha}.partial.$$; file={sha}.tar.gz.$$\n\
+         trap 'rm -rf \"$part\" \"$file\"' EXIT\n\
+         cat > \"$file\"\n\
+         got=$(sha256sum \"$file\" | cut -d' ' -f1)\n\
          if [ \"$got\" != {sha} ]; then echo \"ebpf-pack: bundle arrived damaged (sha256 $got)\" >&2; exit 97; fi\n\
-         mkdir {sha}.partial\n\
-         gzip -dc {sha}.tar.gz | tar -xf - -C {sha}.partial\n\
-         : > {sha}.partial/.complete\n\
-         mv {sha}.partial {sha}\n"
+         mkdir \"$part\"\n\
+         gzip -dc \"$file\" | tar -xf - -C \"$part\"\n\
+         : > \"$part/.complete\"\n\
+         if [ -f {sha}/.complete ]; then exit 0; fi\n\
+         rm -rf {sha}\n\
+         mv \"$part\" {sha}\n"
     )
 }
 
@@ -181,17 +184,23 @@ pub fn board_push(dir: &str, sha: &str) -> String {
 pub fn board_run(dir: &str, sha: &str, stem: &str, args: &[String]) -> String {
     let top = shell_quote(&format!("{dir}/{sha}/{stem}"));
     let argv: Vec<String> = args.iter().map(|a| shell_quote(a)).collect();
+    // No subshell: the stdin reader is a direct child, killed when the loader ends, so nothing is left
+    // on the board holding the connection's pipes (the session ends with the loader).
     format!(
         "cd {top} || exit 96\n\
          exec 3<&0\n\
          ./ebpf-run {argv} </dev/null &\n\
          loader=$!\n\
-         (cat <&3 >/dev/null; kill -TERM $loader 2>/dev/null) &\n\
-         watcher=$!\n\
+         cat <&3 >/dev/null 2>&1 &\n\
+         reader=$!\n\
          exec 3<&-\n\
+         while kill -0 $loader 2>/dev/null; do\n\
+         \x20 if ! kill -0 $reader 2>/dev/null; then kill -TERM $loader 2>/dev/null; break; fi\n\
+         \x20 sleep 0.2 2>/dev/null || sleep 1\n\
+         done\n\
          wait $loader\n\
          status=$?\n\
-         kill $watcher 2>/dev/null\n\
+         kill $reader 2>/dev/null\n\
          exit $status\n",
         argv = argv.join(" ")
     )

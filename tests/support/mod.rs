@@ -46,6 +46,15 @@ pub fn can_load_bpf() -> bool {
         )
 }
 
+/// Mounts tracefs at /sys/kernel/tracing unless it is there (tracepoint attachment needs it).
+pub fn ensure_tracefs() {
+    if !Path::new("/sys/kernel/tracing/events").exists() {
+        let _ = Command::new("mount")
+            .args(["-t", "tracefs", "tracefs", "/sys/kernel/tracing"])
+            .status();
+    }
+}
+
 /// Output as text, with both streams for failure messages.
 pub fn text(out: &Output) -> (String, String) {
     (
