@@ -16,9 +16,8 @@
 mod support;
 
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -208,53 +207,19 @@ fn installed_cli_builds_an_init_project_outside_the_checkout_and_its_probe_runs_
         return;
     }
     ensure_tracefs();
-    let mut loader = Command::new(ours.join("ebpf-run"))
-        .args(["hello", "--duration", "60"])
-        .current_dir(&ours)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start ebpf-run");
-    let mut stdout = loader.stdout.take().expect("stdout");
-    let stdout = std::thread::spawn(move || {
-        let mut all = String::new();
-        let _ = std::io::Read::read_to_string(&mut stdout, &mut all);
-        all
-    });
-    let stderr = loader.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stderr = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("attached") {
-                let _ = tx.send(());
-            }
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    if rx.recv_timeout(Duration::from_secs(90)).is_err() {
-        let _ = loader.kill();
-        panic!(
-            "ebpf-run hello did not attach:\n{}",
-            stderr.join().unwrap_or_default()
-        );
-    }
+    let loader = start_attached(
+        Command::new(ours.join("ebpf-run"))
+            .args(["hello", "--duration", "60"])
+            .current_dir(&ours),
+    );
     // The forking thread's name is what the probe reports as comm.
     let comm = fs::read_to_string("/proc/thread-self/comm").expect("comm");
     let child = Command::new("/bin/true").spawn().expect("spawn");
     let child_pid = child.id();
     let _ = child.wait_with_output();
     std::thread::sleep(Duration::from_millis(500));
-    let pid = i32::try_from(loader.id()).expect("pid");
-    // SAFETY: kill(2) on our own child, not yet waited for.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
-    let status = loader.wait().expect("wait");
-    let (out, err) = (
-        stdout.join().unwrap_or_default(),
-        stderr.join().unwrap_or_default(),
-    );
+    loader.signal(libc::SIGTERM);
+    let (status, out, err) = loader.wait();
     assert!(status.success(), "ebpf-run hello: {status}\n{err}");
     // SAFETY: geteuid has no preconditions.
     let uid = unsafe { libc::geteuid() };
@@ -487,6 +452,14 @@ fn a_damaged_or_half_written_cache_is_detected_and_replaced_never_used() {
     assert!(assets.join("include/x86_64/vmlinux.h").is_file());
 }
 
+/// Runs `cmd`, which must fail as bad input (exit 2), and returns its stderr.
+fn bad_input(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run");
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    err
+}
+
 #[test]
 fn bad_project_files_and_init_into_a_used_folder_are_refused_with_the_place() {
     let dir = tempdir();
@@ -500,14 +473,7 @@ fn bad_project_files_and_init_into_a_used_folder_are_refused_with_the_place() {
         "schema: 1\nname: demo\nversion: [1\n",
     )
     .expect("write");
-    let out = ebpf_pack()
-        .arg("-C")
-        .arg(p)
-        .args(["build", "--dry-run"])
-        .output()
-        .expect("run");
-    let (_, err) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = bad_input(ebpf_pack().arg("-C").arg(p).args(["build", "--dry-run"]));
     assert!(err.contains("ebpf-pack.yaml:3:"), "{err}");
 
     // An unknown board, located at its line.
@@ -516,14 +482,7 @@ fn bad_project_files_and_init_into_a_used_folder_are_refused_with_the_place() {
         "schema: 1\nname: demo\nversion: \"1\"\nboards:\n  - rpi4\n  - rpi9\n",
     )
     .expect("write");
-    let out = ebpf_pack()
-        .arg("-C")
-        .arg(p)
-        .args(["build", "--dry-run"])
-        .output()
-        .expect("run");
-    let (_, err) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = bad_input(ebpf_pack().arg("-C").arg(p).args(["build", "--dry-run"]));
     assert!(
         err.contains("ebpf-pack.yaml:6:5: boards: unknown board `rpi9`"),
         "{err}"
@@ -536,14 +495,13 @@ fn bad_project_files_and_init_into_a_used_folder_are_refused_with_the_place() {
         "schema: 1\nname: demo\nversion: \"1\"\nprobes: [src/*.bpf.c]\n",
     )
     .expect("write");
-    let out = ebpf_pack()
-        .arg("-C")
-        .arg(p)
-        .args(["build", "--dry-run", "--target", "x86_64"])
-        .output()
-        .expect("run");
-    let (_, err) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err =
+        bad_input(
+            ebpf_pack()
+                .arg("-C")
+                .arg(p)
+                .args(["build", "--dry-run", "--target", "x86_64"]),
+        );
     assert!(
         err.contains("ebpf-pack.yaml:4:10: probes: `src/*.bpf.c` matches no file"),
         "{err}"
@@ -555,9 +513,7 @@ fn bad_project_files_and_init_into_a_used_folder_are_refused_with_the_place() {
         .flatten()
         .map(|e| e.file_name())
         .collect();
-    let out = ebpf_pack().arg("init").arg(p).output().expect("run");
-    let (_, err) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = bad_input(ebpf_pack().arg("init").arg(p));
     assert!(err.contains("would overwrite ebpf-pack.yaml"), "{err}");
     let after: Vec<_> = fs::read_dir(p)
         .expect("list")
@@ -568,14 +524,7 @@ fn bad_project_files_and_init_into_a_used_folder_are_refused_with_the_place() {
 
     // A folder that is no project at all.
     let empty = tempdir();
-    let out = ebpf_pack()
-        .arg("-C")
-        .arg(empty.path())
-        .args(["build"])
-        .output()
-        .expect("run");
-    let (_, err) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = bad_input(ebpf_pack().arg("-C").arg(empty.path()).args(["build"]));
     assert!(err.contains("ebpf-pack init"), "{err}");
 }
 

@@ -6,79 +6,28 @@ mod support;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use support::*;
 
-/// A running `ebpf-run` whose programs are attached.
-struct Running {
-    child: Child,
-    /// Read while the loader runs, so that a full pipe never blocks it.
-    stdout: std::thread::JoinHandle<String>,
-    stderr: std::thread::JoinHandle<String>,
-}
-
-/// Starts `ebpf-run ARGS` in `dir` and returns once it reports its programs attached (its stderr line
-/// `ebpf-run: N programs attached`), however long loading takes on a busy machine. `--duration` is only
-/// a safety net: the test stops it with SIGTERM.
-fn start(dir: &Path, args: &[&str]) -> Running {
-    let mut child = Command::new(dir.join("ebpf-run"))
-        .args(args)
-        .args(["--duration", "120"])
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start ebpf-run");
-    let mut stdout = child.stdout.take().expect("stdout");
-    let stdout = std::thread::spawn(move || {
-        let mut all = String::new();
-        let _ = std::io::Read::read_to_string(&mut stdout, &mut all);
-        all
-    });
-    let stderr = child.stderr.take().expect("stderr");
-    let (attached_tx, attached_rx) = std::sync::mpsc::channel();
-    let stderr = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("attached") {
-                let _ = attached_tx.send(());
-            }
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    if attached_rx.recv_timeout(Duration::from_secs(90)).is_err() {
-        let _ = child.kill();
-        let status = child.wait().expect("wait");
-        let out = stdout.join().unwrap_or_default();
-        let err = stderr.join().unwrap_or_default();
-        panic!("ebpf-run did not attach ({status}): stdout {out:?}\nstderr:\n{err}");
-    }
-    Running {
-        child,
-        stdout,
-        stderr,
-    }
+/// Starts `ebpf-run ARGS` in `dir` and returns once it reports its programs attached. `--duration` is
+/// only a safety net: the test stops it with SIGTERM.
+fn start(dir: &Path, args: &[&str]) -> Attached {
+    start_attached(
+        Command::new(dir.join("ebpf-run"))
+            .args(args)
+            .args(["--duration", "120"])
+            .current_dir(dir),
+    )
 }
 
 /// Stops the loader with SIGTERM (it must drain, dump maps, detach and exit 0) and returns its output.
-fn finish(running: Running) -> (String, String) {
-    let Running {
-        mut child,
-        stdout,
-        stderr,
-    } = running;
+fn finish(running: Attached) -> (String, String) {
     // Let the last events reach the ring buffer before asking it to stop.
     std::thread::sleep(Duration::from_millis(500));
-    let pid = i32::try_from(child.id()).expect("pid");
-    // SAFETY: kill(2) on our own child's pid; it has not been waited for, so the pid is still ours.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
-    let status = child.wait().expect("wait");
-    let stdout = stdout.join().unwrap_or_default();
-    let stderr = stderr.join().unwrap_or_default();
+    running.signal(libc::SIGTERM);
+    let (status, stdout, stderr) = running.wait();
     assert!(
         status.success(),
         "ebpf-run failed with {status} after SIGTERM\nstdout:\n{stdout}\nstderr:\n{stderr}"

@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -100,58 +99,18 @@ fn start_sshd() -> Option<Sshd> {
     })
 }
 
-/// A running `ebpf-pack run`, returned once the board's loader reported its programs attached.
-struct Run {
-    child: Child,
-    stdout: std::thread::JoinHandle<String>,
-    stderr: std::thread::JoinHandle<String>,
-}
-
-fn start_run(sshd: &Sshd, bundle: &Path, probe: &str) -> Run {
-    let mut child = ebpf_pack()
-        .arg("run")
-        .arg("--bundle")
-        .arg(bundle)
-        .arg("--via")
-        .arg(format!("ssh://root@127.0.0.1:{}", sshd.port))
-        .args(["--", probe, "--duration", "120"])
-        .env("EBPF_PACK_SSH", &sshd.ssh)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start ebpf-pack run");
-    let mut out = child.stdout.take().expect("stdout");
-    let stdout = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = std::io::Read::read_to_string(&mut out, &mut s);
-        s
-    });
-    let err = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stderr = std::thread::spawn(move || {
-        let mut s = String::new();
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            if line.contains("attached") {
-                let _ = tx.send(());
-            }
-            s.push_str(&line);
-            s.push('\n');
-        }
-        s
-    });
-    if rx.recv_timeout(Duration::from_secs(120)).is_err() {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!(
-            "the board's ebpf-run did not attach:\n{}",
-            stderr.join().unwrap_or_default()
-        );
-    }
-    Run {
-        child,
-        stdout,
-        stderr,
-    }
+/// `ebpf-pack run` of `probe` over the test's sshd, returned once the board's loader attached.
+fn start_run(sshd: &Sshd, bundle: &Path, probe: &str) -> Attached {
+    start_attached(
+        ebpf_pack()
+            .arg("run")
+            .arg("--bundle")
+            .arg(bundle)
+            .arg("--via")
+            .arg(format!("ssh://root@127.0.0.1:{}", sshd.port))
+            .args(["--", probe, "--duration", "120"])
+            .env("EBPF_PACK_SSH", &sshd.ssh),
+    )
 }
 
 /// Names of the BPF programs loaded in the kernel now.
@@ -201,19 +160,8 @@ fn run_over_ssh_pushes_once_shows_events_and_leaves_nothing_attached() {
     std::fs::copy("/bin/true", &program).expect("copy true");
     let exec_pid = Command::new(&program).spawn().expect("exec").id();
     std::thread::sleep(Duration::from_millis(800));
-    let pid = i32::try_from(run.child.id()).expect("pid");
-    // SAFETY: kill(2) on our own child.
-    unsafe { libc::kill(pid, libc::SIGINT) };
-    let Run {
-        mut child,
-        stdout,
-        stderr,
-    } = run;
-    let status = child.wait().expect("wait");
-    let (out, err) = (
-        stdout.join().unwrap_or_default(),
-        stderr.join().unwrap_or_default(),
-    );
+    run.signal(libc::SIGINT);
+    let (status, out, err) = run.wait();
     assert!(status.success(), "run ended with {status}\n{out}\n{err}");
     assert!(err.contains("ebpf-pack: pushed"), "{err}");
     assert!(out.starts_with("PROBE "), "a header row first:\n{out}");
@@ -244,16 +192,7 @@ fn run_over_ssh_pushes_once_shows_events_and_leaves_nothing_attached() {
     .expect("the transport's pid");
     // SAFETY: kill(2) on our grandchild, the ssh client, still running.
     unsafe { libc::kill(ssh_pid, libc::SIGKILL) };
-    let Run {
-        mut child,
-        stdout,
-        stderr,
-    } = run;
-    let status = child.wait().expect("wait");
-    let (_, err) = (
-        stdout.join().unwrap_or_default(),
-        stderr.join().unwrap_or_default(),
-    );
+    let (status, _, err) = run.wait();
     assert!(err.contains("already holds"), "{err}");
     assert!(!status.success(), "a killed connection is a failure: {err}");
     wait_until_detached("handle_exec");

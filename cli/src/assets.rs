@@ -127,7 +127,7 @@ fn unpack_into(parent: &Path, root: &Path) -> Result<(), AssetError> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
     let temp = parent.join(format!(".unpack-{}-{nanos}", std::process::id()));
-    let result = unpack_archive(ARCHIVE, &temp).and_then(|()| {
+    let result = unpack_archive(ARCHIVE, &temp, |name| Some(PathBuf::from(name))).and_then(|_| {
         check_tree(&temp).map_err(|problem| cache_error(&temp, problem))?;
         match fs::rename(&temp, root) {
             Ok(()) => Ok(()),
@@ -139,10 +139,16 @@ fn unpack_into(parent: &Path, root: &Path) -> Result<(), AssetError> {
     result
 }
 
-/// Writes every regular file of `archive` below `dest`.
-fn unpack_archive(archive: &[u8], dest: &Path) -> Result<(), AssetError> {
+/// Writes the files of `archive` that `place` maps to a path (relative to `dest`) below `dest`, and
+/// returns the paths written, in archive order.
+fn unpack_archive(
+    archive: &[u8],
+    dest: &Path,
+    place: impl Fn(&str) -> Option<PathBuf>,
+) -> Result<Vec<PathBuf>, AssetError> {
     let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(archive));
     let entries = tar.entries().map_err(|e| cache_error(dest, e))?;
+    let mut written = Vec::new();
     for entry in entries {
         let mut entry = entry.map_err(|e| cache_error(dest, e))?;
         let name = entry
@@ -150,7 +156,10 @@ fn unpack_archive(archive: &[u8], dest: &Path) -> Result<(), AssetError> {
             .map_err(|e| cache_error(dest, e))?
             .to_string_lossy()
             .into_owned();
-        let out = dest.join(&name);
+        let Some(rel) = place(&name) else {
+            continue;
+        };
+        let out = dest.join(rel);
         if let Some(dir) = out.parent() {
             fs::create_dir_all(dir).map_err(|e| cache_error(dir, e))?;
         }
@@ -159,8 +168,9 @@ fn unpack_archive(archive: &[u8], dest: &Path) -> Result<(), AssetError> {
             .read_to_end(&mut bytes)
             .map_err(|e| cache_error(&out, e))?;
         fs::write(&out, bytes).map_err(|e| cache_error(&out, e))?;
+        written.push(out);
     }
-    Ok(())
+    Ok(written)
 }
 
 /// Checks that every packed file is under `root` with its packed SHA-256.
@@ -178,37 +188,14 @@ fn check_tree(root: &Path) -> Result<(), String> {
 /// Writes the probe headers into `dir` (created if needed): `ebpf_pack.h` and, for each arch given
 /// (every arch when `arches` is empty), `<arch>/vmlinux.h`. Returns the files written, sorted.
 pub fn write_headers(dir: &Path, arches: &[&str]) -> Result<Vec<PathBuf>, AssetError> {
-    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(ARCHIVE));
-    let entries = tar.entries().map_err(|e| cache_error(dir, e))?;
-    let mut written = Vec::new();
-    for entry in entries {
-        let mut entry = entry.map_err(|e| cache_error(dir, e))?;
-        let name = entry
-            .path()
-            .map_err(|e| cache_error(dir, e))?
-            .to_string_lossy()
-            .into_owned();
-        let Some(inner) = name.strip_prefix("include/") else {
-            continue;
+    let mut written = unpack_archive(ARCHIVE, dir, |name| {
+        let inner = name.strip_prefix("include/")?;
+        let wanted = match inner.split_once('/') {
+            Some((arch, _)) => arches.is_empty() || arches.contains(&arch),
+            None => true,
         };
-        let arch = inner.split_once('/').map(|(a, _)| a);
-        if let Some(a) = arch
-            && !arches.is_empty()
-            && !arches.contains(&a)
-        {
-            continue;
-        }
-        let out = dir.join(inner);
-        if let Some(parent) = out.parent() {
-            fs::create_dir_all(parent).map_err(|e| cache_error(parent, e))?;
-        }
-        let mut bytes = Vec::new();
-        entry
-            .read_to_end(&mut bytes)
-            .map_err(|e| cache_error(&out, e))?;
-        fs::write(&out, bytes).map_err(|e| cache_error(&out, e))?;
-        written.push(out);
-    }
+        wanted.then(|| PathBuf::from(inner))
+    })?;
     written.sort();
     Ok(written)
 }

@@ -113,7 +113,8 @@ pub fn deps(project_dir: &Path, targets: &[String], install: bool) -> Result<(),
             "tools are missing\n  help: `ebpf-pack deps --install` installs them (apt-get needs root or sudo)",
         ));
     }
-    let (cmds, manual) = install_plan(&missing);
+    // What only a person can fix stays missing and is listed again below.
+    let (cmds, _manual) = install_plan(&missing);
     // SAFETY: geteuid(2) has no preconditions and cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
     for cmd in &cmds {
@@ -165,7 +166,6 @@ pub fn deps(project_dir: &Path, targets: &[String], install: bool) -> Result<(),
     }
     let list: Vec<String> = still
         .iter()
-        .chain(manual.into_iter().filter(|m| !still.contains(m)))
         .map(|m| format!("{} (for {}): {}", m.tool, m.needed_for, m.fix.command()))
         .collect();
     Err(failure(

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::assets::{Assets, cache_dir};
 use crate::plan::{BtfInput, LoaderSource, ProbeSource};
-use crate::project_file::{PROJECT_FILE, ProjectFile, parse_project_file, wildcard_match};
+use crate::project_file::{Located, PROJECT_FILE, ProjectFile, parse_project_file, wildcard_match};
 use crate::target::{
     BtfSource, Target, TargetError, TargetOrigin, TargetProblem, builtin_names, builtin_target,
     parse_target,
@@ -147,7 +147,7 @@ impl Project {
     /// Every probe of the project, sorted by name: the project file's `probes` patterns expanded (each
     /// must match a file), or `probes/*.bpf.c`. Two sources of one name are refused.
     pub fn probes(&self) -> Result<Vec<ProbeSource>, LoadTargetError> {
-        let default_pattern = [crate::project_file::Located {
+        let default_pattern = [Located {
             value: crate::project_file::DEFAULT_PROBES.to_string(),
             line: 0,
             column: 0,
@@ -162,6 +162,13 @@ impl Project {
             .file
             .as_ref()
             .map_or_else(|| PROJECT_FILE.to_string(), |f| f.file.clone());
+        let problem = |at: &Located<String>, message: String, help: String| TargetProblem {
+            file: file_name.clone(),
+            line: at.line,
+            column: at.column,
+            message,
+            help: Some(help),
+        };
         for pattern in patterns {
             let rel = Path::new(&pattern.value);
             let dir = rel.parent().unwrap_or(Path::new(""));
@@ -180,16 +187,14 @@ impl Project {
                 .collect();
             matched.sort();
             if matched.is_empty() && pattern.line > 0 {
-                problems.push(TargetProblem {
-                    file: file_name.clone(),
-                    line: pattern.line,
-                    column: pattern.column,
-                    message: format!("probes: `{}` matches no file", pattern.value),
-                    help: Some(format!(
+                problems.push(problem(
+                    pattern,
+                    format!("probes: `{}` matches no file", pattern.value),
+                    format!(
                         "add the source, or correct the path (relative to {})",
                         self.root.display()
-                    )),
-                });
+                    ),
+                ));
             }
             for source in matched {
                 let name = source
@@ -200,34 +205,25 @@ impl Project {
                     .to_string();
                 if let Some(other) = found.iter().find(|p| p.name == name) {
                     if other.source != source {
-                        problems.push(TargetProblem {
-                            file: file_name.clone(),
-                            line: pattern.line,
-                            column: pattern.column,
-                            message: format!(
+                        problems.push(problem(
+                            pattern,
+                            format!(
                                 "probes: {} and {} are both probe `{name}`",
                                 other.source.display(),
                                 source.display()
                             ),
-                            help: Some(
-                                "rename one: the file name is the probe's and its object's name"
-                                    .into(),
-                            ),
-                        });
+                            "rename one: the file name is the probe's and its object's name".into(),
+                        ));
                     }
                     continue;
                 }
                 if !crate::target::is_valid_name(&name) {
-                    problems.push(TargetProblem {
-                        file: file_name.clone(),
-                        line: pattern.line,
-                        column: pattern.column,
-                        message: format!("probes: {} is not a valid probe name", source.display()),
-                        help: Some(
-                            "name sources with lower-case letters, digits, `-` and `_`: NAME.bpf.c"
-                                .into(),
-                        ),
-                    });
+                    problems.push(problem(
+                        pattern,
+                        format!("probes: {} is not a valid probe name", source.display()),
+                        "name sources with lower-case letters, digits, `-` and `_`: NAME.bpf.c"
+                            .into(),
+                    ));
                     continue;
                 }
                 found.push(ProbeSource { name, source });

@@ -3,7 +3,7 @@
 //! on the host. Ctrl-C stops the board's loader through the transport (its final map dump still
 //! arrives); a dropped connection stops it too (the board-side script watches its stdin).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -338,8 +338,6 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
             }
             let _ = lock.flush();
         }
-        let mut rest = Vec::new();
-        let _ = reader.read_to_end(&mut rest);
     }
     let status = child
         .wait()

@@ -67,11 +67,6 @@ fn read_input(path: &Path, what: &str, help: &str) -> Result<Vec<u8>, Failure> {
     })
 }
 
-/// The provisioning cache (`scripts/provision-test-kernels.sh` fills `guests/<arch>/` in it).
-fn cache_dir() -> PathBuf {
-    crate::assets::cache_dir()
-}
-
 /// `ebpf-pack try`: build (or take) a bundle, verify it, boot it in QEMU with `kernel`, run ebpf-run and a
 /// workload in the guest, and return the loader's exit status.
 pub fn try_bundle(args: &TryArgs) -> Result<(), Failure> {
@@ -144,10 +139,12 @@ pub fn try_bundle(args: &TryArgs) -> Result<(), Failure> {
             ),
         ));
     }
-    let busybox_path = args
-        .busybox
-        .clone()
-        .unwrap_or_else(|| cache_dir().join("guests").join(arch_name).join("busybox"));
+    let busybox_path = args.busybox.clone().unwrap_or_else(|| {
+        crate::assets::cache_dir()
+            .join("guests")
+            .join(arch_name)
+            .join("busybox")
+    });
     let busybox = std::fs::read(&busybox_path).map_err(|e| {
         failure(
             EXIT_MISSING_TOOL,

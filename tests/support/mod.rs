@@ -2,9 +2,11 @@
 //! binary, and loud skips (failures under CI=true) for host features a test needs.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
 /// The repository root (holds probes/, targets/, loader/).
 pub fn repo() -> PathBuf {
@@ -52,6 +54,81 @@ pub fn ensure_tracefs() {
         let _ = Command::new("mount")
             .args(["-t", "tracefs", "tracefs", "/sys/kernel/tracing"])
             .status();
+    }
+}
+
+/// A running program whose BPF programs are attached (an ebpf-run, or an `ebpf-pack run` of one):
+/// its output is read while it runs, so a full pipe never blocks it.
+pub struct Attached {
+    /// The process.
+    pub child: Child,
+    stdout: std::thread::JoinHandle<String>,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+/// Starts `cmd` with piped output and returns once a line of its stderr says `attached` (ebpf-run's
+/// `N programs attached`), however long loading takes on a busy machine; panics with its stderr
+/// after two minutes.
+pub fn start_attached(cmd: &mut Command) -> Attached {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let mut out = child.stdout.take().expect("stdout");
+    let stdout = std::thread::spawn(move || {
+        let mut all = String::new();
+        let _ = std::io::Read::read_to_string(&mut out, &mut all);
+        all
+    });
+    let err = child.stderr.take().expect("stderr");
+    let (attached_tx, attached_rx) = std::sync::mpsc::channel();
+    let stderr = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            if line.contains("attached") {
+                let _ = attached_tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    if attached_rx.recv_timeout(Duration::from_secs(120)).is_err() {
+        let _ = child.kill();
+        let status = child.wait().expect("wait");
+        let out = stdout.join().unwrap_or_default();
+        let err = stderr.join().unwrap_or_default();
+        panic!("{cmd:?} did not attach ({status}): stdout {out:?}\nstderr:\n{err}");
+    }
+    Attached {
+        child,
+        stdout,
+        stderr,
+    }
+}
+
+impl Attached {
+    /// Sends `signal` to the process.
+    pub fn signal(&self, signal: libc::c_int) {
+        let pid = i32::try_from(self.child.id()).expect("pid");
+        // SAFETY: kill(2) on our own child; it has not been waited for, so the pid is still ours.
+        unsafe { libc::kill(pid, signal) };
+    }
+
+    /// Waits for the process to end: its status, stdout and stderr.
+    pub fn wait(self) -> (ExitStatus, String, String) {
+        let Attached {
+            mut child,
+            stdout,
+            stderr,
+        } = self;
+        let status = child.wait().expect("wait");
+        (
+            status,
+            stdout.join().unwrap_or_default(),
+            stderr.join().unwrap_or_default(),
+        )
     }
 }
 
