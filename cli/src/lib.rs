@@ -18,6 +18,7 @@ pub mod qemu;
 pub mod render;
 pub mod run_command;
 pub mod scaffold;
+pub mod syscalls;
 pub mod target;
 pub mod templates;
 pub mod toolchain;
