@@ -9,6 +9,7 @@ pub mod bundle;
 pub mod commands;
 pub mod deps;
 pub mod execute;
+pub mod histogram;
 pub mod initramfs;
 pub mod kconfig;
 pub mod plan;
