@@ -310,7 +310,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         ),
         None => None,
     };
-    let mut renderer = Renderer::new();
+    let mut renderer = Renderer::for_arch(arch);
     let stdout = std::io::stdout();
     if let Some(out) = child.stdout.take() {
         let mut reader = BufReader::new(out);
