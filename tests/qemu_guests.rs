@@ -26,6 +26,8 @@ use support::*;
 
 #[path = "qemu_guests/checks.rs"]
 mod checks;
+#[path = "qemu_guests/serial.rs"]
+mod serial;
 use checks::{problems, report};
 
 /// Facts of one guest kind the tier checks against: test data, the guest ABIs' syscall numbers.

@@ -249,11 +249,12 @@ fn run_local_passes_json_through_records_it_and_refuses_what_cannot_work() {
     };
     refuse(&["--via", "telnet board"], &x86, 2, "is not a transport");
     refuse(
-        &["--via", "serial:/dev/ttyUSB0"],
+        &["--via", "serial:/dev/ttyUSB-no-such-device"],
         &x86,
-        2,
-        "no serial or adb transport yet",
+        1,
+        "cannot open serial:/dev/ttyUSB-no-such-device@115200",
     );
+    refuse(&["--via", "serial:ttyUSB0"], &x86, 2, "names no device");
     let closed = free_port();
     refuse(
         &["--via", &format!("ssh://root@127.0.0.1:{closed}")],

@@ -7,6 +7,7 @@ pub mod arch;
 pub mod assets;
 pub mod bundle;
 pub mod commands;
+pub mod console;
 pub mod deps;
 pub mod execute;
 pub mod histogram;

@@ -83,38 +83,21 @@ enum Command {
         /// Use this prebuilt ebpf-run for the build (it is verified like a built one).
         #[arg(long, value_name = "PATH")]
         loader: Option<PathBuf>,
-        /// Kernel image to boot (vmlinuz, Image, zImage) of the board's arch.
-        #[arg(long, value_name = "IMAGE")]
-        kernel: PathBuf,
-        /// Static busybox for the guest [default: $EBPF_PACK_CACHE/guests/ARCH/busybox].
-        #[arg(long, value_name = "PATH")]
-        busybox: Option<PathBuf>,
+        #[command(flatten)]
+        guest: GuestOpts,
         /// Kill QEMU after this many seconds.
         #[arg(long, value_name = "SECS", default_value_t = 300)]
         timeout: u64,
         /// Run ebpf-run this long [default: until the workload ends].
         #[arg(long, value_name = "SECS")]
         duration: Option<u64>,
-        /// Extra kernel command-line arguments.
-        #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
-        append: Option<String>,
-        /// net.core.bpf_jit_enable in the guest.
-        #[arg(long, value_enum, default_value_t = JitArg::Default)]
-        jit: JitArg,
-        /// Shell script run in the guest while ebpf-run is attached [default: a built-in one that opens,
-        /// execs and syncs].
-        #[arg(long, value_name = "FILE")]
-        workload: Option<PathBuf>,
         /// Put this file in the guest's /extra/ (repeatable), e.g. an object for `-- /extra/x.bpf.o`.
         #[arg(long, value_name = "FILE")]
         add: Vec<PathBuf>,
-        /// Load this kernel module (.ko of the guest kernel) before ebpf-run starts (repeatable, in
-        /// order), e.g. sch_ingress.ko and cls_bpf.ko for tc on a modular kernel.
-        #[arg(long = "module", value_name = "FILE.ko")]
-        modules: Vec<PathBuf>,
-        /// Guest memory in MiB.
-        #[arg(long, value_name = "MIB", default_value_t = 512)]
-        memory: u32,
+        /// Do not run the bundle: boot the target's kind of guest with a shell on its console, served
+        /// on this Unix socket for `ebpf-pack run --via serial:unix:PATH`, until it powers off.
+        #[arg(long, value_name = "PATH", conflicts_with_all = ["bundle", "loader", "duration", "add"])]
+        serve: Option<PathBuf>,
         /// Arguments of ebpf-run in the guest (default: every probe of the bundle).
         #[arg(last = true, value_name = "EBPF-RUN ARGS")]
         loader_args: Vec<String>,
@@ -131,7 +114,10 @@ enum Command {
         #[arg(long, value_name = "FILE", conflicts_with = "target")]
         bundle: Option<PathBuf>,
         /// How to reach the board: `local`, `ssh USER@HOST`, `ssh://USER@HOST:PORT` (the system's
-        /// OpenSSH client and its config; EBPF_PACK_SSH names another ssh program).
+        /// OpenSSH client and its config; EBPF_PACK_SSH names another ssh program),
+        /// `serial:/dev/ttyUSB0[@BAUD]`, `serial:unix:PATH`, `serial:tcp:HOST:PORT[@BAUD]` (a shell
+        /// on a console; EBPF_PACK_SERIAL_USER/_PASSWORD answer a login prompt), `adb[:SERIAL]`
+        /// (unverified), or `qemu` (a guest of the bundle's arch booted for the run, see --kernel).
         #[arg(long, value_name = "TRANSPORT")]
         via: String,
         /// `text`: a table per record type; `json`: ebpf-run's JSON lines as they come.
@@ -140,6 +126,13 @@ enum Command {
         /// Also record ebpf-run's JSON lines in FILE.
         #[arg(long, value_name = "FILE.jsonl")]
         output: Option<PathBuf>,
+        /// Start each row with the time it arrived here: `wall` (HH:MM:SS, the default of a bare
+        /// -T) or `relative` (seconds since the run started).
+        #[arg(short = 'T', long, value_enum, value_name = "KIND", num_args = 0..=1, default_missing_value = "wall")]
+        timestamps: Option<TimestampsArg>,
+        /// The guest of `--via qemu`.
+        #[command(flatten)]
+        guest: GuestOpts,
         /// Arguments of ebpf-run on the board: probes, --duration SECS, --set NAME=VALUE ...
         #[arg(last = true, value_name = "EBPF-RUN ARGS")]
         loader_args: Vec<String>,
@@ -223,6 +216,15 @@ enum InitCi {
     None,
 }
 
+/// `run -T` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum TimestampsArg {
+    /// The host's wall clock, HH:MM:SS.
+    Wall,
+    /// Seconds since the run started.
+    Relative,
+}
+
 /// `--jit` values.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum JitArg {
@@ -232,6 +234,53 @@ enum JitArg {
     Off,
     /// Leave the kernel's default.
     Default,
+}
+
+/// The QEMU guest options shared by `try` and `run --via qemu`.
+#[derive(Debug, Clone, clap::Args)]
+struct GuestOpts {
+    /// Kernel image to boot (vmlinuz, Image, zImage) of the board's arch [default:
+    /// $EBPF_PACK_CACHE/guests/ARCH/vmlinuz, left by scripts/provision-test-kernels.sh].
+    #[arg(long, value_name = "IMAGE")]
+    kernel: Option<PathBuf>,
+    /// Static busybox for the guest [default: $EBPF_PACK_CACHE/guests/ARCH/busybox].
+    #[arg(long, value_name = "PATH")]
+    busybox: Option<PathBuf>,
+    /// Extra kernel command-line arguments.
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    append: Option<String>,
+    /// net.core.bpf_jit_enable in the guest.
+    #[arg(long, value_enum, default_value_t = JitArg::Default)]
+    jit: JitArg,
+    /// Shell script run in the guest while ebpf-run is attached [default: a built-in one that opens,
+    /// execs and syncs]; a guest with a shell on its console repeats it every second.
+    #[arg(long, value_name = "FILE")]
+    workload: Option<PathBuf>,
+    /// Load this kernel module (.ko of the guest kernel) first (repeatable, in order), e.g.
+    /// sch_ingress.ko and cls_bpf.ko for tc on a modular kernel.
+    #[arg(long = "module", value_name = "FILE.ko")]
+    modules: Vec<PathBuf>,
+    /// Guest memory in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 512)]
+    memory: u32,
+}
+
+impl GuestOpts {
+    fn spec(self) -> ebpf_pack::try_command::GuestSpec {
+        ebpf_pack::try_command::GuestSpec {
+            kernel: self.kernel,
+            busybox: self.busybox,
+            append: self.append,
+            jit: match self.jit {
+                JitArg::On => Jit::On,
+                JitArg::Off => Jit::Off,
+                JitArg::Default => Jit::Default,
+            },
+            workload: self.workload,
+            modules: self.modules,
+            memory_mb: self.memory,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -267,40 +316,35 @@ fn main() -> ExitCode {
             target_file,
             bundle,
             loader,
-            kernel,
-            busybox,
+            guest,
             timeout,
             duration,
-            append,
-            jit,
-            workload,
             add,
-            modules,
-            memory,
+            serve,
             loader_args,
-        } => commands::try_bundle(&TryArgs {
-            project: cli.project,
-            target,
-            target_file,
-            bundle,
-            loader,
-            kernel,
-            busybox,
-            timeout_secs: timeout,
-            duration_secs: duration,
-            append,
-            jit: match jit {
-                JitArg::On => Jit::On,
-                JitArg::Off => Jit::Off,
-                JitArg::Default => Jit::Default,
-            },
-            workload,
-            add,
-            modules,
-            memory_mb: memory,
-            loader_args,
-            verbose: cli.verbose,
-        }),
+        } => {
+            let g = guest.spec();
+            commands::try_bundle(&TryArgs {
+                project: cli.project,
+                target,
+                target_file,
+                bundle,
+                loader,
+                kernel: g.kernel,
+                busybox: g.busybox,
+                timeout_secs: timeout,
+                duration_secs: duration,
+                append: g.append,
+                jit: g.jit,
+                workload: g.workload,
+                add,
+                modules: g.modules,
+                memory_mb: g.memory_mb,
+                loader_args,
+                serve,
+                verbose: cli.verbose,
+            })
+        }
         Command::Verify { bundle, target } => commands::verify(&bundle, target.as_deref()),
         Command::Init {
             dir,
@@ -337,6 +381,8 @@ fn main() -> ExitCode {
             via,
             format,
             output,
+            timestamps,
+            guest,
             loader_args,
         } => ebpf_pack::run_command::run(&ebpf_pack::run_command::RunArgs {
             project: cli.project,
@@ -348,6 +394,12 @@ fn main() -> ExitCode {
                 RunFormatArg::Json => ebpf_pack::run_command::RunFormat::Json,
             },
             output,
+            timestamps: match timestamps {
+                None => ebpf_pack::render::Timestamps::Off,
+                Some(TimestampsArg::Wall) => ebpf_pack::render::Timestamps::WallClock,
+                Some(TimestampsArg::Relative) => ebpf_pack::render::Timestamps::Relative,
+            },
+            guest: guest.spec(),
             loader_args,
             verbose: cli.verbose,
         }),

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -71,6 +71,15 @@ pub fn qemu_settings(arch: Arch, overrides: &QemuOverrides) -> QemuSettings {
     }
 }
 
+/// Where a guest's console goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuestConsole {
+    /// QEMU's stdio (`-nographic`): `try` reads the result markers from it.
+    Stdio,
+    /// A Unix socket QEMU serves (a chardev): a shell a transport can talk to.
+    Socket(PathBuf),
+}
+
 /// The QEMU command line: no network, no display, no reboot (so `poweroff -f` or a panic ends QEMU).
 pub fn qemu_command(
     settings: &QemuSettings,
@@ -78,6 +87,7 @@ pub fn qemu_command(
     initrd: &Path,
     append: Option<&str>,
     memory_mb: u32,
+    console: &GuestConsole,
 ) -> Cmd {
     let mut args: Vec<String> = vec!["-M".into(), settings.machine.clone()];
     if let Some(cpu) = &settings.cpu {
@@ -91,10 +101,36 @@ pub fn qemu_command(
         cmdline.push(' ');
         cmdline.push_str(extra.trim());
     }
+    args.extend(["-m".into(), memory_mb.to_string()]);
+    match console {
+        GuestConsole::Stdio => args.push("-nographic".into()),
+        GuestConsole::Socket(path) => {
+            // The chardev serves the socket without waiting for a client; s390x's console is the
+            // SCLP one, everything else the machine's first UART.
+            args.extend([
+                "-display".into(),
+                "none".into(),
+                "-monitor".into(),
+                "none".into(),
+                "-chardev".into(),
+                format!(
+                    "socket,id=console,path={},server=on,wait=off",
+                    path.display()
+                ),
+            ]);
+            if settings.console.starts_with("ttysclp") {
+                args.extend([
+                    "-serial".into(),
+                    "none".into(),
+                    "-device".into(),
+                    "sclpconsole,chardev=console".into(),
+                ]);
+            } else {
+                args.extend(["-serial".into(), "chardev:console".into()]);
+            }
+        }
+    }
     args.extend([
-        "-m".into(),
-        memory_mb.to_string(),
-        "-nographic".into(),
         "-no-reboot".into(),
         "-nic".into(),
         "none".into(),
@@ -124,27 +160,19 @@ pub struct InitOptions {
     pub jit: Jit,
     /// Kernel modules in `/modules/`, loaded with insmod in this order before ebpf-run starts.
     pub modules: Vec<String>,
+    /// Instead of running the bundle: a shell on the console for a transport (`run --via qemu`,
+    /// `try --serve`), with `/workload` repeated in the background every second.
+    pub shell: bool,
 }
 
-/// The guest's `/init` (busybox sh): mount proc, sysfs, devtmpfs, tracefs, debugfs and bpffs; set the JIT;
-/// start `ebpf-run`, wait until it attached (or failed), run `/workload`, stop the loader, print its exit
-/// status as `@@ebpf-pack: ebpf-run exit=N` and power off.
-pub fn init_script(opts: &InitOptions) -> String {
-    let mut args: Vec<String> = opts.loader_args.iter().map(|a| shell_quote(a)).collect();
-    if let Some(d) = opts.duration_secs {
-        args.extend(["--duration".into(), d.to_string()]);
-    }
+/// The part of `/init` every guest shares: mounts, JIT, modules.
+fn init_prelude(opts: &InitOptions) -> String {
     let jit = match opts.jit {
         Jit::Default => String::new(),
         Jit::On => "1".into(),
         Jit::Off => "0".into(),
     };
     let modules: Vec<String> = opts.modules.iter().map(|m| shell_quote(m)).collect();
-    let stop = if opts.duration_secs.is_some() {
-        "" // ebpf-run stops itself after --duration
-    } else {
-        "1"
-    };
     format!(
         r#"#!/bin/busybox sh
 # /init of an `ebpf-pack try` guest (generated).
@@ -168,7 +196,38 @@ echo "$M jit=$(cat /proc/sys/net/core/bpf_jit_enable 2>/dev/null || echo none)"
 for m in {modules}; do
   if insmod "/{GUEST_MODULE_DIR}/$m"; then echo "$M module $m loaded"; else echo "$M warning: insmod $m failed"; fi
 done
-cd /{GUEST_BUNDLE_DIR}
+"#,
+        modules = modules.join(" ")
+    )
+}
+
+/// The guest's `/init` (busybox sh): mount proc, sysfs, devtmpfs, tracefs, debugfs and bpffs; set the JIT;
+/// start `ebpf-run`, wait until it attached (or failed), run `/workload`, stop the loader, print its exit
+/// status as `@@ebpf-pack: ebpf-run exit=N` and power off. With [`InitOptions::shell`]: a shell on the
+/// console instead, and `/workload` in a loop.
+pub fn init_script(opts: &InitOptions) -> String {
+    let mut args: Vec<String> = opts.loader_args.iter().map(|a| shell_quote(a)).collect();
+    if let Some(d) = opts.duration_secs {
+        args.extend(["--duration".into(), d.to_string()]);
+    }
+    let stop = if opts.duration_secs.is_some() {
+        "" // ebpf-run stops itself after --duration
+    } else {
+        "1"
+    };
+    let prelude = init_prelude(opts);
+    if opts.shell {
+        return format!(
+            r#"{prelude}( while :; do /workload >/dev/null 2>&1; sleep 1; done ) &
+echo "$M shell on the console"
+cd /root
+sh
+poweroff -f
+"#
+        );
+    }
+    format!(
+        r#"{prelude}cd /{GUEST_BUNDLE_DIR}
 : > /tmp/ebpf-run.err
 ./ebpf-run {args} 2>/tmp/ebpf-run.err &
 LOADER=$!
@@ -191,7 +250,6 @@ echo "$M ebpf-run exit=$RC uptime=$(cut -d' ' -f1 /proc/uptime)"
 poweroff -f
 "#,
         args = args.join(" "),
-        modules = modules.join(" ")
     )
 }
 
@@ -352,6 +410,112 @@ pub fn run_guest(
         stderr: text(&stderr_buf),
         elapsed: start.elapsed(),
     })
+}
+
+/// A guest booted with a shell on a console socket ([`GuestConsole::Socket`]); killed when dropped.
+pub struct ShellGuest {
+    child: std::process::Child,
+    socket: PathBuf,
+    name: String,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    remove_socket: bool,
+}
+
+impl ShellGuest {
+    /// Starts `cmd` (a [`qemu_command`] with [`GuestConsole::Socket`] `socket`) and waits until
+    /// QEMU serves the socket. `remove_socket`: delete it when the guest ends.
+    pub fn start(
+        cmd: &Cmd,
+        socket: &Path,
+        name: String,
+        remove_socket: bool,
+    ) -> Result<ShellGuest, QemuError> {
+        let _ = std::fs::remove_file(socket);
+        let mut command = Command::new(&cmd.program);
+        command
+            .args(&cmd.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        // SAFETY: the closure runs in the forked child before exec and only calls prctl(2), which is
+        // async-signal-safe. The guest dies with the process that booted it, even on SIGKILL.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+                Ok(())
+            });
+        }
+        let mut child = command.spawn().map_err(|error| QemuError {
+            argv: cmd.shell_line(),
+            error,
+        })?;
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        if let Some(pipe) = child.stderr.take() {
+            let buf = Arc::clone(&stderr);
+            std::thread::spawn(move || copy_stream(pipe, buf, None));
+        }
+        let mut guest = ShellGuest {
+            child,
+            socket: socket.to_path_buf(),
+            name,
+            stderr,
+            remove_socket,
+        };
+        let start = Instant::now();
+        while !socket.exists() {
+            let gone = matches!(guest.child.try_wait(), Ok(Some(_)) | Err(_));
+            if gone || start.elapsed() > Duration::from_secs(20) {
+                return Err(QemuError {
+                    argv: cmd.shell_line(),
+                    error: std::io::Error::other(format!(
+                        "QEMU served no console socket {}: {}",
+                        socket.display(),
+                        guest.qemu_stderr().trim()
+                    )),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(guest)
+    }
+
+    /// The socket of the guest's console.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// How the guest is named in messages.
+    pub fn describe(&self) -> String {
+        self.name.clone()
+    }
+
+    /// What QEMU wrote on its stderr so far.
+    pub fn qemu_stderr(&self) -> String {
+        let bytes = self.stderr.lock().map(|b| b.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// Waits until the guest powers off (its QEMU exit status), or until `stop` is set (`None`).
+    pub fn wait_or(&mut self, stop: &std::sync::atomic::AtomicBool) -> Option<i32> {
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return status.code(),
+                Ok(None) if stop.load(std::sync::atomic::Ordering::SeqCst) => return None,
+                Ok(None) => std::thread::sleep(Duration::from_millis(100)),
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+impl Drop for ShellGuest {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if self.remove_socket {
+            let _ = std::fs::remove_file(&self.socket);
+        }
+    }
 }
 
 fn copy_stream(

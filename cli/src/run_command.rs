@@ -3,18 +3,18 @@
 //! on the host. Ctrl-C stops the board's loader through the transport (its final map dump still
 //! arrives); a dropped connection stops it too (the board-side script watches its stdin).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::PathBuf;
-use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::arch::Arch;
 use crate::bundle::{sha256_hex, verify_bundle};
 use crate::commands::{BuildArgs, EXIT_BAD_INPUT, EXIT_FAILED, Failure, build_bundles, failure};
-use crate::render::Renderer;
-use crate::transport::{Transport, board_probe, board_push, board_run};
+use crate::console::{Console, ConsoleBoard, Endpoint, SerialSpec};
+use crate::render::{Arrival, Renderer, Timestamps};
+use crate::transport::{Board, CommandBoard, RunEnd, Transport, board_probe, board_run};
+use crate::try_command::{GuestSpec, boot_shell_guest};
 
 /// Output of `run`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +42,10 @@ pub struct RunArgs {
     pub output: Option<PathBuf>,
     /// Arguments of ebpf-run (probes, --duration, --set ...).
     pub loader_args: Vec<String>,
+    /// A time column in text output.
+    pub timestamps: Timestamps,
+    /// The guest of `--via qemu` (kernel, busybox, JIT, workload...).
+    pub guest: GuestSpec,
     /// Echo build commands.
     pub verbose: bool,
 }
@@ -64,6 +68,8 @@ pub struct BoardFacts {
     pub dir: Option<String>,
     /// The bundle is already unpacked there.
     pub has_bundle: bool,
+    /// KiB free there, when the board's `df` said.
+    pub free_kib: Option<u64>,
 }
 
 /// Parses the `key=value` lines of [`board_probe`].
@@ -78,56 +84,54 @@ pub fn parse_board_facts(text: &str) -> Option<BoardFacts> {
         uid: get("uid")?.parse().ok()?,
         dir: get("dir").filter(|d| !d.is_empty()).map(str::to_string),
         has_bundle: get("have") == Some("yes"),
+        free_kib: get("free").and_then(|f| f.parse().ok()),
     })
 }
 
-/// Runs a short script on the board, feeding `input`; returns stdout, or a message with stderr.
-fn run_script(
+/// Connects to the board of `transport`; `arch` and `overrides` pick a QEMU guest's kind.
+fn connect(
     transport: &Transport,
-    script: &str,
-    input: &[u8],
-    what: &str,
-) -> Result<String, Failure> {
-    let mut child = transport.command(script).spawn().map_err(|e| {
-        failure(
-            EXIT_FAILED,
-            format!("{what}: cannot start the transport: {e}\n  help: is `ssh` installed (EBPF_PACK_SSH names another)?"),
-        )
-    })?;
-    let mut stdin = child.stdin.take();
-    let data = input.to_vec();
-    let writer = std::thread::spawn(move || {
-        if let Some(s) = stdin.as_mut() {
-            let _ = s.write_all(&data);
+    args: &RunArgs,
+    arch: Arch,
+    target: &str,
+    overrides: &crate::target::QemuOverrides,
+) -> Result<Box<dyn Board>, Failure> {
+    match transport {
+        Transport::Serial(spec) => {
+            let console = Console::open(spec).map_err(|e| failure(EXIT_FAILED, e))?;
+            Ok(Box::new(ConsoleBoard::attach(
+                console,
+                None,
+                Duration::from_secs(30),
+            )?))
         }
-        drop(stdin);
-    });
-    let out = child
-        .wait_with_output()
-        .map_err(|e| failure(EXIT_FAILED, format!("{what}: {e}")))?;
-    let _ = writer.join();
-    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-    if transport.is_transport_failure(out.status.code()) {
-        return Err(failure(
-            EXIT_FAILED,
-            format!(
-                "cannot reach {}: {stderr}\n  help: check that `ssh {}` works without a password prompt (keys or an agent; BatchMode is on)",
-                transport.describe(),
-                transport.describe()
-            ),
-        ));
+        Transport::Qemu { kernel } => {
+            let mut spec = args.guest.clone();
+            if kernel.is_some() {
+                spec.kernel.clone_from(kernel);
+            }
+            let project = args
+                .project
+                .canonicalize()
+                .unwrap_or_else(|_| args.project.clone());
+            let work = project.join("build").join(target).join("try");
+            let socket = std::env::temp_dir()
+                .join(format!("ebpf-pack-{}-{target}.sock", std::process::id()));
+            let guest = boot_shell_guest(arch, overrides, &spec, &work, &socket, true)?;
+            let console = Console::open(&SerialSpec {
+                endpoint: Endpoint::Unix(socket),
+                baud: None,
+            })
+            .map_err(|e| failure(EXIT_FAILED, e))?;
+            // Boots under TCG take 10-40 s; slow CI runners more.
+            Ok(Box::new(ConsoleBoard::attach(
+                console,
+                Some(guest),
+                Duration::from_secs(300),
+            )?))
+        }
+        other => Ok(Box::new(CommandBoard::new(other.clone()))),
     }
-    if !out.status.success() {
-        return Err(failure(
-            EXIT_FAILED,
-            format!(
-                "{what} on {}: {}\n{stderr}",
-                transport.describe(),
-                out.status
-            ),
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// `ebpf-pack run`.
@@ -182,13 +186,27 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     })?;
 
     // 2. The board: its arch, privilege, a folder to keep the bundle in.
-    let probe_out = run_script(&transport, &board_probe(&sha), b"", "looking at the board")?;
+    let overrides = match &args.target {
+        Some(name) => crate::project::Project::open(&args.project)
+            .and_then(|p| p.target(name))
+            .map(|t| t.qemu)
+            .unwrap_or_default(),
+        None => Default::default(),
+    };
+    let mut board = connect(
+        &transport,
+        args,
+        arch,
+        &verified.manifest.target.name,
+        &overrides,
+    )?;
+    let probe_out = board.script(&board_probe(&sha), "looking at the board")?;
     let facts = parse_board_facts(&probe_out).ok_or_else(|| {
         failure(
             EXIT_FAILED,
             format!(
                 "{} answered something else than its facts:\n{probe_out}\n  help: the login shell must be POSIX sh compatible and print nothing itself",
-                transport.describe()
+                board.describe()
             ),
         )
     })?;
@@ -201,7 +219,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
             EXIT_BAD_INPUT,
             format!(
                 "{} is a `{}` machine, but {shown} is for target {} (arch {arch})\n  help: build for the board's arch: ebpf-pack targets lists them",
-                transport.describe(),
+                board.describe(),
                 facts.machine,
                 verified.manifest.target.name
             ),
@@ -212,7 +230,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
             EXIT_FAILED,
             format!(
                 "{} logs in as uid {}; ebpf-run loads BPF programs and needs root there\n  help: use root@HOST",
-                transport.describe(),
+                board.describe(),
                 facts.uid
             ),
         ));
@@ -222,7 +240,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
             EXIT_FAILED,
             format!(
                 "{} has no writable folder for the bundle ({})\n  help: make one of them writable, or free space",
-                transport.describe(),
+                board.describe(),
                 crate::transport::BOARD_CACHE_DIRS.join(", ")
             ),
         ));
@@ -232,23 +250,30 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     if facts.has_bundle {
         eprintln!(
             "ebpf-pack: {} already holds {} (sha256 {})",
-            transport.describe(),
+            board.describe(),
             verified.stem,
             &sha[..12]
         );
     } else {
+        let unpacked: usize = verified.files.values().map(Vec::len).sum();
+        let needed_kib = (bytes.len() + unpacked) as u64 / 1024 + 64;
+        if let Some(free) = facts.free_kib.filter(|f| *f < needed_kib) {
+            return Err(failure(
+                EXIT_FAILED,
+                format!(
+                    "{} has {free} KiB free in {dir}; the bundle needs about {needed_kib} KiB there\n  help: free space on the board, or mount a tmpfs on {}",
+                    board.describe(),
+                    crate::transport::BOARD_CACHE_DIRS[0]
+                ),
+            ));
+        }
         let start = Instant::now();
-        run_script(
-            &transport,
-            &board_push(&dir, &sha),
-            &bytes,
-            "pushing the bundle",
-        )?;
+        board.push(&dir, &sha, &bytes)?;
         eprintln!(
             "ebpf-pack: pushed {} ({} bytes) to {}:{dir} in {:.1} s",
             verified.stem,
             bytes.len(),
-            transport.describe(),
+            board.describe(),
             start.elapsed().as_secs_f64()
         );
     }
@@ -256,13 +281,14 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     // 4. Run it, stream and render.
     let mut loader_args = vec!["--format".to_string(), "json".to_string()];
     loader_args.extend(args.loader_args.iter().cloned());
-    let mut cmd = transport.command(&board_run(&dir, &sha, &verified.stem, &loader_args));
-    // Its own process group: a Ctrl-C in the terminal reaches only us, and we stop the board's
-    // loader through the transport instead of killing the connection under it.
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let mut child: Child = cmd
-        .spawn()
-        .map_err(|e| failure(EXIT_FAILED, format!("cannot start the transport: {e}")))?;
+    let script = board_run(&dir, &sha, &verified.stem, &loader_args, board.host_watch());
+    let mut record = match &args.output {
+        Some(p) => Some(
+            std::fs::File::create(p)
+                .map_err(|e| failure(EXIT_BAD_INPUT, format!("--output {}: {e}", p.display())))?,
+        ),
+        None => None,
+    };
     STOP.store(false, Ordering::SeqCst);
     // SAFETY: installing a handler that only stores to an atomic, which is async-signal-safe.
     unsafe {
@@ -275,103 +301,41 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
             on_stop_signal as *const () as libc::sighandler_t,
         );
     }
-    let stdin = Arc::new(Mutex::new(child.stdin.take()));
-    let finished = Arc::new(AtomicBool::new(false));
-    let stopper = {
-        let stdin = Arc::clone(&stdin);
-        let finished = Arc::clone(&finished);
-        std::thread::spawn(move || {
-            while !finished.load(Ordering::SeqCst) {
-                if STOP.load(Ordering::SeqCst) {
-                    // Closing the board script's stdin makes it stop the loader (SIGTERM there).
-                    drop(stdin.lock().map(|mut s| s.take()));
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        })
-    };
-    let stderr = child.stderr.take();
-    let stderr_thread = std::thread::spawn(move || {
-        let mut text = String::new();
-        if let Some(e) = stderr {
-            for line in BufReader::new(e).lines().map_while(Result::ok) {
-                eprintln!("{line}");
-                text.push_str(&line);
-                text.push('\n');
-            }
-        }
-        text
-    });
-    let mut record = match &args.output {
-        Some(p) => Some(
-            std::fs::File::create(p)
-                .map_err(|e| failure(EXIT_BAD_INPUT, format!("--output {}: {e}", p.display())))?,
-        ),
-        None => None,
-    };
-    let mut renderer = Renderer::for_arch(arch);
+    let mut renderer = Renderer::for_arch(arch).with_timestamps(args.timestamps);
+    let started = Instant::now();
     let stdout = std::io::stdout();
-    if let Some(out) = child.stdout.take() {
-        let mut reader = BufReader::new(out);
-        let mut line = String::new();
-        loop {
-            line.clear();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-            let text = line.trim_end_matches('\n');
-            if let Some(f) = record.as_mut() {
-                let _ = writeln!(f, "{text}");
-            }
-            let mut lock = stdout.lock();
-            match args.format {
-                RunFormat::Json => {
-                    let _ = writeln!(lock, "{text}");
-                }
-                RunFormat::Text => {
-                    for l in renderer.line(text) {
-                        let _ = writeln!(lock, "{l}");
-                    }
-                }
-            }
-            let _ = lock.flush();
+    let mut on_line = |text: &str| {
+        if let Some(f) = record.as_mut() {
+            let _ = writeln!(f, "{text}");
         }
-    }
-    let status = child
-        .wait()
-        .map_err(|e| failure(EXIT_FAILED, format!("transport: {e}")))?;
-    finished.store(true, Ordering::SeqCst);
-    let _ = stopper.join();
-    let errors = stderr_thread.join().unwrap_or_default();
+        let mut lock = stdout.lock();
+        match args.format {
+            RunFormat::Json => {
+                let _ = writeln!(lock, "{text}");
+            }
+            RunFormat::Text => {
+                for l in renderer.line_at(text, Arrival::now(started)) {
+                    let _ = writeln!(lock, "{l}");
+                }
+            }
+        }
+        let _ = lock.flush();
+    };
+    let end = board.run(&script, &STOP, &mut on_line);
     // SAFETY: restoring the default dispositions.
     unsafe {
         libc::signal(libc::SIGINT, libc::SIG_DFL);
         libc::signal(libc::SIGTERM, libc::SIG_DFL);
     }
-    if transport.is_transport_failure(status.code()) {
-        return Err(failure(
-            EXIT_FAILED,
-            format!(
-                "the connection to {} broke: {}\n  (the board-side script stops ebpf-run when its input goes away)",
-                transport.describe(),
-                errors.trim()
-            ),
-        ));
-    }
-    match status.code() {
-        Some(0) => Ok(()),
-        Some(code) => Err(Failure {
+    match end? {
+        RunEnd::Exited(0) => Ok(()),
+        RunEnd::Exited(code) => Err(Failure {
             code: u8::try_from(code).unwrap_or(EXIT_FAILED),
-            message: format!("ebpf-run on {} exited with {code}", transport.describe()),
+            message: format!("ebpf-run on {} exited with {code}", board.describe()),
         }),
-        None => Err(failure(
+        RunEnd::Killed => Err(failure(
             EXIT_FAILED,
-            format!(
-                "the transport to {} was killed ({status})",
-                transport.describe()
-            ),
+            format!("the transport to {} was killed", board.describe()),
         )),
     }
 }
@@ -382,7 +346,7 @@ mod tests {
 
     #[test]
     fn board_facts() {
-        let f = parse_board_facts("machine=armv7l\nuid=0\ndir=/tmp/ebpf-pack\nhave=no\n")
+        let f = parse_board_facts("machine=armv7l\nuid=0\ndir=/tmp/ebpf-pack\nhave=no\nfree=\n")
             .expect("facts");
         assert_eq!(
             f,
@@ -390,7 +354,8 @@ mod tests {
                 machine: "armv7l".into(),
                 uid: 0,
                 dir: Some("/tmp/ebpf-pack".into()),
-                has_bundle: false
+                has_bundle: false,
+                free_kib: None,
             }
         );
         assert_eq!(

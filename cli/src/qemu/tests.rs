@@ -52,6 +52,7 @@ fn qemu_command_is_pasteable_and_complete() {
         Path::new("build/x/initramfs.cpio.gz"),
         Some("nokaslr"),
         512,
+        &GuestConsole::Stdio,
     );
     assert_eq!(
         cmd.shell_line(),
@@ -60,9 +61,50 @@ fn qemu_command_is_pasteable_and_complete() {
          -append 'console=ttyAMA0 rdinit=/init panic=-1 quiet loglevel=3 nokaslr'"
     );
     let s390 = qemu_settings(Arch::S390x, &QemuOverrides::default());
-    let cmd = qemu_command(&s390, Path::new("k"), Path::new("i"), None, 512);
+    let cmd = qemu_command(
+        &s390,
+        Path::new("k"),
+        Path::new("i"),
+        None,
+        512,
+        &GuestConsole::Stdio,
+    );
     assert!(!cmd.args.contains(&"-cpu".to_string()), "{cmd:?}");
     assert!(cmd.shell_line().contains("console=ttysclp0 "), "{cmd:?}");
+    // A console socket: the machine's UART, or the SCLP console on s390x.
+    let sock = GuestConsole::Socket("/tmp/g.sock".into());
+    let arm = qemu_command(&s, Path::new("k"), Path::new("i"), None, 512, &sock);
+    let line = arm.shell_line();
+    assert!(
+        line.contains(
+            "-chardev socket,id=console,path=/tmp/g.sock,server=on,wait=off -serial chardev:console"
+        ),
+        "{line}"
+    );
+    assert!(!line.contains("-nographic"), "{line}");
+    let s390_sock = qemu_command(&s390, Path::new("k"), Path::new("i"), None, 512, &sock);
+    assert!(
+        s390_sock
+            .shell_line()
+            .contains("-serial none -device sclpconsole,chardev=console"),
+        "{s390_sock:?}"
+    );
+}
+
+#[test]
+fn a_shell_guest_offers_its_console_and_loops_the_workload() {
+    let init = init_script(&InitOptions {
+        shell: true,
+        jit: Jit::Off,
+        ..InitOptions::default()
+    });
+    assert!(
+        init.contains("echo \"0\" > /proc/sys/net/core/bpf_jit_enable") || init.contains("JIT='0'"),
+        "{init}"
+    );
+    assert!(init.contains("( while :; do /workload"), "{init}");
+    assert!(init.ends_with("sh\npoweroff -f\n"), "{init}");
+    assert!(!init.contains("ebpf-run"), "{init}");
 }
 
 #[test]
@@ -72,6 +114,7 @@ fn init_runs_the_loader_with_quoted_args_and_reports_its_status() {
         duration_secs: None,
         jit: Jit::On,
         modules: vec!["sch_ingress.ko".into(), "cls_bpf.ko".into()],
+        shell: false,
     });
     assert!(init.starts_with("#!/bin/busybox sh\n"), "{init}");
     assert!(
@@ -94,6 +137,7 @@ fn init_runs_the_loader_with_quoted_args_and_reports_its_status() {
         duration_secs: Some(7),
         jit: Jit::Default,
         modules: Vec::new(),
+        shell: false,
     });
     assert!(timed.contains("./ebpf-run --duration 7 2>"), "{timed}");
     assert!(timed.contains("JIT=''"), "{timed}");
