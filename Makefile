@@ -33,6 +33,7 @@ bench: $(EBPF_PACK)
 	@bash scripts/bench.sh
 	@bash scripts/bench-loader.sh
 	@bash scripts/bench-run.sh
+	@bash scripts/bench-serial.sh
 
 clean:
 	rm -rf build dist

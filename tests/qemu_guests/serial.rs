@@ -258,9 +258,11 @@ fn run_over_the_serial_console_of_arm64_and_armv7_guests() {
         Arch::Arm,
         &env_path(arm, "vmlinux").display().to_string(),
     );
-    let (arm64_bundle, armv7_bundle) = {
+    // bundle() takes the build lock itself.
+    let arm64_bundle = bundle("qemuarm64");
+    let armv7_bundle = {
         let _lock = build_lock();
-        (bundle("qemuarm64"), built_bundle(&armv7_file, &[]).0)
+        built_bundle(&armv7_file, &[]).0
     };
     let arm64_guest = serve("serial-arm64", arm64, &["--target", "qemuarm64"]);
     let armv7_file_arg = armv7_file.display().to_string();
