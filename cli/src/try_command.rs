@@ -305,6 +305,10 @@ fn serve(args: &TryArgs, socket: &Path) -> Result<(), Failure> {
             ));
         }
     };
+    let which = match &args.target_file {
+        Some(file) => format!("--bundle BUNDLE.tar.gz (built from {})", file.display()),
+        None => format!("--target {}", target.name),
+    };
     let mut guest = boot_shell_guest(
         target.arch,
         &target.qemu,
@@ -314,10 +318,9 @@ fn serve(args: &TryArgs, socket: &Path) -> Result<(), Failure> {
         true,
     )?;
     eprintln!(
-        "ebpf-pack: {} boots; its console is a shell at {}\n  run on it: ebpf-pack run --target {} --via serial:unix:{}\n  (stop the guest with Ctrl-C, or `poweroff -f` on its console)",
+        "ebpf-pack: {} boots; its console is a shell at {}\n  run on it: ebpf-pack run {which} --via serial:unix:{}\n  (stop the guest with Ctrl-C, or `poweroff -f` on its console)",
         guest.describe(),
         socket.display(),
-        target.name,
         socket.display()
     );
     // SIGINT/SIGTERM end the wait; dropping the guest then stops its QEMU.
