@@ -1324,15 +1324,7 @@ mod tests {
             board_serial_push("/var/cache/ebpf-pack", "ab12", 7000),
             exec_line("echo 'hi'; exit 3", 123456),
         ] {
-            let out = std::process::Command::new("sh")
-                .args(["-n", "-c", &script])
-                .output()
-                .expect("sh");
-            assert!(
-                out.status.success(),
-                "{script}\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            crate::transport::assert_posix_sh(&script);
         }
     }
 

@@ -527,6 +527,20 @@ impl Board for CommandBoard {
     }
 }
 
+/// Test helper: `sh -n` parses `script` without running it; every board script must pass.
+#[cfg(test)]
+pub(crate) fn assert_posix_sh(script: &str) {
+    let out = Command::new("sh")
+        .args(["-n", "-c", script])
+        .output()
+        .expect("sh");
+    assert!(
+        out.status.success(),
+        "{script}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -606,15 +620,7 @@ mod tests {
                 HostWatch::Keepalive(10),
             ),
         ] {
-            let out = Command::new("sh")
-                .args(["-n", "-c", &script])
-                .output()
-                .expect("sh");
-            assert!(
-                out.status.success(),
-                "{script}\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            assert_posix_sh(&script);
         }
     }
 

@@ -134,6 +134,17 @@ fn run(via: &str, bundle: &Path, loader_args: &[&str]) -> (bool, Option<i32>, St
     (out.status.success(), out.status.code(), stdout, stderr)
 }
 
+/// `ebpf-pack run` of opensnoop with no --duration: it runs until it is stopped.
+fn open_ended_run(bundle: &Path, via: &str) -> Command {
+    let mut cmd = ebpf_pack();
+    cmd.arg("-C")
+        .arg(repo())
+        .args(["run", "--bundle"])
+        .arg(bundle)
+        .args(["--via", via, "--", "opensnoop"]);
+    cmd
+}
+
 /// Asks the guest's shell whether an ebpf-run is still running, over a console of its own.
 fn loaders_running(socket: &Path) -> String {
     let spec = SerialSpec::parse(&format!("unix:{}", socket.display())).expect("spec");
@@ -202,13 +213,7 @@ fn serial_story(name: &str, served: &Served, bundle: &Path, proxy: Option<u16>) 
         ));
     }
     // 3. Ctrl-C mid-stream: the loader stops there, its summary still arrives, exit 0.
-    let mut cmd = ebpf_pack();
-    cmd.arg("-C")
-        .arg(repo())
-        .args(["run", "--bundle"])
-        .arg(bundle)
-        .args(["--via", &unix, "--", "opensnoop"]);
-    let attached = start_attached(&mut cmd);
+    let attached = start_attached(&mut open_ended_run(bundle, &unix));
     std::thread::sleep(Duration::from_secs(2));
     attached.signal(libc::SIGINT);
     let (status, stdout, stderr) = attached.wait();
@@ -224,13 +229,7 @@ fn serial_story(name: &str, served: &Served, bundle: &Path, proxy: Option<u16>) 
         ));
     }
     // 4. The host vanishes (SIGKILL): the board notices the silence and stops the loader.
-    let mut cmd = ebpf_pack();
-    cmd.arg("-C")
-        .arg(repo())
-        .args(["run", "--bundle"])
-        .arg(bundle)
-        .args(["--via", &unix, "--", "opensnoop"]);
-    let attached = start_attached(&mut cmd);
+    let attached = start_attached(&mut open_ended_run(bundle, &unix));
     attached.signal(libc::SIGKILL);
     let _ = attached.wait();
     std::thread::sleep(Duration::from_secs(u64::from(BOARD_SILENCE_SECS) + 5));
