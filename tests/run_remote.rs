@@ -269,3 +269,144 @@ fn run_local_passes_json_through_records_it_and_refuses_what_cannot_work() {
         "is a `x86_64` machine, but",
     );
 }
+
+/// `--interval`: plain dump rounds into a pipe; on a terminal (a pty of script(1)) the live view on
+/// the alternate screen, left at the end with the final dump printed below.
+#[test]
+fn run_interval_is_a_live_view_on_a_terminal_and_plain_rounds_elsewhere() {
+    if !can_load_bpf() {
+        return;
+    }
+    let _one_at_a_time = BOARD.lock().unwrap_or_else(|e| e.into_inner());
+    ensure_tracefs();
+    let x86 = bundle("x86_64");
+    let out = run_ok(
+        ebpf_pack()
+            .arg("run")
+            .arg("--bundle")
+            .arg(&x86)
+            .args(["--via", "local", "--interval", "1"])
+            .args(["--", "syscount", "--duration", "3"]),
+    );
+    let (stdout, _) = text(&out);
+    let rounds = stdout.matches("syscount map counts:").count();
+    assert!(
+        rounds >= 3,
+        "two interval rounds and the exit dump: {rounds}\n{stdout}"
+    );
+    assert!(
+        !stdout.contains("\x1b["),
+        "no escapes into a pipe: {stdout}"
+    );
+
+    let command = format!(
+        "{} run --bundle {} --via local --interval 1 -- syscount --duration 3",
+        env!("CARGO_BIN_EXE_ebpf-pack"),
+        x86.display()
+    );
+    let out = run_ok(
+        std::process::Command::new("script")
+            .args(["-qfec", &command, "/dev/null"])
+            .env("COLUMNS", "100")
+            .env("LINES", "30"),
+    );
+    let (screen, _) = text(&out);
+    let enter = screen.find("\x1b[?1049h").expect("the alternate screen");
+    let leave = screen
+        .rfind("\x1b[?1049l")
+        .expect("the alternate screen left");
+    assert!(enter < leave);
+    let live = &screen[enter..leave];
+    assert!(
+        live.contains("maps every 1 s") && live.contains("refreshes"),
+        "{live}"
+    );
+    assert!(live.contains("syscount map counts:"), "{live}");
+    // After the view: the final dump, as plain lines in the scrollback.
+    let after = &screen[leave..];
+    assert!(after.contains("syscount map counts:"), "{after}");
+    assert!(after.contains("SYSCALL"), "{after}");
+}
+
+/// Runs `ebpf-pack run --target x86_64 --via local ITEM --format json -- --duration 3` while this
+/// process calls getpgid(2) in a loop; returns the count the board's map dump shows for this process.
+fn getpgid_calls_seen(item: &Path) -> u64 {
+    let _build = build_lock();
+    let mut child = ebpf_pack()
+        .arg("-C")
+        .arg(repo())
+        .args(["run", "--target", "x86_64", "--via", "local"])
+        .arg(item)
+        .args(["--format", "json", "--", "--duration", "3"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ebpf-pack run");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut calls = 0u64;
+    while Instant::now() < deadline {
+        // SAFETY: getpgid has no memory effects.
+        unsafe { libc::getpgid(0) };
+        calls += 1;
+        if calls.is_multiple_of(1000) {
+            if child.try_wait().expect("try_wait").is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    let out = child.wait_with_output().expect("run");
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("1 program attached (pgidcount)"),
+        "only the loose probe runs: {stderr}"
+    );
+    let me = u64::from(std::process::id());
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["probe"] == "pgidcount" && v["map"] == "calls" && v["key"] == me)
+        .and_then(|v| v["value"].as_u64())
+        .unwrap_or_else(|| panic!("no count for pid {me}:\n{stdout}\n{stderr}"))
+}
+
+/// A loose FILE.bpf.c is compiled for the board and bundled with the project's probes (a bundle of
+/// its own); the object it became runs again as a loose FILE.bpf.o; an object of the wrong byte
+/// order is refused naming the file.
+#[test]
+fn run_compiles_and_sends_loose_probes() {
+    if !can_load_bpf() {
+        return;
+    }
+    let _one_at_a_time = BOARD.lock().unwrap_or_else(|e| e.into_inner());
+    ensure_tracefs();
+    let source = repo().join("tests/fixtures/loose/pgidcount.bpf.c");
+    assert!(getpgid_calls_seen(&source) >= 1000);
+    let bundle = repo().join("dist/ebpf-pack-run-0.1.0-x86_64.tar.gz");
+    let scratch = tempdir();
+    let top = unpack(&bundle, scratch.path());
+    for probe in ["execsnoop", "opensnoop", "pgidcount", "syscount"] {
+        assert!(top.join(format!("bpf/{probe}.bpf.o")).is_file(), "{probe}");
+    }
+    let object = scratch.path().join("pgidcount.bpf.o");
+    std::fs::copy(top.join("bpf/pgidcount.bpf.o"), &object).expect("copy");
+    assert!(getpgid_calls_seen(&object) >= 1000);
+
+    let out = ebpf_pack()
+        .arg("-C")
+        .arg(repo())
+        .args(["run", "--target", "s390x", "--via", "local"])
+        .arg(&object)
+        .output()
+        .expect("run");
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{o}{e}");
+    assert!(
+        e.contains(&format!(
+            "{}: object is little-endian BPF",
+            object.display()
+        )),
+        "{e}"
+    );
+}

@@ -137,6 +137,40 @@ pub struct BuildArgs {
     /// Print the `SHA256  PATH` lines on stderr instead of stdout (stdout belongs to the caller:
     /// `run` streams events there).
     pub quiet: bool,
+    /// Loose probes outside the project's list (`run FILE.bpf.c|FILE.bpf.o`): sources compiled with
+    /// the target's flags, objects verified, both bundled (and tailored for) like the project's.
+    pub loose: Vec<PathBuf>,
+}
+
+/// Which probe a loose file is, and whether it is a source or an object, or why it cannot be one.
+pub fn loose_probe(path: &Path) -> Result<(String, bool), String> {
+    let file = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let (name, source) = match (file.strip_suffix(".bpf.c"), file.strip_suffix(".bpf.o")) {
+        (Some(n), _) => (n, true),
+        (_, Some(n)) => (n, false),
+        _ => {
+            return Err(format!(
+                "{}: a loose probe is a FILE.bpf.c or a FILE.bpf.o\n  help: name the source NAME.bpf.c",
+                path.display()
+            ));
+        }
+    };
+    if !crate::target::is_valid_name(name) {
+        return Err(format!(
+            "{}: `{name}` is not a valid probe name\n  help: name it with lower-case letters, digits, `-` and `_`",
+            path.display()
+        ));
+    }
+    if !path.is_file() {
+        return Err(format!(
+            "{}: no such file\n  help: check the path (relative to the current folder)",
+            path.display()
+        ));
+    }
+    Ok((name.to_string(), source))
 }
 
 /// `ebpf-pack build`.
@@ -244,10 +278,53 @@ pub fn build_bundles(args: &BuildArgs) -> Result<Vec<(Target, PathBuf)>, Failure
             }
         }
         let btf = classify_btf(&t).map_err(|e| failure(EXIT_BAD_INPUT, e))?;
-        let probes = project
+        let mut probes = project
             .probes_for(&t)
             .map_err(|e| failure(EXIT_BAD_INPUT, e))?;
-        if probes.is_empty() {
+        let mut prebuilt = Vec::new();
+        for file in &args.loose {
+            let (name, is_source) = loose_probe(file).map_err(|e| failure(EXIT_BAD_INPUT, e))?;
+            // A loose probe named like one of the project's replaces it (a copy being worked on).
+            probes.retain(|p| p.name != name);
+            prebuilt.retain(|(n, _): &(String, PathBuf)| *n != name);
+            let path = std::path::absolute(file).unwrap_or_else(|_| file.clone());
+            if is_source {
+                probes.push(crate::plan::ProbeSource { name, source: path });
+            } else {
+                if t.arch.facts().endian == ebpf_pack_manifest::Endian::Big
+                    && matches!(
+                        btf,
+                        crate::plan::BtfInput::Btf(_) | crate::plan::BtfInput::Dwarf(_)
+                    )
+                {
+                    return Err(failure(
+                        EXIT_BAD_INPUT,
+                        format!(
+                            "{}: a prebuilt object cannot be tailored into target {}'s BTF (big-endian: bpftool reads only host-order objects)\n  help: pass its source, {name}.bpf.c",
+                            file.display(),
+                            t.name
+                        ),
+                    ));
+                }
+                // Checked here too, so a refusal names the user's file rather than its staged copy.
+                let data = std::fs::read(file).map_err(|e| {
+                    failure(
+                        EXIT_BAD_INPUT,
+                        format!("{}: cannot read: {e}", file.display()),
+                    )
+                })?;
+                let rules = crate::verify::ObjectRules {
+                    arch: t.arch,
+                    kernel: t.kernel.version,
+                };
+                crate::verify::verify_object(&file.display().to_string(), &data, rules)
+                    .map_err(|e| failure(EXIT_BAD_INPUT, format!("target {}: {e}", t.name)))?;
+                prebuilt.push((name, path));
+            }
+        }
+        probes.sort_by(|a, b| a.name.cmp(&b.name));
+        prebuilt.sort();
+        if probes.is_empty() && prebuilt.is_empty() {
             return Err(failure(
                 EXIT_BAD_INPUT,
                 format!(
@@ -257,11 +334,11 @@ pub fn build_bundles(args: &BuildArgs) -> Result<Vec<(Target, PathBuf)>, Failure
                 ),
             ));
         }
-        prepared.push((t, btf, probes));
+        prepared.push((t, btf, probes, prebuilt));
     }
     let needs: Vec<TargetNeeds<'_>> = prepared
         .iter()
-        .map(|(t, btf, _)| TargetNeeds {
+        .map(|(t, btf, _, _)| TargetNeeds {
             target: t,
             btf,
             loader: &loader,
@@ -290,11 +367,12 @@ pub fn build_bundles(args: &BuildArgs) -> Result<Vec<(Target, PathBuf)>, Failure
         Err(_) => 0,
     };
     let mut bundles = Vec::new();
-    for (target, btf, probes) in prepared {
+    for (target, btf, probes, prebuilt) in prepared {
         let inputs = PlanInputs {
             project_dir: project.root.clone(),
             project_headers: project.project_headers(&probes),
             probes,
+            prebuilt,
             headers: assets.include_dir(),
             include_dirs: project.include_dirs(),
             cflags: project.cflags(),

@@ -452,6 +452,105 @@ fn read_console(mut from: Box<dyn Read + Send>, to: Sender<Incoming>) {
     }
 }
 
+/// The number of a sentinel answer `EPSYNC N` anywhere in `line` (a kernel message may share the
+/// line); the echo of the command that asks for it holds `$((N+0))`, never `EPSYNC N`.
+fn sync_answer(line: &str) -> Option<u32> {
+    line.match_indices("EPSYNC ").find_map(|(at, _)| {
+        let digits: String = line[at + 7..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().ok()
+    })
+}
+
+/// A record of every byte in both directions, for a console that misbehaves: `EBPF_PACK_CONSOLE_LOG=FILE`.
+/// Each chunk becomes one line `+SECONDS board|host <bytes>`, control bytes written as `\xNN`.
+#[derive(Clone)]
+struct Transcript {
+    file: std::sync::Arc<std::sync::Mutex<std::fs::File>>,
+    start: Instant,
+}
+
+impl Transcript {
+    fn from_env() -> Option<Transcript> {
+        let path = std::env::var_os("EBPF_PACK_CONSOLE_LOG")?;
+        match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+        {
+            Ok(f) => Some(Transcript {
+                file: std::sync::Arc::new(std::sync::Mutex::new(f)),
+                start: Instant::now(),
+            }),
+            Err(e) => {
+                eprintln!(
+                    "ebpf-pack: warning: EBPF_PACK_CONSOLE_LOG={}: {e}; no console transcript",
+                    std::path::Path::new(&path).display()
+                );
+                None
+            }
+        }
+    }
+
+    fn record(&self, from_board: bool, bytes: &[u8]) {
+        let mut line = format!(
+            "+{:.3} {} ",
+            self.start.elapsed().as_secs_f64(),
+            if from_board { "board" } else { "host " }
+        );
+        line.push_str(&escape_bytes(bytes));
+        line.push('\n');
+        if let Ok(mut f) = self.file.lock() {
+            let _ = f.write_all(line.as_bytes());
+        }
+    }
+}
+
+/// Bytes as one printable line: control bytes and non-ASCII as `\xNN`, newline as `\n`.
+fn escape_bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
+        match b {
+            b'\n' => out.push_str("\\n"),
+            b'\\' => out.push_str("\\\\"),
+            0x20..=0x7e => out.push(char::from(b)),
+            _ => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out
+}
+
+/// A stream that copies what passes through it into a [`Transcript`].
+struct Tee<S> {
+    inner: S,
+    log: Transcript,
+    from_board: bool,
+}
+
+impl<S: Read> Read for Tee<S> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            self.log.record(self.from_board, &buf[..n]);
+        }
+        Ok(n)
+    }
+}
+
+impl<S: Write> Write for Tee<S> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.log.record(self.from_board, &buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// Paces writes to a baud rate (10 bits a byte: 8N1).
 #[derive(Debug)]
 struct Pacer {
@@ -535,6 +634,8 @@ pub struct Console {
     /// The status of a script whose last line came without its end, returned after that line.
     exit_after: Option<i32>,
     pacer: Option<Pacer>,
+    /// Sentinels of [`Console::attach_shell`] a slow shell may still answer after the first answer.
+    stale_syncs: Vec<u32>,
 }
 
 /// Lines of console output kept for error messages.
@@ -610,6 +711,22 @@ impl Console {
         baud: Option<u32>,
     ) -> Console {
         let (tx, rx) = channel();
+        let (reader, writer) = match Transcript::from_env() {
+            Some(log) => {
+                let reader: Box<dyn Read + Send> = Box::new(Tee {
+                    inner: reader,
+                    log: log.clone(),
+                    from_board: true,
+                });
+                let writer: Box<dyn Write + Send> = Box::new(Tee {
+                    inner: writer,
+                    log,
+                    from_board: false,
+                });
+                (reader, writer)
+            }
+            None => (reader, writer),
+        };
         std::thread::spawn(move || read_console(reader, tx));
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -630,6 +747,7 @@ impl Console {
                 bytes_per_sec: f64::from(b) / 10.0,
                 free_at: Instant::now(),
             }),
+            stale_syncs: Vec::new(),
         }
     }
 
@@ -685,17 +803,36 @@ impl Console {
 
     /// Waits up to `timeout` for the next raw message.
     fn recv(&mut self, timeout: Duration) -> Result<Option<Incoming>, ConsoleError> {
-        match self.incoming.recv_timeout(timeout) {
-            Ok(Incoming::Closed(detail)) => Err(ConsoleError::Closed {
-                console: self.name.clone(),
-                detail,
-            }),
-            Ok(m) => Ok(Some(m)),
-            Err(RecvTimeoutError::Timeout) => Ok(None),
-            Err(RecvTimeoutError::Disconnected) => Err(ConsoleError::Closed {
-                console: self.name.clone(),
-                detail: String::new(),
-            }),
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            return match self.incoming.recv_timeout(left) {
+                Ok(Incoming::Closed(detail)) => Err(ConsoleError::Closed {
+                    console: self.name.clone(),
+                    detail,
+                }),
+                Ok(Incoming::Line(line)) if self.is_stale_sync(&line) => continue,
+                Ok(m) => Ok(Some(m)),
+                Err(RecvTimeoutError::Timeout) => Ok(None),
+                Err(RecvTimeoutError::Disconnected) => Err(ConsoleError::Closed {
+                    console: self.name.clone(),
+                    detail: String::new(),
+                }),
+            };
+        }
+    }
+
+    /// Whether `line` is a late answer to a sentinel of [`Console::attach_shell`] (then forgotten).
+    fn is_stale_sync(&mut self, line: &str) -> bool {
+        if self.stale_syncs.is_empty() || !line.starts_with("EPSYNC ") {
+            return false;
+        }
+        match sync_answer(line).and_then(|n| self.stale_syncs.iter().position(|&s| s == n)) {
+            Some(at) => {
+                self.stale_syncs.remove(at);
+                true
+            }
+            None => false,
         }
     }
 
@@ -705,6 +842,8 @@ impl Console {
         let start = Instant::now();
         let mut next_try = start;
         let mut logins = 0;
+        // Every sentinel sent so far: a slow shell may answer one after the next was sent.
+        let mut sent: Vec<u32> = Vec::new();
         loop {
             let left = timeout.saturating_sub(start.elapsed());
             if left.is_zero() {
@@ -722,17 +861,23 @@ impl Console {
                     self.nonce
                 );
                 self.send(&line)?;
+                sent.push(self.nonce);
                 next_try = Instant::now() + Duration::from_secs(3);
             }
             let wait = left.min(next_try.saturating_duration_since(Instant::now()));
             match self.recv(wait.max(Duration::from_millis(10)))? {
                 None => {}
                 Some(Incoming::Line(line)) => {
-                    if line.trim() == format!("EPSYNC {}", self.nonce) {
-                        // Anything typed before us is done; what follows belongs to our scripts.
-                        self.queue.clear();
-                        self.deframer = Deframer::new();
-                        return Ok(());
+                    match sync_answer(&line) {
+                        Some(n) if sent.contains(&n) => {
+                            // Anything typed before us is done; what follows belongs to our scripts. A
+                            // slow shell may still answer the sentinels sent after this one: dropped.
+                            self.stale_syncs = sent;
+                            self.queue.clear();
+                            self.deframer = Deframer::new();
+                            return Ok(());
+                        }
+                        _ => {}
                     }
                     if line.contains("Login incorrect") {
                         return Err(ConsoleError::LoginRefused {
@@ -1382,6 +1527,52 @@ mod tests {
         c.attach_shell(&Login::from_env(), Duration::from_secs(20))
             .expect("attach");
         (c, child)
+    }
+
+    #[test]
+    fn sentinel_answers_are_found_in_a_line() {
+        assert_eq!(sync_answer("EPSYNC 123456"), Some(123_456));
+        assert_eq!(sync_answer("[ 2.5] noise EPSYNC 42"), Some(42));
+        assert_eq!(sync_answer("echo \"EPSYNC $((42+0))\""), None);
+        assert_eq!(sync_answer("echo \"EPSYNC $((42+0))\" EPSYNC 42"), Some(42));
+        assert_eq!(sync_answer("EPSYNC"), None);
+    }
+
+    #[test]
+    fn transcripts_escape_control_bytes() {
+        assert_eq!(escape_bytes(b"ok\x15\\\n\xff"), "ok\\x15\\\\\\n\\xff");
+    }
+
+    /// A shell slower to answer than the retry interval (each `stty` takes 4 s, as on a loaded
+    /// emulator): the first answer counts, and the late answers to the retries never reach a script.
+    #[test]
+    fn a_shell_slower_than_the_retries_is_found() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let env = dir.path().join("slow-stty");
+        std::fs::write(
+            &env,
+            "trap '[[ $BASH_COMMAND == *stty* ]] && sleep 4' DEBUG\n",
+        )
+        .expect("env");
+        let mut child = std::process::Command::new("bash")
+            .args(["--norc", "--noprofile"])
+            .env("BASH_ENV", &env)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("bash");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut c = Console::over("slow bash".into(), Box::new(stdout), Box::new(stdin), None);
+        c.attach_shell(&Login::from_env(), Duration::from_secs(30))
+            .expect("attach");
+        let (status, lines) = c
+            .script("echo after", Duration::from_secs(30), "a script")
+            .expect("script");
+        assert_eq!((status, lines), (0, vec!["after".to_string()]));
+        let _ = child.kill();
+        let _ = child.wait();
     }
 
     #[test]

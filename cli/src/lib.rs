@@ -13,6 +13,7 @@ pub mod execute;
 pub mod histogram;
 pub mod initramfs;
 pub mod kconfig;
+pub mod live;
 pub mod plan;
 pub mod project;
 pub mod project_file;

@@ -130,10 +130,19 @@ enum Command {
         /// -T) or `relative` (seconds since the run started).
         #[arg(short = 'T', long, value_enum, value_name = "KIND", num_args = 0..=1, default_missing_value = "wall")]
         timestamps: Option<TimestampsArg>,
+        /// Dump the maps every SECS seconds (ebpf-run --interval): on a terminal a live view that
+        /// shows the latest dump and the last events, redrawn each time; plain lines otherwise.
+        #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+        interval: Option<u64>,
         /// The guest of `--via qemu`.
         #[command(flatten)]
         guest: GuestOpts,
-        /// Arguments of ebpf-run on the board: probes, --duration SECS, --set NAME=VALUE ...
+        /// What to run: probes of the bundle by name, and loose FILE.bpf.c (compiled for the board
+        /// with the target's flags) or FILE.bpf.o (verified against it), built with the project's
+        /// probes into a bundle of its own for the run (dist/NAME-run-*); default: every probe.
+        #[arg(value_name = "PROBE|FILE.bpf.c|FILE.bpf.o")]
+        probes: Vec<String>,
+        /// Arguments of ebpf-run on the board: --duration SECS, --set NAME=VALUE ...
         #[arg(last = true, value_name = "EBPF-RUN ARGS")]
         loader_args: Vec<String>,
     },
@@ -310,6 +319,7 @@ fn main() -> ExitCode {
             min_size,
             verbose: cli.verbose,
             quiet: false,
+            loose: Vec::new(),
         }),
         Command::Try {
             target,
@@ -382,7 +392,9 @@ fn main() -> ExitCode {
             format,
             output,
             timestamps,
+            interval,
             guest,
+            probes,
             loader_args,
         } => ebpf_pack::run_command::run(&ebpf_pack::run_command::RunArgs {
             project: cli.project,
@@ -399,7 +411,9 @@ fn main() -> ExitCode {
                 Some(TimestampsArg::Wall) => ebpf_pack::render::Timestamps::WallClock,
                 Some(TimestampsArg::Relative) => ebpf_pack::render::Timestamps::Relative,
             },
+            interval,
             guest: guest.spec(),
+            probes,
             loader_args,
             verbose: cli.verbose,
         }),

@@ -59,6 +59,9 @@ pub struct PlanInputs {
     pub project_dir: PathBuf,
     /// Probes to build, sorted by name.
     pub probes: Vec<ProbeSource>,
+    /// Prebuilt objects to bundle as probes (name, file), sorted by name: copied, then verified
+    /// like the compiled ones.
+    pub prebuilt: Vec<(String, PathBuf)>,
     /// The built-in headers (`ebpf_pack.h`, `<arch>/vmlinux.h`): the unpacked assets' include folder.
     pub headers: PathBuf,
     /// Extra include folders of the project (project-relative), after the built-in headers.
@@ -388,6 +391,17 @@ pub fn plan_build(target: &Target, inputs: &PlanInputs) -> Plan {
         });
         objects.push((probe.name.clone(), out));
     }
+    for (name, file) in &inputs.prebuilt {
+        let out = stage.join(BPF_DIR).join(format!("{name}.bpf.o"));
+        steps.push(Step::Run {
+            id: format!("copy-{name}"),
+            cmds: vec![Cmd::new("cp", [p(file), p(&out)])],
+            inputs: vec![file.clone()],
+            outputs: vec![out.clone()],
+        });
+        objects.push((name.clone(), out));
+    }
+    objects.sort();
 
     // 3. Tailored BTF for kernels without their own.
     let shipped_btf = btf_for_tailoring.map(|btf| {
@@ -593,6 +607,7 @@ mod tests {
                     source: format!("probes/{name}.bpf.c").into(),
                 })
                 .to_vec(),
+            prebuilt: Vec::new(),
             headers: "/home/dev/.cache/ebpf-pack/assets/0.1.0-0123456789ab/include".into(),
             include_dirs: Vec::new(),
             project_headers: Vec::new(),
@@ -629,6 +644,28 @@ mod tests {
         insta::assert_snapshot!(plan.shell_script(&t));
         assert_eq!(plan.bundle_stem, "ebpf-pack-0.1.0-beaglebone");
         assert_eq!(plan.shipped_btf, None);
+    }
+
+    #[test]
+    fn prebuilt_objects_are_copied_and_bundled_in_name_order() {
+        let t = target("beaglebone");
+        let mut i = inputs(BtfInput::Builtin, workspace());
+        i.prebuilt = vec![("fcount".into(), "/work/fcount.bpf.o".into())];
+        let plan = plan_build(&t, &i);
+        let names: Vec<&str> = plan.objects.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["execsnoop", "fcount", "opensnoop"]);
+        let copy = plan
+            .steps
+            .iter()
+            .find_map(|s| match s {
+                Step::Run { id, cmds, .. } if id == "copy-fcount" => Some(cmds[0].shell_line()),
+                _ => None,
+            })
+            .expect("a copy step");
+        assert_eq!(
+            copy,
+            "cp /work/fcount.bpf.o build/beaglebone/stage/bpf/fcount.bpf.o"
+        );
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //!   first (loader/src/dump.rs sorts them), at exit and every `--interval`. The renderer shows them
 //!   in that order as they arrive, under a `PROBE map MAP:` title; a dump ends at any other line or
 //!   when one of its keys comes again (the next `--interval` dump);
-//! - a summary `printed`/`lost` (a ring buffer's counts at exit), or an `error` (a map not readable).
+//! - a summary `printed`/`lost` (a ring buffer's counts at exit), or an `error` (a map not readable);
+//! - `{"dump":"interval"}` / `{"dump":"exit"}` after each round of dumps (no text of its own).
 //!
 //! Syscall numbers, by naming convention (nothing is keyed on one probe): an event field or a struct
 //! key's member named one of [`SYSCALL_LABELS`] (`syscall`, `syscall_nr`, ...) holds a syscall number,
@@ -234,6 +235,25 @@ pub struct Renderer {
     last: Option<usize>,
     /// The map dump the last line belonged to.
     dump: Option<Dump>,
+    /// What the last line was.
+    kind: LineKind,
+}
+
+/// What a line of ebpf-run's output was, for a caller that places them (the live view of
+/// `run --interval`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LineKind {
+    /// An event of a ring buffer or perf buffer.
+    Event,
+    /// An entry of a map dump.
+    MapEntry,
+    /// `{"dump":"interval"}` / `{"dump":"exit"}`: a round of map dumps is complete.
+    RoundEnd,
+    /// A ring buffer's printed/lost counts, or a map that could not be read.
+    Summary,
+    /// Not one of ebpf-run's JSON lines (passed through).
+    #[default]
+    Other,
 }
 
 /// Width of the probe column of event tables.
@@ -277,6 +297,11 @@ impl Renderer {
         Renderer { timestamps, ..self }
     }
 
+    /// What the line last given to [`Renderer::line_at`] was.
+    pub fn last_kind(&self) -> LineKind {
+        self.kind
+    }
+
     /// The text lines for one line of ebpf-run's output. Lines that are not JSON objects pass through.
     /// Timestamps, if on, read all zero: use [`Renderer::line_at`] for them.
     pub fn line(&mut self, json: &str) -> Vec<String> {
@@ -287,6 +312,7 @@ impl Renderer {
     pub fn line_at(&mut self, json: &str, at: Arrival) -> Vec<String> {
         let Ok(Ordered(fields)) = serde_json::from_str::<Ordered>(json) else {
             self.dump = None;
+            self.kind = LineKind::Other;
             return vec![json.to_string()];
         };
         let get = |k: &str| fields.iter().find(|(f, _)| f == k).map(|(_, v)| v);
@@ -301,10 +327,12 @@ impl Renderer {
         let names: Vec<&str> = rest.iter().map(|(k, _)| k.as_str()).collect();
         match (names.as_slice(), get("key"), get("value")) {
             (["key", "value"], Some(key), Some(value)) => {
+                self.kind = LineKind::MapEntry;
                 return self.entry(&probe, &map, key, value, at);
             }
             (["printed", "lost"], ..) => {
                 self.dump = None;
+                self.kind = LineKind::Summary;
                 return vec![format!(
                     "{probe}: {} events of {map} printed, {} lost",
                     get("printed").map(text).unwrap_or_default(),
@@ -313,11 +341,18 @@ impl Renderer {
             }
             (["error"], ..) => {
                 self.dump = None;
+                self.kind = LineKind::Summary;
                 let why = get("error").map(text).unwrap_or_default();
                 return vec![format!("{probe} map {map}: {why}")];
             }
+            (["dump"], ..) if probe.is_empty() => {
+                self.dump = None;
+                self.kind = LineKind::RoundEnd;
+                return Vec::new();
+            }
             _ => {}
         }
+        self.kind = LineKind::Event;
         self.event(probe, map, &rest, at)
     }
 

@@ -3,15 +3,18 @@
 //! on the host. Ctrl-C stops the board's loader through the transport (its final map dump still
 //! arrives); a dropped connection stops it too (the board-side script watches its stdin).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::arch::Arch;
 use crate::bundle::{sha256_hex, verify_bundle};
-use crate::commands::{BuildArgs, EXIT_BAD_INPUT, EXIT_FAILED, Failure, build_bundles, failure};
+use crate::commands::{
+    BuildArgs, EXIT_BAD_INPUT, EXIT_FAILED, Failure, build_bundles, failure, loose_probe,
+};
 use crate::console::{Console, ConsoleBoard, Endpoint, SerialSpec};
+use crate::live::{LiveView, Screen};
 use crate::render::{Arrival, Renderer, Timestamps};
 use crate::transport::{Board, CommandBoard, RunEnd, Transport, board_probe, board_run};
 use crate::try_command::{GuestSpec, boot_shell_guest};
@@ -40,10 +43,15 @@ pub struct RunArgs {
     pub format: RunFormat,
     /// Also record ebpf-run's JSON lines here.
     pub output: Option<PathBuf>,
-    /// Arguments of ebpf-run (probes, --duration, --set ...).
+    /// What to run: probe names of the bundle, and loose `FILE.bpf.c` / `FILE.bpf.o` built into a
+    /// bundle of the target for this run; empty: every probe.
+    pub probes: Vec<String>,
+    /// Arguments of ebpf-run (--duration, --set ...).
     pub loader_args: Vec<String>,
     /// A time column in text output.
     pub timestamps: Timestamps,
+    /// Dump the maps every this many seconds: a live view on a terminal, plain lines otherwise.
+    pub interval: Option<u64>,
     /// The guest of `--via qemu` (kernel, busybox, JIT, workload...).
     pub guest: GuestSpec,
     /// Echo build commands.
@@ -137,6 +145,25 @@ fn connect(
 /// `ebpf-pack run`.
 pub fn run(args: &RunArgs) -> Result<(), Failure> {
     let transport = Transport::parse(&args.via).map_err(|e| failure(EXIT_BAD_INPUT, e))?;
+    // Probes to run by name; loose files become probes of a bundle built for this run.
+    let mut loose = Vec::new();
+    let mut names = Vec::new();
+    for item in &args.probes {
+        if item.ends_with(".bpf.c") || item.ends_with(".bpf.o") || item.contains('/') {
+            let file = PathBuf::from(item);
+            let (name, _) = loose_probe(&file).map_err(|e| failure(EXIT_BAD_INPUT, e))?;
+            loose.push(file);
+            names.push(name);
+        } else {
+            names.push(item.clone());
+        }
+    }
+    if !loose.is_empty() && args.bundle.is_some() {
+        return Err(failure(
+            EXIT_BAD_INPUT,
+            "loose probes are built into a bundle for the board, but --bundle runs one as it is\n  help: pass --target NAME instead of --bundle",
+        ));
+    }
     // 1. The bundle: built for the target (fast when nothing changed), or given.
     let path = match &args.bundle {
         Some(b) => b.clone(),
@@ -147,6 +174,14 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
                     "no target given\n  help: pass --target NAME or --bundle FILE",
                 ));
             };
+            // With loose probes: a bundle of its own (`NAME-run`), so dist/'s bundle stays the project's.
+            let bundle_name = if loose.is_empty() {
+                None
+            } else {
+                let project = crate::project::Project::open(&args.project)
+                    .map_err(|e| failure(EXIT_BAD_INPUT, e))?;
+                Some(format!("{}-run", project.bundle_name()))
+            };
             let built = build_bundles(&BuildArgs {
                 project: args.project.clone(),
                 targets: vec![target.clone()],
@@ -154,12 +189,13 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
                 all: false,
                 dry_run: false,
                 loader: None,
-                bundle_name: None,
+                bundle_name,
                 bundle_version: None,
                 single: false,
                 min_size: false,
                 verbose: args.verbose,
                 quiet: true,
+                loose: loose.clone(),
             })?;
             built
                 .into_iter()
@@ -280,6 +316,10 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
 
     // 4. Run it, stream and render.
     let mut loader_args = vec!["--format".to_string(), "json".to_string()];
+    if let Some(secs) = args.interval {
+        loader_args.extend(["--interval".to_string(), secs.to_string()]);
+    }
+    loader_args.extend(names);
     loader_args.extend(args.loader_args.iter().cloned());
     let script = board_run(&dir, &sha, &verified.stem, &loader_args, board.host_watch());
     let mut record = match &args.output {
@@ -304,9 +344,28 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     let mut renderer = Renderer::for_arch(arch).with_timestamps(args.timestamps);
     let started = Instant::now();
     let stdout = std::io::stdout();
+    // A live view when maps are dumped every --interval into a terminal; plain lines otherwise.
+    let mut live = match args.interval {
+        Some(secs) if args.format == RunFormat::Text && stdout.is_terminal() => {
+            let view = LiveView::new(
+                format!("{} on {}", verified.stem, board.describe()),
+                secs,
+                started,
+            );
+            Screen::enter().ok().map(|screen| (view, screen))
+        }
+        _ => None,
+    };
     let mut on_line = |text: &str| {
         if let Some(f) = record.as_mut() {
             let _ = writeln!(f, "{text}");
+        }
+        if let Some((view, screen)) = live.as_mut() {
+            let lines = renderer.line_at(text, Arrival::now(started));
+            if view.take(renderer.last_kind(), lines, Instant::now()) {
+                let _ = screen.draw(view);
+            }
+            return;
         }
         let mut lock = stdout.lock();
         match args.format {
@@ -326,6 +385,14 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     unsafe {
         libc::signal(libc::SIGINT, libc::SIG_DFL);
         libc::signal(libc::SIGTERM, libc::SIG_DFL);
+    }
+    if let Some((view, screen)) = live {
+        drop(screen);
+        let mut lock = stdout.lock();
+        for l in view.final_lines() {
+            let _ = writeln!(lock, "{l}");
+        }
+        let _ = lock.flush();
     }
     match end? {
         RunEnd::Exited(0) => Ok(()),

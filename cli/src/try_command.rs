@@ -373,6 +373,7 @@ pub fn try_bundle(args: &TryArgs) -> Result<(), Failure> {
                 min_size: false,
                 verbose: args.verbose,
                 quiet: false,
+                loose: Vec::new(),
             })?;
             let (target, bundle) = built.into_iter().next().ok_or_else(|| {
                 failure(

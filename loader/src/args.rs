@@ -57,7 +57,8 @@ columns per ring buffer. Records a probe could not reserve (ring buffer full) ar
 On exit, hash and array maps print as `PROBE map NAME:` and one line per entry; a map whose
 value is `struct { uN slots[N]; }` prints as a log2 histogram (slot i counts 2^i..2^(i+1)-1).
 JSON lines: {\"probe\":P,\"map\":M,FIELDS...} for events, {\"probe\":P,\"map\":M,\"key\":K,\"value\":V}
-for map entries. Status and errors go to stderr.
+for map entries, {\"dump\":\"interval\"} (or \"exit\") after each round of them. Status and errors go
+to stderr.
 
 exit codes:
   0  success

@@ -297,21 +297,27 @@ pub fn run(opts: &Options) -> Result<(), Failure> {
         .duration_secs
         .and_then(|s| Instant::now().checked_add(Duration::from_secs(s)));
     let json = opts.format == Format::Json;
-    let mut dump_all = |out: &mut dyn Write| -> io::Result<()> {
+    // JSON: each round of dumps ends with `{"dump":"interval"}` (or `"exit"`), so a reader knows a
+    // snapshot of every map is complete (ebpf-pack run --interval redraws its view on it).
+    let dump_round = |out: &mut dyn Write, end: &str| -> io::Result<()> {
         for (probe, ebpf) in probes.iter().zip(&loaded) {
             dump::dump_maps(probe, ebpf, cpu_slots, json, out)?;
         }
+        if json {
+            writeln!(out, "{{\"dump\":\"{end}\"}}")?;
+        }
         Ok(())
     };
+    let mut dump_interval = |out: &mut dyn Write| dump_round(out, "interval");
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
     let ticker = opts.interval_secs.map(|s| events::Ticker {
         every: Duration::from_secs(s),
-        run: &mut dump_all,
+        run: &mut dump_interval,
     });
     let mut result = events::watch(&mut streams, &probes, deadline, json, ticker, &mut out);
     if result.is_ok() {
-        result = dump_all(&mut out);
+        result = dump_round(&mut out, "exit");
     }
     if result.is_ok() {
         result = events::report_counts(&streams, &probes, json, &mut out);

@@ -145,6 +145,20 @@ fn open_ended_run(bundle: &Path, via: &str) -> Command {
     cmd
 }
 
+/// The end of a console transcript (`EBPF_PACK_CONSOLE_LOG`), for a failure message.
+fn transcript_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let from = lines.len().saturating_sub(60);
+    format!(
+        "console transcript {} (last {} of {} records):\n{}",
+        path.display(),
+        lines.len() - from,
+        lines.len(),
+        lines[from..].join("\n")
+    )
+}
+
 /// Asks the guest's shell whether an ebpf-run is still running, over a console of its own.
 fn loaders_running(socket: &Path) -> String {
     let spec = SerialSpec::parse(&format!("unix:{}", socket.display())).expect("spec");
@@ -287,7 +301,10 @@ fn run_via_qemu_boots_its_own_guest() {
         return;
     }
     let arm64 = &envs["arm64"];
+    let transcript = tier_dir().join("run-via-qemu.console.log");
+    let _ = std::fs::remove_file(&transcript);
     let out = Command::new(env!("CARGO_BIN_EXE_ebpf-pack"))
+        .env("EBPF_PACK_CONSOLE_LOG", &transcript)
         .arg("-C")
         .arg(repo())
         .args(["run", "--target", "qemuarm64", "--via", "qemu", "--kernel"])
@@ -300,7 +317,11 @@ fn run_via_qemu_boots_its_own_guest() {
         .output()
         .expect("ebpf-pack run --via qemu");
     let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "{stdout}\n{stderr}\n{}",
+        transcript_tail(&transcript)
+    );
     assert!(
         stdout.contains(MARK),
         "no open of {MARK}:\n{stdout}\n{stderr}"
