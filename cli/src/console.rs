@@ -409,7 +409,8 @@ enum Incoming {
 /// a line that has waited 200 ms for its end (a `login: ` prompt does not end).
 fn read_console(mut from: Box<dyn Read + Send>, to: Sender<Incoming>) {
     let mut pending: Vec<u8> = Vec::new();
-    let mut announced = false;
+    // How much of `pending` was announced as a partial line (a prompt that grows is announced again).
+    let mut announced = 0;
     let mut buf = [0u8; 4096];
     loop {
         match from.read(&mut buf) {
@@ -425,7 +426,7 @@ fn read_console(mut from: Box<dyn Read + Send>, to: Sender<Incoming>) {
                         }
                         let line = String::from_utf8_lossy(&pending).into_owned();
                         pending.clear();
-                        announced = false;
+                        announced = 0;
                         if to.send(Incoming::Line(line)).is_err() {
                             return;
                         }
@@ -435,8 +436,8 @@ fn read_console(mut from: Box<dyn Read + Send>, to: Sender<Incoming>) {
                 }
             }
             Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => {
-                if !pending.is_empty() && !announced {
-                    announced = true;
+                if pending.len() > announced {
+                    announced = pending.len();
                     let text = String::from_utf8_lossy(&pending).into_owned();
                     if to.send(Incoming::Partial(text)).is_err() {
                         return;
@@ -668,6 +669,21 @@ impl Console {
                 (Box::new(reader), Box::new(port))
             }
             Endpoint::Unix(path) => {
+                // A guest of `try --serve` still booting serves PATH.boot; PATH appears when its
+                // shell is up.
+                let booting = crate::qemu::boot_socket(path);
+                let since = Instant::now();
+                if !path.exists() && booting.exists() {
+                    eprintln!(
+                        "ebpf-pack: {name}: the guest is still booting; waiting for its shell"
+                    );
+                }
+                while !path.exists()
+                    && booting.exists()
+                    && since.elapsed() < Duration::from_secs(300)
+                {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
                 let s = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
                     open_err(
                         e.to_string(),
@@ -879,7 +895,9 @@ impl Console {
                         }
                         _ => {}
                     }
-                    if line.contains("Login incorrect") {
+                    // Refused only after we answered a `login:` ourselves: a sentinel line typed
+                    // into a login prompt fails as a user name first.
+                    if line.contains("Login incorrect") && logins > 0 {
                         return Err(ConsoleError::LoginRefused {
                             console: self.name.clone(),
                             user: login.user.clone(),
@@ -1573,6 +1591,80 @@ mod tests {
         assert_eq!((status, lines), (0, vec!["after".to_string()]));
         let _ = child.kill();
         let _ = child.wait();
+    }
+
+    /// A pipe whose reads time out after 100 ms, as a serial port's do (prompts come without a newline).
+    struct TimedPipe(std::process::ChildStdout);
+
+    impl Read for TimedPipe {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            use std::os::fd::AsRawFd;
+            let mut fds = libc::pollfd {
+                fd: self.0.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            if unsafe { libc::poll(&mut fds, 1, 100) } == 0 {
+                return Err(std::io::ErrorKind::TimedOut.into());
+            }
+            self.0.read(buf)
+        }
+    }
+
+    /// A "board" that asks for a login first, like getty + login on a UART: `login:` and `Password:`
+    /// without a newline, then a shell for the right password, `Login incorrect` for a wrong one.
+    fn login_console(password: &str) -> (Console, std::process::Child) {
+        let script = "while :; do printf 'board login: '; read -r u; printf 'Password: '; read -r p;                       if [ \"$u\" = root ] && [ \"$p\" = s3cret ]; then exec bash --norc --noprofile; fi;                       echo; echo 'Login incorrect'; done";
+        let mut child = std::process::Command::new("bash")
+            .args(["--norc", "--noprofile", "-c", script])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("bash");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut c = Console::over(
+            "login".into(),
+            Box::new(TimedPipe(stdout)),
+            Box::new(stdin),
+            None,
+        );
+        let login = Login {
+            user: "root".into(),
+            password: Some(password.into()),
+        };
+        match c.attach_shell(&login, Duration::from_secs(20)) {
+            Ok(()) => (c, child),
+            Err(e) => {
+                let _ = child.kill();
+                panic!("{e}")
+            }
+        }
+    }
+
+    #[test]
+    fn a_login_prompt_is_answered() {
+        let (mut c, mut child) = login_console("s3cret");
+        let (status, lines) = c
+            .script("id -un", Duration::from_secs(20), "id")
+            .expect("script");
+        assert_eq!(status, 0);
+        assert_eq!(lines.len(), 1);
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    #[test]
+    fn a_refused_login_is_reported() {
+        let result = std::panic::catch_unwind(|| login_console("wrong"));
+        let message = match result {
+            Ok(_) => panic!("a wrong password logged in"),
+            Err(e) => e.downcast_ref::<String>().cloned().unwrap_or_default(),
+        };
+        assert!(message.contains("root"), "{message}");
+        assert!(message.contains("Login incorrect"), "{message}");
     }
 
     #[test]

@@ -421,16 +421,32 @@ pub struct ShellGuest {
     remove_socket: bool,
 }
 
+/// Where QEMU serves the console of a shell guest while it boots; renamed to the socket a transport
+/// connects to once the shell is up ([`ShellGuest::start`]).
+pub fn boot_socket(socket: &Path) -> PathBuf {
+    let mut name = socket.as_os_str().to_owned();
+    name.push(".boot");
+    PathBuf::from(name)
+}
+
+/// How long a shell guest may take to boot under TCG (slow CI runners included).
+const SHELL_BOOT_TIMEOUT: Duration = Duration::from_secs(300);
+
 impl ShellGuest {
-    /// Starts `cmd` (a [`qemu_command`] with [`GuestConsole::Socket`] `socket`) and waits until
-    /// QEMU serves the socket. `remove_socket`: delete it when the guest ends.
+    /// Starts `cmd` (a [`qemu_command`] with [`GuestConsole::Socket`] at [`boot_socket`]`(socket)`),
+    /// watches the console until the guest's shell is up, then moves the socket to `socket`. Nothing
+    /// reaches the guest's UART while it boots: QEMU's PL011 raises its receive interrupt only when a
+    /// byte arrives, and input that arrives while Linux sets the UART up can leave it never raised
+    /// again (the shell then never hears a thing). `remove_socket`: delete it when the guest ends.
     pub fn start(
         cmd: &Cmd,
         socket: &Path,
         name: String,
         remove_socket: bool,
     ) -> Result<ShellGuest, QemuError> {
+        let booting = boot_socket(socket);
         let _ = std::fs::remove_file(socket);
+        let _ = std::fs::remove_file(&booting);
         let mut command = Command::new(&cmd.program);
         command
             .args(&cmd.args)
@@ -461,22 +477,93 @@ impl ShellGuest {
             stderr,
             remove_socket,
         };
+        let fail = |guest: &ShellGuest, what: String| QemuError {
+            argv: cmd.shell_line(),
+            error: std::io::Error::other(format!("{what}: {}", guest.qemu_stderr().trim())),
+        };
         let start = Instant::now();
-        while !socket.exists() {
+        while !booting.exists() {
             let gone = matches!(guest.child.try_wait(), Ok(Some(_)) | Err(_));
             if gone || start.elapsed() > Duration::from_secs(20) {
-                return Err(QemuError {
-                    argv: cmd.shell_line(),
-                    error: std::io::Error::other(format!(
-                        "QEMU served no console socket {}: {}",
-                        socket.display(),
-                        guest.qemu_stderr().trim()
-                    )),
-                });
+                let _ = std::fs::remove_file(&booting);
+                return Err(fail(
+                    &guest,
+                    format!("QEMU served no console socket {}", booting.display()),
+                ));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+        let mut boot_log = Vec::new();
+        let up = guest.wait_for_shell(&booting, &mut boot_log, start + SHELL_BOOT_TIMEOUT);
+        if !up {
+            let _ = std::fs::remove_file(&booting);
+            let tail: Vec<String> = String::from_utf8_lossy(&boot_log)
+                .lines()
+                .rev()
+                .take(15)
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            return Err(fail(
+                &guest,
+                format!(
+                    "the guest's shell did not come up within {} s; its console printed:\n    {}\n  QEMU",
+                    SHELL_BOOT_TIMEOUT.as_secs(),
+                    tail.join("\n    ")
+                ),
+            ));
+        }
+        std::fs::rename(&booting, socket).map_err(|e| {
+            fail(
+                &guest,
+                format!(
+                    "cannot move {} to {}: {e}",
+                    booting.display(),
+                    socket.display()
+                ),
+            )
+        })?;
         Ok(guest)
+    }
+
+    /// Reads the console at `booting` (without writing to it) until the init says the shell starts,
+    /// QEMU ends, or `deadline` passes; true when the shell is up.
+    fn wait_for_shell(&mut self, booting: &Path, log: &mut Vec<u8>, deadline: Instant) -> bool {
+        let Ok(mut conn) = std::os::unix::net::UnixStream::connect(booting) else {
+            return false;
+        };
+        let _ = conn.set_read_timeout(Some(Duration::from_millis(200)));
+        let ready = format!("{MARKER} shell on the console");
+        let mut buf = [0u8; 4096];
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_)) | Err(_)) {
+                return false;
+            }
+            match conn.read(&mut buf) {
+                Ok(0) => return false,
+                Ok(n) => {
+                    log.extend_from_slice(&buf[..n]);
+                    let from = log.len().saturating_sub(n + ready.len());
+                    if log[from..]
+                        .windows(ready.len())
+                        .any(|w| w == ready.as_bytes())
+                    {
+                        return true;
+                    }
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::Interrupted
+                    ) => {}
+                Err(_) => return false,
+            }
+        }
+        false
     }
 
     /// The socket of the guest's console.

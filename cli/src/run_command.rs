@@ -131,11 +131,11 @@ fn connect(
                 baud: None,
             })
             .map_err(|e| failure(EXIT_FAILED, e))?;
-            // Boots under TCG take 10-40 s; slow CI runners more.
+            // The guest's shell is up already (boot_shell_guest waited for it).
             Ok(Box::new(ConsoleBoard::attach(
                 console,
                 Some(guest),
-                Duration::from_secs(300),
+                Duration::from_secs(60),
             )?))
         }
         other => Ok(Box::new(CommandBoard::new(other.clone()))),

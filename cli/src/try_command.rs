@@ -234,16 +234,23 @@ pub fn boot_shell_guest(
         &initrd,
         spec.append.as_deref(),
         spec.memory_mb,
-        &GuestConsole::Socket(socket.to_path_buf()),
+        &GuestConsole::Socket(crate::qemu::boot_socket(socket)),
     );
     eprintln!("ebpf-pack: guest command: {}", cmd.shell_line());
-    ShellGuest::start(
+    let started = std::time::Instant::now();
+    let guest = ShellGuest::start(
         &cmd,
         socket,
         format!("the QEMU {arch} guest (serial:unix:{})", socket.display()),
         remove_socket,
     )
-    .map_err(|e| failure(EXIT_MISSING_TOOL, e))
+    .map_err(|e| failure(EXIT_MISSING_TOOL, e))?;
+    eprintln!(
+        "ebpf-pack: the guest's shell is up on {} (booted in {:.1} s)",
+        socket.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(guest)
 }
 
 fn read_input(path: &Path, what: &str, help: &str) -> Result<Vec<u8>, Failure> {

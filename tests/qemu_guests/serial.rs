@@ -61,7 +61,7 @@ fn serve(name: &str, env: &GuestEnv, target: &[&str]) -> Served {
     let start = Instant::now();
     while !socket.exists() {
         assert!(
-            start.elapsed() < Duration::from_secs(60),
+            start.elapsed() < Duration::from_secs(300),
             "try --serve made no socket {}",
             socket.display()
         );
