@@ -325,7 +325,7 @@ fn serve(args: &TryArgs, socket: &Path) -> Result<(), Failure> {
         true,
     )?;
     eprintln!(
-        "ebpf-pack: {} boots; its console is a shell at {}\n  run on it: ebpf-pack run {which} --via serial:unix:{}\n  (stop the guest with Ctrl-C, or `poweroff -f` on its console)",
+        "ebpf-pack: {} is up; its console is a shell at {}\n  run on it: ebpf-pack run {which} --via serial:unix:{}\n  (stop the guest with Ctrl-C, or `poweroff -f` on its console)",
         guest.describe(),
         socket.display(),
         socket.display()
