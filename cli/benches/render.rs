@@ -49,10 +49,12 @@ fn measure(label: &str, lines: &[String], total: usize, mut each: impl FnMut(&st
 }
 
 fn main() {
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs this too, as a quick smoke run.
+    let benching = std::env::args().any(|a| a == "--bench");
     let total: usize = std::env::args()
         .skip(1)
         .find_map(|a| a.parse().ok())
-        .unwrap_or(500_000);
+        .unwrap_or(if benching { 500_000 } else { 1_000 });
     let sink = std::io::sink();
     let mut out = std::io::BufWriter::new(sink);
     let started = Instant::now();
