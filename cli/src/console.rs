@@ -1520,11 +1520,21 @@ mod tests {
         }
     }
 
-    /// A console whose "board" is this machine's bash reading commands from a pipe (bash reads a pipe
-    /// byte by byte, so the scripts it starts get the rest of the input, as on a tty).
-    fn bash_console(noisy: Option<&'static str>) -> (Console, std::process::Child) {
+    /// A "board" that is this machine's bash reading commands from a pipe (bash reads a pipe byte by
+    /// byte, so the scripts it starts get the rest of the input, as on a tty): `bash --norc
+    /// --noprofile EXTRA...` with `env`, and its stdin and stdout.
+    fn bash_board(
+        extra: &[&str],
+        env: &[(&str, &std::path::Path)],
+    ) -> (
+        std::process::Child,
+        std::process::ChildStdin,
+        std::process::ChildStdout,
+    ) {
         let mut child = std::process::Command::new("bash")
             .args(["--norc", "--noprofile"])
+            .args(extra)
+            .envs(env.iter().copied())
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
@@ -1532,6 +1542,12 @@ mod tests {
             .expect("bash");
         let stdin = child.stdin.take().expect("stdin");
         let stdout = child.stdout.take().expect("stdout");
+        (child, stdin, stdout)
+    }
+
+    /// A console on a [`bash_board`], the shell found.
+    fn bash_console(noisy: Option<&'static str>) -> (Console, std::process::Child) {
+        let (child, stdin, stdout) = bash_board(&[], &[]);
         let writer: Box<dyn Write + Send> = match noisy {
             Some(prefix) => Box::new(NoisyWire {
                 inner: stdin,
@@ -1572,16 +1588,7 @@ mod tests {
             "trap '[[ $BASH_COMMAND == *stty* ]] && sleep 4' DEBUG\n",
         )
         .expect("env");
-        let mut child = std::process::Command::new("bash")
-            .args(["--norc", "--noprofile"])
-            .env("BASH_ENV", &env)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("bash");
-        let stdin = child.stdin.take().expect("stdin");
-        let stdout = child.stdout.take().expect("stdout");
+        let (mut child, stdin, stdout) = bash_board(&[], &[("BASH_ENV", &env)]);
         let mut c = Console::over("slow bash".into(), Box::new(stdout), Box::new(stdin), None);
         c.attach_shell(&Login::from_env(), Duration::from_secs(30))
             .expect("attach");
@@ -1615,16 +1622,10 @@ mod tests {
     /// A "board" that asks for a login first, like getty + login on a UART: `login:` and `Password:`
     /// without a newline, then a shell for the right password, `Login incorrect` for a wrong one.
     fn login_console(password: &str) -> (Console, std::process::Child) {
-        let script = "while :; do printf 'board login: '; read -r u; printf 'Password: '; read -r p;                       if [ \"$u\" = root ] && [ \"$p\" = s3cret ]; then exec bash --norc --noprofile; fi;                       echo; echo 'Login incorrect'; done";
-        let mut child = std::process::Command::new("bash")
-            .args(["--norc", "--noprofile", "-c", script])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("bash");
-        let stdin = child.stdin.take().expect("stdin");
-        let stdout = child.stdout.take().expect("stdout");
+        let script = "while :; do printf 'board login: '; read -r u; printf 'Password: '; read -r p; \
+                      if [ \"$u\" = root ] && [ \"$p\" = s3cret ]; then exec bash --norc --noprofile; fi; \
+                      echo; echo 'Login incorrect'; done";
+        let (mut child, stdin, stdout) = bash_board(&["-c", script], &[]);
         let mut c = Console::over(
             "login".into(),
             Box::new(TimedPipe(stdout)),

@@ -497,15 +497,9 @@ impl ShellGuest {
         let up = guest.wait_for_shell(&booting, &mut boot_log, start + SHELL_BOOT_TIMEOUT);
         if !up {
             let _ = std::fs::remove_file(&booting);
-            let tail: Vec<String> = String::from_utf8_lossy(&boot_log)
-                .lines()
-                .rev()
-                .take(15)
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
+            let text = String::from_utf8_lossy(&boot_log);
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(15)..];
             return Err(fail(
                 &guest,
                 format!(
