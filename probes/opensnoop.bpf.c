@@ -1,6 +1,7 @@
 /*
- * opensnoop — every file open on the system: which process (pid, tid, uid, comm) opened which path with
- * which flags, and the result (the new fd, or -errno). Attach points: tracepoints
+ * opensnoop — every file open on the system: which process (uid, pid, comm) opened which path with
+ * which flags, and the result: the new fd, or -1 and the errno, in the columns of BCC's `opensnoop -U -e`
+ * (UID PID COMM FD ERR FLAGS PATH). Options as BCC's: -p PID, -t TID, -u UID, -n NAME, -x. Attach points: tracepoints
  * syscalls/sys_enter_openat + syscalls/sys_exit_openat, and on architectures that still have the open(2)
  * syscall (x86, arm, s390, mips — musl's open() uses it there, so busybox/OpenWrt userlands would otherwise
  * be invisible) also syscalls/sys_enter_open + syscalls/sys_exit_open; arm64 and riscv have only openat,
@@ -8,8 +9,7 @@
  * pid_tgid → struct open_args: the user pointer to the path and the flags, kept from syscall entry to
  * exit), `events` (RINGBUF, 256 KiB) carrying `struct event` records, one per completed open, and its
  * lost-record counter (ebpf_pack.h); the path is
- * read at syscall exit, when the kernel has already copied it and its page is resident. Setting:
- * `filter_pid` (0 = all processes, else only that process id / tgid). Kernel: ≥ 5.8 (ring buffer), with
+ * read at syscall exit, when the kernel has already copied it and its page is resident. Kernel: ≥ 5.8 (ring buffer), with
  * CONFIG_FTRACE_SYSCALLS (syscall tracepoints) and BTF (CO-RE). No atomics: loads on 32-bit ARM with JIT.
  */
 #include "vmlinux.h"
@@ -22,14 +22,14 @@ char LICENSE[] SEC("license") = "GPL";
 
 #define PATH_LEN 256
 
-/* One completed open. 5 x 4 bytes, then char arrays: 292 bytes, no padding. */
+/* One completed open, in BCC's column order. 4 + 4 + 16 + 3 x 4 bytes, then the path: 292 bytes, no padding. */
 struct event {
-	__u32 pid;   /* process id (tgid) */
-	__u32 tid;   /* thread id */
 	__u32 uid;
-	__s32 ret;   /* the new fd, or -errno */
-	__s32 flags; /* open flags (O_RDONLY, O_CREAT, ...) */
+	__u32 pid; /* process id (tgid) */
 	char comm[EP_COMM_LEN];
+	__s32 fd;    /* the new fd, or -1 */
+	__s32 err;   /* errno when the open failed, else 0 */
+	__s32 flags; /* open flags (O_RDONLY, O_CREAT, ...) */
 	char path[PATH_LEN];
 };
 
@@ -45,19 +45,29 @@ struct {
 	__uint(max_entries, 10240);
 	__type(key, __u64); /* pid_tgid */
 	__type(value, struct open_args);
-} start SEC(".maps");
+} start EP_SCRATCH SEC(".maps");
 
 /* A 256 KiB ring buffer of struct event; a perf buffer on kernels without one (ebpf_pack.h, 5.). */
 EBPF_PACK_EVENTS(events, struct event, 256 * 1024);
 
-/* 0: all processes; otherwise only this process id (tgid). Set by the loader. */
-const volatile __u32 filter_pid = 0;
+/* Filters, set by the loader (0, "" and EP_NO_UID: no filter). */
+const volatile __u32 filter_pid EP_OPTION("-p PID", "trace this process id only") = 0;
+const volatile __u32 filter_tid EP_OPTION("-t TID", "trace this thread id only") = 0;
+const volatile __u32 filter_uid EP_OPTION("-u UID", "trace this user id only") = EP_NO_UID;
+const volatile char filter_comm[EP_COMM_LEN] EP_OPTION("-n NAME", "trace processes of this name only") = "";
+const volatile bool failed_only EP_OPTION("-x", "only show failed opens") = false;
 
 static __always_inline int enter(__u64 filename, __u64 flags)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 
 	if (filter_pid && (__u32)(pid_tgid >> 32) != filter_pid)
+		return 0;
+	if (filter_tid && (__u32)pid_tgid != filter_tid)
+		return 0;
+	if (filter_uid != EP_NO_UID && (__u32)bpf_get_current_uid_gid() != filter_uid)
+		return 0;
+	if (!ep_comm_is(filter_comm))
 		return 0;
 
 	struct open_args args = {
@@ -75,13 +85,17 @@ static __always_inline int leave(void *ctx, __s64 ret)
 
 	if (!args)
 		return 0;
+	if (failed_only && ret >= 0) {
+		bpf_map_delete_elem(&start, &pid_tgid);
+		return 0;
+	}
 
 	struct event *e = EP_EVENT_RESERVE(events);
 	if (e) {
-		e->pid = pid_tgid >> 32;
-		e->tid = (__u32)pid_tgid;
 		e->uid = (__u32)bpf_get_current_uid_gid();
-		e->ret = (__s32)ret;
+		e->pid = pid_tgid >> 32;
+		e->fd = ret >= 0 ? (__s32)ret : -1;
+		e->err = ret >= 0 ? 0 : (__s32)-ret;
 		e->flags = args->flags;
 		bpf_get_current_comm(e->comm, sizeof(e->comm));
 		/* On a fault the helper zeroes the buffer: an unreadable path prints as "". */

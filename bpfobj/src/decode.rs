@@ -353,6 +353,24 @@ impl<'a> Decoder<'a> {
 
     /// Appends one value of type `ty` held exactly in `bytes`.
     fn value(&self, out: &mut String, ty: u32, bytes: &[u8], depth: u32) {
+        if let Some(special) = self.special(ty) {
+            let mut text = String::with_capacity(40);
+            match (special, bytes.len()) {
+                (INET_ADDR_TYPE, 16) => {
+                    let mut addr = [0u8; 16];
+                    addr.copy_from_slice(bytes);
+                    write_inet_addr(&mut text, &addr);
+                }
+                (DEV_TYPE, 4) => {
+                    let dev = read_uint(bytes, self.btf.is_big_endian()).unwrap_or(0);
+                    push_decimal(&mut text, dev >> 20);
+                    text.push(':');
+                    push_decimal(&mut text, dev & 0xfffff);
+                }
+                _ => return self.hex(out, bytes),
+            }
+            return self.string(out, text.as_bytes());
+        }
         let big = self.btf.is_big_endian();
         let id = self.btf.resolve(ty);
         let Some(t) = self.btf.ty(id) else {
@@ -446,6 +464,26 @@ impl<'a> Decoder<'a> {
             }
         }
         out.push(']');
+    }
+
+    /// Which of the typedefs printed as text ([`INET_ADDR_TYPE`], [`DEV_TYPE`]) `ty` is, through
+    /// qualifiers and other typedefs.
+    fn special(&self, mut ty: u32) -> Option<&'static str> {
+        for _ in 0..8 {
+            let t = self.btf.ty(ty)?;
+            match t.kind {
+                Kind::Typedef => {
+                    let name = self.btf.string(t.name_off);
+                    if let Some(s) = [INET_ADDR_TYPE, DEV_TYPE].into_iter().find(|s| *s == name) {
+                        return Some(s);
+                    }
+                    ty = t.size_or_type;
+                }
+                Kind::Const | Kind::Volatile | Kind::Restrict => ty = t.size_or_type,
+                _ => return None,
+            }
+        }
+        None
     }
 
     /// Whether `ty` is a C character type (`char`, `signed char`, `unsigned char`), not through a typedef:
@@ -568,6 +606,7 @@ impl TextPlan {
             }
             let size = usize::try_from(btf.size_of(id)?).ok()?;
             let how = match mt.kind {
+                _ if Decoder::new(btf).special(m.ty).is_some() => How::Value(m.ty),
                 Kind::Int {
                     encoding,
                     bit_offset: 0,
@@ -643,6 +682,83 @@ impl TextPlan {
     }
 }
 
+/// The unit label of a histogram's header, from its map's name: a `_ns`, `_us` or `_ms` suffix (or the
+/// bare word) names the unit as BCC does (`nsecs`, `usecs`, `msecs`); anything else is a `value`.
+pub fn hist_unit_label(map: &str) -> &'static str {
+    let units = [("ns", "nsecs"), ("us", "usecs"), ("ms", "msecs")];
+    for (suffix, label) in units {
+        if map == suffix || map == label || map.ends_with(&format!("_{suffix}")) {
+            return label;
+        }
+    }
+    "value"
+}
+
+/// The typedef of a 16-byte IPv6 address (IPv4 as `::ffff:a.b.c.d`, RFC 4291) that prints as text:
+/// `ep_inet_addr` in ebpf_pack.h.
+pub const INET_ADDR_TYPE: &str = "ep_inet_addr";
+
+/// The typedef of a block device number (`major << 20 | minor`) that prints as `MAJOR:MINOR`:
+/// `ep_dev_t` in ebpf_pack.h.
+pub const DEV_TYPE: &str = "ep_dev_t";
+
+/// Appends `addr` as text: dotted quad for an IPv4-mapped address, else RFC 5952 IPv6 (lower-case
+/// hex, the longest run of two or more zero groups as `::`).
+pub fn write_inet_addr(out: &mut String, addr: &[u8; 16]) {
+    if addr[..10].iter().all(|&b| b == 0) && addr[10] == 0xff && addr[11] == 0xff {
+        for (i, b) in addr[12..].iter().enumerate() {
+            if i > 0 {
+                out.push('.');
+            }
+            push_decimal(out, u64::from(*b));
+        }
+        return;
+    }
+    let groups: Vec<u16> = addr
+        .chunks_exact(2)
+        .map(|g| u16::from(g[0]) << 8 | u16::from(g[1]))
+        .collect();
+    // The longest run of zero groups (first one on a tie), if at least two long.
+    let (mut best, mut run_start, mut run) = ((0, 0), 0, 0);
+    for (i, &g) in groups.iter().enumerate() {
+        if g == 0 {
+            if run == 0 {
+                run_start = i;
+            }
+            run += 1;
+            if run > best.1 {
+                best = (run_start, run);
+            }
+        } else {
+            run = 0;
+        }
+    }
+    let hex = |out: &mut String, g: u16| {
+        let digits = b"0123456789abcdef";
+        let mut started = false;
+        for shift in [12, 8, 4, 0] {
+            let d = (g >> shift) & 0xf;
+            if d != 0 || started || shift == 0 {
+                out.push(digits[d as usize] as char);
+                started = true;
+            }
+        }
+    };
+    let mut i = 0;
+    while i < 8 {
+        if best.1 >= 2 && i == best.0 {
+            out.push_str("::");
+            i += best.1;
+            continue;
+        }
+        if i > 0 && !out.ends_with(':') {
+            out.push(':');
+        }
+        hex(out, groups[i]);
+        i += 1;
+    }
+}
+
 /// Appends `v` in decimal: the hot path of every event line, cheaper than `core::fmt`.
 pub fn push_decimal(out: &mut String, mut v: u64) {
     let mut digits = [0u8; 20];
@@ -705,6 +821,34 @@ fn hex_value(out: &mut String, bytes: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inet_addresses_print_as_text() {
+        let text = |a: [u8; 16]| {
+            let mut s = String::new();
+            write_inet_addr(&mut s, &a);
+            s
+        };
+        let mut v4 = [0u8; 16];
+        v4[10..].copy_from_slice(&[0xff, 0xff, 127, 0, 0, 1]);
+        assert_eq!(text(v4), "127.0.0.1");
+        let mut lo6 = [0u8; 16];
+        lo6[15] = 1;
+        assert_eq!(text(lo6), "::1");
+        assert_eq!(text([0; 16]), "::");
+        let mut doc = [0u8; 16];
+        doc[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+        doc[15] = 1;
+        assert_eq!(text(doc), "2001:db8::1");
+        let mut one_zero = [0x11u8; 16];
+        one_zero[2] = 0;
+        one_zero[3] = 0;
+        assert_eq!(text(one_zero), "1111:0:1111:1111:1111:1111:1111:1111");
+        let mut tail = [0u8; 16];
+        tail[0] = 0xfe;
+        tail[1] = 0x80;
+        assert_eq!(text(tail), "fe80::");
+    }
 
     #[test]
     fn decimals_cover_the_whole_range() {

@@ -6,4 +6,5 @@
 pub mod btf;
 pub mod decode;
 pub mod map_types;
+pub mod options;
 pub mod probe;

@@ -6,17 +6,7 @@
 /// Stars of the fullest slot's bar.
 const STARS: u64 = 40;
 
-/// The unit label of a histogram's header, from its map's name: a `_ns`, `_us` or `_ms` suffix (or the
-/// bare word) names the unit as BCC does (`nsecs`, `usecs`, `msecs`); anything else is a `value`.
-pub fn unit_label(map: &str) -> &'static str {
-    let units = [("ns", "nsecs"), ("us", "usecs"), ("ms", "msecs")];
-    for (suffix, label) in units {
-        if map == suffix || map == label || map.ends_with(&format!("_{suffix}")) {
-            return label;
-        }
-    }
-    "value"
-}
+pub use ebpf_pack_object::decode::hist_unit_label as unit_label;
 
 /// The lines of a log2 histogram of `counts` under a header naming `unit`; `(empty)` when every slot
 /// is zero.

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 pub const USAGE: &str = "\
 ebpf-run - load, attach and watch the eBPF probes of an ebpf-pack bundle
 
-usage: ebpf-run [PROBE|FILE.bpf.o ...] [--duration SECS] [--interval SECS] [--format text|json]
-                [--set NAME=VALUE ...] [--btf FILE] [--bundle DIR] [--iface IFACE]
+usage: ebpf-run [PROBE [TOOL OPTIONS] [interval [count]] | FILE.bpf.o ...] [--duration SECS]
+                [--interval SECS [--count N]] [--format text|json] [--set NAME=VALUE ...] [--btf FILE] [--bundle DIR] [--iface IFACE]
                 [--cgroup DIR] [--freq HZ] [--uprobe-path PATH --uprobe-func FUNC] [--perf-buffer]
                 [--tc-netlink] [--full-btf]
        ebpf-run --list [PROBE|FILE.bpf.o ...] [--bundle DIR]
@@ -16,8 +16,13 @@ usage: ebpf-run [PROBE|FILE.bpf.o ...] [--duration SECS] [--interval SECS] [--fo
 
   PROBE            a probe of the bundle (bpf/PROBE.bpf.o); default: all of them
   FILE.bpf.o       any BPF object file (an argument ending in .o)
+  TOOL OPTIONS     after a probe, its own options in the spelling of the BCC tool of the same
+                   name (`opensnoop -p 42 -x`; `ebpf-run PROBE -h` lists them): each sets a
+                   `const volatile` global; `-d SECS`, `-i SECS` and trailing `interval [count]`
+                   numbers mean --duration, --interval and --count unless the tool declares them
   --duration SECS  stop after SECS seconds (default: run until Ctrl-C / SIGTERM)
   --interval SECS  also print the maps every SECS seconds
+  --count N        stop after N rounds of --interval map dumps
   --format FMT     text (default) or json: one JSON object per line for events and map entries
   --set NAME=VALUE set a `const volatile` global of the probes (typed by their BTF; --list shows them)
   --btf FILE       kernel BTF for CO-RE (default: the bundle's btf/vmlinux.btf,
@@ -120,15 +125,28 @@ pub struct AttachOptions {
     pub tc_netlink: bool,
 }
 
+/// A word of the command line that is not one of ebpf-run's own `--` options: a probe, an object
+/// file, or an option of the tool before it (`opensnoop -p 42`), told apart by tool_args::split once
+/// the tools' objects say which options they take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Word {
+    /// Anything before `--`.
+    Plain(OsString),
+    /// After `--`: always a probe or an object file.
+    Literal(OsString),
+}
+
 /// Options shared by running and listing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Options {
-    /// Probes or files to load; empty means every probe of the bundle.
-    pub targets: Vec<Target>,
+    /// Probes, files and tool options, in order; no probe named means every probe of the bundle.
+    pub words: Vec<Word>,
     /// Stop after this many seconds.
     pub duration_secs: Option<u64>,
     /// Print the maps every this many seconds.
     pub interval_secs: Option<u64>,
+    /// Stop after this many rounds of `--interval` dumps (the last one is the exit dump).
+    pub count: Option<u64>,
     /// Output format.
     pub format: Format,
     /// `--set NAME=VALUE` pairs, in order.
@@ -158,8 +176,14 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Usage
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let text = arg.to_string_lossy().into_owned();
-        if positional_only || !text.starts_with('-') || text == "-" {
-            opts.targets.push(target(arg)?);
+        if positional_only {
+            opts.words.push(Word::Literal(arg));
+            continue;
+        }
+        // Words and short options go to tool_args::split: after a tool's name, `-h` is its help.
+        let short = text.starts_with('-') && !text.starts_with("--");
+        if !text.starts_with('-') || text == "-" || (short && !opts.words.is_empty()) {
+            opts.words.push(Word::Plain(arg));
             continue;
         }
         // `--opt=value` and `--opt value` are both accepted.
@@ -186,6 +210,10 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Usage
             "--interval" => match seconds("--interval", value("--interval")?)? {
                 0 => return Err(UsageError("--interval needs at least 1 second".into())),
                 s => opts.interval_secs = Some(s),
+            },
+            "--count" => match seconds("--count", value("--count")?)? {
+                0 => return Err(UsageError("--count needs at least 1".into())),
+                n => opts.count = Some(n),
             },
             "--format" => {
                 opts.format = match value("--format")?.to_str() {
@@ -235,6 +263,11 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Usage
             return Err(UsageError(format!("{flag} takes no value")));
         }
     }
+    if opts.count.is_some() && opts.interval_secs.is_none() {
+        return Err(UsageError(
+            "--count counts --interval rounds: give --interval too".into(),
+        ));
+    }
     Ok(if list && check {
         return Err(UsageError("--list and --check do not go together".into()));
     } else if check {
@@ -267,7 +300,7 @@ fn text_value(flag: &str, v: OsString) -> Result<String, UsageError> {
 }
 
 /// Classifies a positional argument: a path when it ends in `.o`, else a probe name.
-fn target(arg: OsString) -> Result<Target, UsageError> {
+pub fn target(arg: OsString) -> Result<Target, UsageError> {
     if arg.as_encoded_bytes().ends_with(b".o") {
         return Ok(Target::File(PathBuf::from(arg)));
     }
@@ -297,16 +330,36 @@ mod tests {
 
     #[test]
     fn positionals_are_probes_or_object_files() {
-        let Ok(Command::Run(o)) = parse_strs(&["opensnoop", "./x.bpf.o", "/tmp/y.o"]) else {
+        let Ok(Command::Run(o)) = parse_strs(&[
+            "opensnoop",
+            "-p",
+            "1",
+            "./x.bpf.o",
+            "--duration",
+            "2",
+            "/tmp/y.o",
+        ]) else {
             panic!("expected run");
         };
+        let plain = |w: &str| Word::Plain(w.into());
         assert_eq!(
-            o.targets,
+            o.words,
             vec![
-                Target::Probe("opensnoop".into()),
-                Target::File("./x.bpf.o".into()),
-                Target::File("/tmp/y.o".into()),
+                plain("opensnoop"),
+                plain("-p"),
+                plain("1"),
+                plain("./x.bpf.o"),
+                plain("/tmp/y.o")
             ]
+        );
+        assert_eq!(o.duration_secs, Some(2));
+        assert_eq!(
+            target("./x.bpf.o".into()),
+            Ok(Target::File("./x.bpf.o".into()))
+        );
+        assert_eq!(
+            target("opensnoop".into()),
+            Ok(Target::Probe("opensnoop".into()))
         );
     }
 
@@ -369,7 +422,7 @@ mod tests {
     fn list_help_and_version() {
         assert!(matches!(
             parse_strs(&["--list", "a"]),
-            Ok(Command::List(o)) if o.targets == vec![Target::Probe("a".into())]
+            Ok(Command::List(o)) if o.words == vec![Word::Plain("a".into())]
         ));
         assert!(matches!(parse_strs(&["--check"]), Ok(Command::Check(_))));
         assert_eq!(parse_strs(&["x", "--help"]), Ok(Command::Help));
@@ -382,7 +435,7 @@ mod tests {
         let Ok(Command::Run(o)) = parse_strs(&["--", "--weird.o"]) else {
             panic!("expected run");
         };
-        assert_eq!(o.targets, vec![Target::File("--weird.o".into())]);
+        assert_eq!(o.words, vec![Word::Literal("--weird.o".into())]);
     }
 
     #[test]
@@ -404,8 +457,9 @@ mod tests {
             &["--format", "yaml"],
             &["--set", "novalue"],
             &["--set", "=1"],
-            &["dir/probe"],
-            &[""],
+            &["-p", "42"],
+            &["--count", "3"],
+            &["--count", "0", "--interval", "1"],
         ] {
             assert!(parse_strs(bad).is_err(), "{bad:?}");
         }

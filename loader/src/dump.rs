@@ -88,6 +88,10 @@ pub fn dump_maps(
         // The conventions' own maps (lost counters, perf fallback slots) are not the probe's data.
         if !decl.map_type.is_some_and(map_types::is_dumped)
             || decl.name.starts_with(CONVENTION_PREFIX)
+            || probe
+                .btf
+                .as_ref()
+                .is_some_and(|b| b.var_has_tag(&decl.name, crate::btf::SCRATCH_TAG))
         {
             continue;
         }
@@ -180,8 +184,8 @@ fn hist_counts(value: &[u8], stride: usize, (size, n): (usize, usize), big: bool
 }
 
 /// Appends a bcc-style log2 histogram (libbpf-tools' `print_log2_hist`) of `counts`, slot 0 to the
-/// highest non-empty slot.
-pub fn write_hist(out: &mut String, counts: &[u64]) {
+/// highest non-empty slot, under a header naming `unit` (`usecs`, or `value`).
+pub fn write_hist(out: &mut String, counts: &[u64], unit: &str) {
     const STARS: u64 = 40;
     let Some(last) = counts.iter().rposition(|&c| c != 0) else {
         return out.push_str("    (empty)\n");
@@ -194,7 +198,7 @@ pub fn write_hist(out: &mut String, counts: &[u64]) {
     };
     out.push_str(&format!(
         "{:pad$}{:<hw$} : count    distribution\n",
-        "", "value"
+        "", unit
     ));
     for (i, &c) in counts.iter().enumerate().take(last + 1) {
         let high = if i >= 63 {
@@ -319,7 +323,11 @@ fn dump_map(
             line.push_str(&key);
             if let Some(layout) = hist {
                 line.push('\n');
-                write_hist(&mut line, &hist_counts(&row.value, stride, layout, big));
+                write_hist(
+                    &mut line,
+                    &hist_counts(&row.value, stride, layout, big),
+                    crate::decode::hist_unit_label(&decl.name),
+                );
                 out.write_all(line.as_bytes())?;
                 continue;
             }
@@ -469,7 +477,7 @@ mod tests {
     #[test]
     fn histograms_print_like_bcc() {
         let mut out = String::new();
-        write_hist(&mut out, &[1, 0, 4, 2, 0, 0]);
+        write_hist(&mut out, &[1, 0, 4, 2, 0, 0], "value");
         assert_eq!(
             out,
             "     value               : count    distribution\n\
@@ -479,7 +487,7 @@ mod tests {
              \x20        8 -> 15         : 2        |********************                    |\n"
         );
         out.clear();
-        write_hist(&mut out, &[0, 0]);
+        write_hist(&mut out, &[0, 0], "value");
         assert_eq!(out, "    (empty)\n");
         assert_eq!(
             hist_counts(&[1, 0, 2, 0, 3, 0, 4, 0], 4, (2, 2), false),

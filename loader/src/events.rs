@@ -432,6 +432,9 @@ pub struct Ticker<'a> {
     pub every: Duration,
     /// What to do each period (print the maps).
     pub run: &'a mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+    /// How many periods may still run `run`; the period after the last one ends the watch (the
+    /// caller's exit dump is then the last round). `None`: no limit.
+    pub remaining: Option<u64>,
 }
 
 /// Prints events until SIGINT/SIGTERM or the deadline, running `ticker` on its period, then drains once
@@ -460,8 +463,12 @@ pub fn watch(
         if let (Some(t), Some(at)) = (ticker.as_mut(), next_tick)
             && now >= at
         {
+            if t.remaining == Some(0) {
+                break;
+            }
             drain(streams, probes, json, out)?;
             (t.run)(out)?;
+            t.remaining = t.remaining.map(|n| n - 1);
             next_tick = at.checked_add(t.every).map(|n| n.max(now));
         }
         let mut wait = Duration::from_millis(POLL_MS);

@@ -145,3 +145,10 @@ mod tests {
         );
     }
 }
+
+impl From<crate::args::UsageError> for Failure {
+    fn from(e: crate::args::UsageError) -> Self {
+        Failure::new(Exit::Usage, e.0)
+            .hint("see ebpf-run --help, or ebpf-run TOOL -h for a tool's options")
+    }
+}

@@ -225,10 +225,12 @@ pub struct Setting {
     pub bytes: Vec<u8>,
 }
 
-/// The `--set` values each probe receives, in probe order. A name no probe
-/// declares, or a value its type cannot hold, is a usage error that lists every settable global.
+/// The `--set` values each probe receives, in probe order, then each probe's own tool options
+/// (`tool_sets[i]`: `(global, value)` pairs of `ebpf-run TOOL -p 42`). A name no probe declares, or
+/// a value its type cannot hold, is a usage error that lists every settable global.
 pub fn resolve(
     sets: &[(String, String)],
+    tool_sets: &[Vec<(String, String)>],
     probes: &[ProbeObject],
 ) -> Result<Vec<Vec<Setting>>, Failure> {
     let per_probe: Vec<Vec<Global>> = probes
@@ -236,9 +238,22 @@ pub fn resolve(
         .map(|p| p.btf.as_ref().map(settable).unwrap_or_default())
         .collect();
     let mut out: Vec<Vec<Setting>> = vec![Vec::new(); probes.len()];
-    for (name, text) in sets {
+    let all: Vec<(Option<usize>, &String, &String)> = sets
+        .iter()
+        .map(|(n, v)| (None, n, v))
+        .chain(
+            tool_sets
+                .iter()
+                .enumerate()
+                .flat_map(|(i, s)| s.iter().map(move |(n, v)| (Some(i), n, v))),
+        )
+        .collect();
+    for (only, name, text) in all {
         let mut found = false;
         for (i, probe) in probes.iter().enumerate() {
+            if only.is_some_and(|o| o != i) {
+                continue;
+            }
             let (Some(btf), Some(global)) =
                 (&probe.btf, per_probe[i].iter().find(|g| g.name == *name))
             else {
@@ -246,11 +261,13 @@ pub fn resolve(
             };
             found = true;
             let bytes = encode(btf, global.ty, text).map_err(|expected| {
+                let shown = match only {
+                    None => format!("--set {name}={text}"),
+                    Some(_) => option_for(probe, name)
+                        .map_or(format!("{name}={text}"), |f| format!("{f} {text}")),
+                };
                 usage(
-                    format!(
-                        "--set {name}={text}: probe {}: {name} needs {expected}",
-                        probe.name
-                    ),
+                    format!("{shown}: probe {}: {name} needs {expected}", probe.name),
                     probes,
                     &per_probe,
                 )
@@ -270,6 +287,15 @@ pub fn resolve(
         }
     }
     Ok(out)
+}
+
+/// The tool option of `probe` that sets `global` (`-p`), if one does.
+fn option_for(probe: &ProbeObject, global: &str) -> Option<String> {
+    let btf = probe.btf.as_ref()?;
+    crate::options::tool_options(btf)
+        .into_iter()
+        .find(|o| o.global == global)
+        .map(|o| o.flag)
 }
 
 /// A usage failure listing every settable global as `name (type) in probe` detail lines.

@@ -173,6 +173,7 @@ pub fn describe(probe: &ProbeObject, opts: &AttachOptions, out: &mut String) {
         out.push('\n');
     }
     if let Some(btf) = &probe.btf {
+        let options = crate::options::tool_options(btf);
         for g in globals::settable(btf) {
             out.push_str("  setting ");
             out.push_str(&g.name);
@@ -180,7 +181,20 @@ pub fn describe(probe: &ProbeObject, opts: &AttachOptions, out: &mut String) {
             out.push_str(&globals::type_name(btf, g.ty));
             out.push_str("  (--set ");
             out.push_str(&g.name);
-            out.push_str("=VALUE)\n");
+            out.push_str("=VALUE");
+            if let Some(o) = options.iter().find(|o| o.global == g.name) {
+                out.push_str(", or ");
+                out.push_str(&probe.name);
+                out.push(' ');
+                out.push_str(&o.flag);
+                if let Some(v) = &o.value {
+                    out.push(' ');
+                    out.push_str(v);
+                }
+                out.push_str(": ");
+                out.push_str(&o.help);
+            }
+            out.push_str(")\n");
         }
     }
     for m in &probe.maps {

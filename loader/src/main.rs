@@ -17,6 +17,7 @@ mod globals;
 mod list;
 mod run;
 mod sys;
+mod tool_args;
 mod uprobe;
 
 #[cfg(test)]
@@ -25,7 +26,7 @@ mod clang_tests;
 mod tailor_tests;
 
 // Object reading and BTF decoding are shared with the host CLI.
-use ebpf_pack_object::{btf, decode, map_types, probe};
+use ebpf_pack_object::{btf, decode, map_types, options, probe};
 
 use std::io::Write;
 use std::process::ExitCode;

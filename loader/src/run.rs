@@ -14,7 +14,8 @@ use crate::attach::{self, KernelBtf, PlannedProgram};
 use crate::bundle::{self, BtfSource, Bundle, KERNEL_BTF};
 use crate::failure::{Exit, Failure, chain};
 use crate::probe::ProbeObject;
-use crate::{btf, dump, events, fallback, globals, list, map_types, sys};
+use crate::tool_args::{self, ToolArgs};
+use crate::{btf, dump, events, fallback, globals, list, map_types, options, sys};
 
 /// Reads and parses one object file (from the bundle when it lies in it).
 fn read_probe(bundle: &Bundle, name: String, path: &Path) -> Result<ProbeObject, Failure> {
@@ -27,16 +28,57 @@ fn read_probe(bundle: &Bundle, name: String, path: &Path) -> Result<ProbeObject,
     ProbeObject::parse(name, path.to_path_buf(), data).map_err(|e| Failure::new(Exit::BadInput, e))
 }
 
-/// Reads the selected probes (every probe of the bundle when none is named).
-fn read_probes(opts: &Options) -> Result<(Vec<ProbeObject>, Bundle), Failure> {
+/// Reads the selected probes (every probe of the bundle when none is named), telling probes from
+/// their tool options (tool_args) as each object is read.
+fn read_probes(opts: &Options) -> Result<(Vec<ProbeObject>, Bundle, ToolArgs), Failure> {
     let bundle = Bundle::open(opts.bundle.as_deref())?;
     let available = bundle.available_probes();
-    let selected = bundle::select(&opts.targets, &bundle.root, &available)?;
-    let probes = selected
-        .into_iter()
-        .map(|(name, path)| read_probe(&bundle, name, &path))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((probes, bundle))
+    let mut probes: Vec<ProbeObject> = Vec::new();
+    let (targets, tool) = tool_args::split(&opts.words, |t| {
+        let Some((name, path)) = bundle::select(std::slice::from_ref(t), &bundle.root, &available)?
+            .into_iter()
+            .next()
+        else {
+            return Ok(Vec::new());
+        };
+        let probe = read_probe(&bundle, name, &path)?;
+        let options = probe
+            .btf
+            .as_ref()
+            .map(options::tool_options)
+            .unwrap_or_default();
+        probes.push(probe);
+        Ok::<_, Failure>(options)
+    })?;
+    if targets.is_empty() {
+        for (name, path) in bundle::select(&[], &bundle.root, &available)? {
+            probes.push(read_probe(&bundle, name, &path)?);
+        }
+    }
+    // A probe named twice is loaded once, with the settings of both mentions.
+    let mut tool = tool;
+    let mut unique: Vec<ProbeObject> = Vec::with_capacity(probes.len());
+    let mut sets: Vec<Vec<(String, String)>> = Vec::with_capacity(probes.len());
+    for (i, p) in probes.into_iter().enumerate() {
+        let mine = tool.sets.get(i).cloned().unwrap_or_default();
+        match unique.iter().position(|u| u.path == p.path) {
+            Some(at) => {
+                sets[at].extend(mine);
+                if tool.help == Some(i) {
+                    tool.help = Some(at);
+                }
+            }
+            None => {
+                if tool.help == Some(i) {
+                    tool.help = Some(unique.len());
+                }
+                unique.push(p);
+                sets.push(mine);
+            }
+        }
+    }
+    tool.sets = sets;
+    Ok((unique, bundle, tool))
 }
 
 /// A probe's object path relative to the bundle, when it is one of the bundle's.
@@ -58,7 +100,7 @@ fn bundle_manifest(bundle: &Bundle, probes: &[ProbeObject]) -> Option<Result<Jso
 /// `--list`: the bundle's manifest header (when a listed probe is the bundle's), then every selected
 /// probe, each checked against its manifest entry.
 pub fn list(opts: &Options) -> Result<(), Failure> {
-    let (probes, bundle) = read_probes(opts)?;
+    let (probes, bundle, _) = read_probes(opts)?;
     let mut text = String::new();
     let manifest_path = bundle.root.join(MANIFEST_FILE);
     let manifest = match bundle_manifest(&bundle, &probes) {
@@ -106,7 +148,7 @@ fn warn_manifest(text: &mut String, path: &Path, problem: &str) {
 
 /// `--check`: whether this kernel can run the selected probes.
 pub fn check(opts: &Options) -> Result<(), Failure> {
-    let (probes, bundle) = read_probes(opts)?;
+    let (probes, bundle, _) = read_probes(opts)?;
     let source = bundle::choose_btf(opts.btf.as_deref(), &bundle.root, |p| bundle.exists(p));
     // The manifest's lowest kernel, when a probe checked is the bundle's.
     let min_kernel = bundle_manifest(&bundle, &probes)
@@ -202,9 +244,51 @@ fn tailored_kernel_btf(probes: &[ProbeObject]) -> Result<Option<Btf>, Failure> {
     }
 }
 
+/// The run's options with the tools' `-d`, `-i` and `interval [count]` filled in; the same setting
+/// given both ways must agree.
+fn merge_tool_timing(opts: &Options, tool: &ToolArgs) -> Result<Options, Failure> {
+    let mut merged = opts.clone();
+    let pairs = [
+        ("--duration", &mut merged.duration_secs, tool.duration_secs),
+        ("--interval", &mut merged.interval_secs, tool.interval_secs),
+        ("--count", &mut merged.count, tool.count),
+    ];
+    for (flag, slot, from_tool) in pairs {
+        match (*slot, from_tool) {
+            (Some(a), Some(b)) if a != b => {
+                return Err(Failure::new(
+                    Exit::Usage,
+                    format!("{flag} {a} and the tool's own {b} disagree"),
+                )
+                .hint("give it once"));
+            }
+            (None, Some(b)) => *slot = Some(b),
+            _ => {}
+        }
+    }
+    if merged.count.is_some() && merged.interval_secs.is_none() {
+        return Err(Failure::new(
+            Exit::Usage,
+            "a count needs an interval: TOOL interval count",
+        ));
+    }
+    Ok(merged)
+}
+
 /// Runs the probes until SIGINT/SIGTERM or `--duration`, printing events, then dumps maps and detaches.
 pub fn run(opts: &Options) -> Result<(), Failure> {
-    let (mut probes, bundle) = read_probes(opts)?;
+    let (mut probes, bundle, tool) = read_probes(opts)?;
+    if let Some(i) = tool.help {
+        let p = &probes[i];
+        let options = p
+            .btf
+            .as_ref()
+            .map(options::tool_options)
+            .unwrap_or_default();
+        let _ = io::stdout().write_all(tool_args::help(&p.name, &options).as_bytes());
+        return Ok(());
+    }
+    let opts = &merge_tool_timing(opts, &tool)?;
     let plans = probes
         .iter()
         .map(|p| attach::plan(p, &opts.attach))
@@ -219,7 +303,7 @@ pub fn run(opts: &Options) -> Result<(), Failure> {
     )?;
     // The embedded bundle's copies are no longer needed once the objects and BTF are read.
     drop(bundle);
-    let settings = globals::resolve(&opts.sets, &probes)?;
+    let settings = globals::resolve(&opts.sets, &tool.sets, &probes)?;
     for (probe, settings) in probes.iter_mut().zip(settings) {
         globals::apply(probe, &settings)?;
     }
@@ -314,6 +398,8 @@ pub fn run(opts: &Options) -> Result<(), Failure> {
     let ticker = opts.interval_secs.map(|s| events::Ticker {
         every: Duration::from_secs(s),
         run: &mut dump_interval,
+        // `interval count`: count rounds in all, the exit dump being the last.
+        remaining: opts.count.map(|n| n.saturating_sub(1)),
     });
     let mut result = events::watch(&mut streams, &probes, deadline, json, ticker, &mut out);
     if result.is_ok() {

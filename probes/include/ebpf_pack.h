@@ -94,6 +94,20 @@
  *    reports exact counts at any moment (the kernel's own PERF_RECORD_LOST notes only reach the reader
  *    with the next record written to that CPU's buffer; ebpf-run uses them for perf buffers without
  *    a counter).
+ *
+ * 6. Tool options in the BCC spelling: EP_OPTION(usage, help)
+ *
+ *    A setting that a BCC tool of the same name takes as a flag is declared with it:
+ *
+ *        const volatile __u32 filter_pid EP_OPTION("-p PID", "trace this process id only") = 0;
+ *        const volatile bool failed_only EP_OPTION("-x", "only show failed opens") = false;
+ *
+ *    The macro puts the BTF decl tag `ebpf-pack:option -p PID<TAB>help` on the global (clang emits
+ *    BTF_KIND_DECL_TAG; aya rewrites it for kernels before 5.16, which lack the kind). `ebpf-run TOOL
+ *    -p 42 -x` then sets filter_pid to 42 and failed_only to 1 (a flag without a placeholder is a
+ *    switch), `ebpf-run TOOL -h` lists the options, and `ebpf-pack tools` shows them. `-d SECS`
+ *    (duration), `-i SECS` (interval) and trailing `[interval [count]]` numbers are understood for every
+ *    tool that does not declare the flag itself.
  */
 #ifndef __EBPF_PACK_H__
 #define __EBPF_PACK_H__
@@ -176,8 +190,85 @@ static __always_inline void *__ep_ringbuf_reserve(void *ring, void *lost, __u64 
 		}                                                                                       \
 	} while (0)
 
+/* A command-line option of the tool that sets this global (see 6. above). */
+#define EP_OPTION(usage, help) __attribute__((btf_decl_tag("ebpf-pack:option " usage "\t" help)))
+
+/* Marks a map that only carries state from one program to another (start times, arguments kept from
+ * entry to exit), so ebpf-run does not print it: `struct { ... } start EP_SCRATCH SEC(".maps");`. */
+#define EP_SCRATCH __attribute__((btf_decl_tag("ebpf-pack:scratch")))
+
 /* Task name length, as TASK_COMM_LEN in the kernel (not an enum in every kernel's BTF). */
 #define EP_COMM_LEN 16
+
+/* Whether the current task's name is the setting `want` ("" matches every task): BCC's -n/-c NAME. */
+static __always_inline bool ep_comm_is(const volatile char *want)
+{
+	char comm[EP_COMM_LEN];
+
+	if (!want[0])
+		return true;
+	bpf_get_current_comm(comm, sizeof(comm));
+	for (int i = 0; i < EP_COMM_LEN; i++) {
+		if (comm[i] != want[i])
+			return false;
+		if (!comm[i])
+			return true;
+	}
+	return true;
+}
+
+/* An IPv4 or IPv6 address that ebpf-run prints as text (127.0.0.1, ::1): 16 bytes in network order,
+ * IPv4 as the mapped address ::ffff:a.b.c.d (RFC 4291), so one column holds both families. */
+typedef __u8 ep_inet_addr[16];
+
+/* Stores the IPv4 address `be` (network byte order, as the kernel keeps it) into `a`. */
+static __always_inline void ep_inet_addr_v4(ep_inet_addr a, __u32 be)
+{
+	__builtin_memset(a, 0, 10);
+	a[10] = 0xff;
+	a[11] = 0xff;
+	__builtin_memcpy(&a[12], &be, 4);
+}
+
+/*
+ * Nanoseconds to microseconds and milliseconds without a 64-bit division, which the 32-bit ARM JIT
+ * cannot emit (a program with one fails to load where the JIT is mandatory): a shift, a multiply by
+ * 2^k / divisor and a shift. Relative error below 0.01 % (at most 30 us in a second); exact enough
+ * for latencies up to 200 days (us) and 139 years (ms) before the product overflows.
+ */
+static __always_inline __u64 ep_ns_to_us(__u64 ns)
+{
+	return ((ns >> 3) * 8389) >> 20; /* ns / 8 / 125 */
+}
+
+static __always_inline __u64 ep_ns_to_ms(__u64 ns)
+{
+	return ((ns >> 10) * 4295) >> 22; /* ns / 1024 / 976.5625 */
+}
+
+/* Slots of a log2 histogram, `struct { __u32 slots[EP_HIST_SLOTS]; }` (printed as BCC prints one). */
+#define EP_HIST_SLOTS 27
+
+/* The log2 histogram slot of `v`: floor(log2(v)), 0 for 0 and 1, at most EP_HIST_SLOTS - 1. */
+static __always_inline __u32 ep_log2_slot(__u64 v)
+{
+	__u32 r = 0;
+
+	if (v >> 32) { v >>= 32; r += 32; }
+	if (v >> 16) { v >>= 16; r += 16; }
+	if (v >> 8) { v >>= 8; r += 8; }
+	if (v >> 4) { v >>= 4; r += 4; }
+	if (v >> 2) { v >>= 2; r += 2; }
+	if (v >> 1) r += 1;
+	return r < EP_HIST_SLOTS ? r : EP_HIST_SLOTS - 1;
+}
+
+/* A block device number as the kernel keeps it (dev_t: major << 20 | minor), printed MAJOR:MINOR like
+ * lsblk's MAJ:MIN column. */
+typedef __u32 ep_dev_t;
+
+/* "No uid filter": uid settings default to this, as in libbpf-tools (uid 0 is root). */
+#define EP_NO_UID 0xffffffffu
 
 #define __EP_FIELD_SIZE(src, field) __builtin_preserve_field_info((src)->field, BPF_FIELD_BYTE_SIZE)
 #define __EP_FIELD_OFFSET(src, field) __builtin_preserve_field_info((src)->field, BPF_FIELD_BYTE_OFFSET)
@@ -226,5 +317,38 @@ static __always_inline void *__ep_ringbuf_reserve(void *ring, void *lost, __u64 
 
 /* A pointer field of the running kernel, as a pointer usable for the next CO-RE read. */
 #define EP_CORE_READ_PTR(src, field) ((void *)(unsigned long)EP_CORE_READ(src, field))
+
+/*
+ * Scheduler state of a task, for tools that watch sched_switch (runqlat, cpudist, offcputime): the
+ * task_struct fields as a CO-RE flavour, `__state` since 5.14 and `state` before (libbpf-tools reads it
+ * the same way). Raw tracepoint arguments (struct bpf_raw_tracepoint_args) are u64 slots on every
+ * arch, so task pointers from them need no size care; fields of the task do (EP_CORE_READ).
+ */
+struct task_struct___ep_sched {
+	pid_t pid;
+	pid_t tgid;
+	unsigned int __state;
+} __attribute__((preserve_access_index));
+
+struct task_struct___ep_sched_old {
+	long state;
+} __attribute__((preserve_access_index));
+
+/* Raw tracepoint argument N as a pointer. Indexing ctx as plain u64s: `ctx->args[N]` on vmlinux.h's
+ * `struct bpf_raw_tracepoint_args { __u64 args[0]; }` becomes a CO-RE relocation into a zero-length
+ * array, which aya refuses as out of bounds. */
+#define EP_RAW_ARG(ctx, n) ((void *)(unsigned long)((const __u64 *)(ctx))[n])
+
+/* TASK_RUNNING: a task switched out in this state was preempted and is still runnable. */
+#define EP_TASK_RUNNING 0
+
+static __always_inline __u64 ep_task_state(void *task)
+{
+	struct task_struct___ep_sched *t = task;
+
+	if (bpf_core_field_exists(t->__state))
+		return EP_CORE_READ(t, __state);
+	return EP_CORE_READ((struct task_struct___ep_sched_old *)task, state);
+}
 
 #endif /* __EBPF_PACK_H__ */

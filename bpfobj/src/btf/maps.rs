@@ -14,6 +14,9 @@ pub const PERF_DEF_PREFIX: &str = "__ebpf_pack_perf_def_";
 pub const PERF_SWITCH_PREFIX: &str = "__ebpf_pack_perf_";
 /// Name prefix of the per-CPU record slot of a ring buffer's perf fallback.
 pub const HEAP_MAP_PREFIX: &str = "__ebpf_pack_heap_";
+/// Decl tag of a map that only carries state between programs (`EP_SCRATCH` in ebpf_pack.h): not
+/// the tool's output, so not dumped.
+pub const SCRATCH_TAG: &str = "ebpf-pack:scratch";
 /// Name prefix of every variable and map of the conventions, which are not the probe's own settings.
 pub const CONVENTION_PREFIX: &str = "__ebpf_pack_";
 
@@ -50,6 +53,17 @@ impl Btf {
             .iter()
             .find(|t| t.kind == Kind::Var && self.string(t.name_off) == name)
             .map(|t| t.size_or_type)
+    }
+
+    /// Whether the global variable (or map) `name` carries the BTF decl tag `tag`.
+    pub fn var_has_tag(&self, name: &str, tag: &str) -> bool {
+        self.types.iter().any(|t| {
+            t.kind == Kind::DeclTag
+                && self.string(t.name_off) == tag
+                && self
+                    .ty(t.size_or_type)
+                    .is_some_and(|v| v.kind == Kind::Var && self.string(v.name_off) == name)
+        })
     }
 
     /// The record type a ring buffer map carries, named by the `__ebpf_pack_event_<map>` convention.

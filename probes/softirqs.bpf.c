@@ -1,0 +1,112 @@
+/*
+ * softirqs — time spent in each kind of soft interrupt, as BCC's `softirqs` prints it: one row per
+ * softirq (hi, timer, net_tx, net_rx, block, irq_poll, tasklet, sched, hrtimer, rcu) with the total time
+ * in nanoseconds and how often it ran; with -d a log2 histogram of each one's run time in microseconds
+ * instead. Attach points: tracepoints irq/softirq_entry and irq/softirq_exit. Maps: `entered`
+ * (PERCPU_ARRAY: when this CPU's current softirq started; softirqs do not nest on a CPU), `softirqs`
+ * (PERCPU_HASH, enum softirq → struct softirq_time) and `hist_us` (PERCPU_HASH, enum softirq → struct
+ * hist, with -d); the loader sums the CPUs, so no atomics. Kernel: irq tracepoints and BTF (CO-RE).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include "ebpf_pack.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* The kernel's softirq vectors (include/linux/interrupt.h), named as BCC prints them. */
+enum softirq {
+	hi = 0,
+	timer = 1,
+	net_tx = 2,
+	net_rx = 3,
+	block = 4,
+	irq_poll = 5,
+	tasklet = 6,
+	sched = 7,
+	hrtimer = 8,
+	rcu = 9,
+};
+
+struct softirq_time {
+	__u64 total_ns;
+	__u64 count;
+};
+
+struct hist {
+	__u32 slots[EP_HIST_SLOTS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64); /* ns; 0 when no softirq runs */
+} entered EP_SCRATCH SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 16);
+	__type(key, enum softirq);
+	__type(value, struct softirq_time);
+} softirqs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 16);
+	__type(key, enum softirq);
+	__type(value, struct hist);
+} hist_us SEC(".maps");
+
+const volatile bool distribution EP_OPTION("-d", "show each softirq's run time as a histogram") = false;
+
+SEC("tracepoint/irq/softirq_entry")
+int softirq_entry(struct trace_event_raw_softirq *ctx)
+{
+	__u32 zero = 0;
+	__u64 *at = bpf_map_lookup_elem(&entered, &zero);
+
+	if (at)
+		*at = bpf_ktime_get_ns();
+	return 0;
+}
+
+SEC("tracepoint/irq/softirq_exit")
+int softirq_exit(struct trace_event_raw_softirq *ctx)
+{
+	__u32 zero = 0;
+	__u64 *at = bpf_map_lookup_elem(&entered, &zero);
+
+	if (!at || !*at)
+		return 0;
+	__u64 delta = bpf_ktime_get_ns() - *at;
+	*at = 0;
+	enum softirq vec = (enum softirq)EP_CORE_READ(ctx, vec);
+
+	if (distribution) {
+		struct hist *h = bpf_map_lookup_elem(&hist_us, &vec);
+		if (!h) {
+			struct hist empty = {};
+			bpf_map_update_elem(&hist_us, &vec, &empty, BPF_NOEXIST);
+			h = bpf_map_lookup_elem(&hist_us, &vec);
+			if (!h)
+				return 0;
+		}
+		__u32 slot = ep_log2_slot(ep_ns_to_us(delta));
+		if (slot < EP_HIST_SLOTS)
+			h->slots[slot] += 1;
+		return 0;
+	}
+	struct softirq_time *t = bpf_map_lookup_elem(&softirqs, &vec);
+	if (!t) {
+		struct softirq_time empty = {};
+		bpf_map_update_elem(&softirqs, &vec, &empty, BPF_NOEXIST);
+		t = bpf_map_lookup_elem(&softirqs, &vec);
+		if (!t)
+			return 0;
+	}
+	t->total_ns += delta; /* this CPU's copy: no atomic needed */
+	t->count += 1;
+	return 0;
+}
