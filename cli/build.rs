@@ -1,5 +1,5 @@
 //! Packs what an installed `ebpf-pack` carries besides the built-in targets: the probe headers
-//! (`probes/include`) and the source of the `ebpf-run` loader with its lock file, as one deterministic
+//! (`probes/include`), the toolbox's sources (`probes/*.bpf.c`) and the source of the `ebpf-run` loader with its lock file, as one deterministic
 //! tar.gz plus a table of every file's SHA-256 (`src/assets.rs` extracts and checks them at run time).
 //!
 //! The loader source is the `loader`, `manifest` and `bpfobj` crates under a workspace manifest that
@@ -29,6 +29,23 @@ fn main() {
     // (path inside the archive, bytes), sorted by path.
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     add_tree(&mut files, &repo.join("probes/include"), "include");
+    // The toolbox: the ready tools' sources, which projects pick with `tools:`.
+    let probes = repo.join("probes");
+    watch(&probes);
+    let mut tools: Vec<PathBuf> = fs::read_dir(&probes)
+        .unwrap_or_else(|e| panic!("read {}: {e}", probes.display()))
+        .map(|e| e.expect("read a folder entry").path())
+        .filter(|p| p.to_string_lossy().ends_with(".bpf.c"))
+        .collect();
+    tools.sort();
+    for tool in tools {
+        watch(&tool);
+        let name = tool
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("UTF-8 tool name");
+        files.insert(format!("tools/{name}"), read(&tool));
+    }
     for member in LOADER_MEMBERS {
         let dir = repo.join(member);
         for name in ["Cargo.toml", "build.rs", "no-eh-frame.ld"] {

@@ -42,7 +42,7 @@ struct {
 	__uint(max_entries, 256);
 	__type(key, struct disk);
 	__type(value, struct hist);
-} hist_us SEC(".maps");
+} hist_us EP_CLEAR SEC(".maps");
 
 const volatile bool per_disk EP_OPTION("-D", "one histogram per disk") = false;
 const volatile bool queued EP_OPTION("-Q", "include the time queued in the kernel") = false;

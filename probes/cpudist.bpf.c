@@ -35,7 +35,7 @@ struct {
 	__uint(max_entries, 10240);
 	__type(key, struct task_key);
 	__type(value, struct hist);
-} hist_us SEC(".maps");
+} hist_us EP_CLEAR SEC(".maps");
 
 const volatile bool offcpu EP_OPTION("-O", "measure off-CPU time instead") = false;
 const volatile __u32 filter_pid EP_OPTION("-p PID", "trace this process id only") = 0;

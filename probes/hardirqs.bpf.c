@@ -48,14 +48,14 @@ struct {
 	__uint(max_entries, 256);
 	__type(key, struct irq);
 	__type(value, struct irq_time);
-} hardirqs SEC(".maps");
+} hardirqs EP_CLEAR SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 256);
 	__type(key, struct irq);
 	__type(value, struct hist);
-} hist_us SEC(".maps");
+} hist_us EP_CLEAR SEC(".maps");
 
 const volatile bool distribution EP_OPTION("-d", "show each interrupt's run time as a histogram") = false;
 

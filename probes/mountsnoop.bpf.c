@@ -21,8 +21,8 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* Which call. An enum: ebpf-run prints its name. */
 enum mount_op {
-	MOUNT = 0,
-	UMOUNT = 1,
+	EP__MOUNT = 0,
+	EP__UMOUNT = 1,
 };
 
 /* One call, in BCC's column order. 16 + 4 x 4 + 4 + 4 + 4 + strings: 304 bytes, no padding. */
@@ -120,7 +120,7 @@ int enter_mount(struct trace_event_raw_sys_enter *ctx)
 		.fstype = EP_CORE_READ(ctx, args[2]),
 		.flags = (__u32)EP_CORE_READ(ctx, args[3]),
 		.data = EP_CORE_READ(ctx, args[4]),
-		.op = MOUNT,
+		.op = EP__MOUNT,
 	};
 	return enter(&c);
 }
@@ -138,7 +138,7 @@ int enter_umount(struct trace_event_raw_sys_enter *ctx)
 	struct call c = {
 		.target = EP_CORE_READ(ctx, args[0]),
 		.flags = (__u32)EP_CORE_READ(ctx, args[1]),
-		.op = UMOUNT,
+		.op = EP__UMOUNT,
 	};
 	return enter(&c);
 }

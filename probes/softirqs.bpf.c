@@ -17,16 +17,16 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* The kernel's softirq vectors (include/linux/interrupt.h), named as BCC prints them. */
 enum softirq {
-	hi = 0,
-	timer = 1,
-	net_tx = 2,
-	net_rx = 3,
-	block = 4,
-	irq_poll = 5,
-	tasklet = 6,
-	sched = 7,
-	hrtimer = 8,
-	rcu = 9,
+	EP__hi = 0,
+	EP__timer = 1,
+	EP__net_tx = 2,
+	EP__net_rx = 3,
+	EP__block = 4,
+	EP__irq_poll = 5,
+	EP__tasklet = 6,
+	EP__sched = 7,
+	EP__hrtimer = 8,
+	EP__rcu = 9,
 };
 
 struct softirq_time {
@@ -50,14 +50,14 @@ struct {
 	__uint(max_entries, 16);
 	__type(key, enum softirq);
 	__type(value, struct softirq_time);
-} softirqs SEC(".maps");
+} softirqs EP_CLEAR SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 16);
 	__type(key, enum softirq);
 	__type(value, struct hist);
-} hist_us SEC(".maps");
+} hist_us EP_CLEAR SEC(".maps");
 
 const volatile bool distribution EP_OPTION("-d", "show each softirq's run time as a histogram") = false;
 

@@ -328,7 +328,11 @@ impl<'a> Decoder<'a> {
             .iter()
             .find(|e| e.value & mask == v & mask)
         {
-            Some(e) => self.string(out, self.btf.string(e.name_off).as_bytes()),
+            Some(e) => {
+                let name = self.btf.string(e.name_off);
+                let shown = name.strip_prefix(ENUM_PREFIX).unwrap_or(name);
+                self.string(out, shown.as_bytes())
+            }
             None if t.kind_flag => {
                 let _ = write!(out, "{}", sign_extend(v, bits));
             }
@@ -697,6 +701,10 @@ pub fn hist_unit_label(map: &str) -> &'static str {
 /// The typedef of a 16-byte IPv6 address (IPv4 as `::ffff:a.b.c.d`, RFC 4291) that prints as text:
 /// `ep_inet_addr` in ebpf_pack.h.
 pub const INET_ADDR_TYPE: &str = "ep_inet_addr";
+
+/// Prefix of an enumerator that prints without it: probes name display enums `EP__CLOSE` so that
+/// `CLOSE` cannot clash with the kernel's own enumerators in vmlinux.h.
+pub const ENUM_PREFIX: &str = "EP__";
 
 /// The typedef of a block device number (`major << 20 | minor`) that prints as `MAJOR:MINOR`:
 /// `ep_dev_t` in ebpf_pack.h.

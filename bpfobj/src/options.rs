@@ -74,14 +74,17 @@ mod tests {
 
     #[test]
     fn specs_parse_into_flag_value_and_help() {
-        let o = parse_spec("-p PID\ttrace this process id only").unwrap();
+        let o = parse_spec("-p PID\ttrace this process id only").expect("parses");
         assert_eq!(
             (o.flag.as_str(), o.value.as_deref(), o.help.as_str()),
             ("-p", Some("PID"), "trace this process id only")
         );
-        let s = parse_spec("-x\tonly failed calls").unwrap();
+        let s = parse_spec("-x\tonly failed calls").expect("parses");
         assert_eq!((s.flag.as_str(), s.value), ("-x", None));
-        assert_eq!(parse_spec("--long-name N").unwrap().flag, "--long-name");
+        assert_eq!(
+            parse_spec("--long-name N").expect("parses").flag,
+            "--long-name"
+        );
         for bad in ["", "\thelp", "p PID", "-", "-p;x"] {
             assert!(parse_spec(bad).is_none(), "{bad:?}");
         }

@@ -1,5 +1,6 @@
 //! What the `ebpf-pack` binary carries so it needs no checkout: the probe headers (`ebpf_pack.h`, one
-//! `vmlinux.h` per arch, from the checkout's `probes/include`) and the `ebpf-run` source with its lock
+//! `vmlinux.h` per arch, from the checkout's `probes/include`), the toolbox (the ready tools' sources,
+//! `probes/*.bpf.c`, picked by a project's `tools:`) and the `ebpf-run` source with its lock
 //! file (from `loader/`, `manifest/`, `bpfobj/`). `build.rs` packs them; here they are unpacked on first
 //! use into `$EBPF_PACK_CACHE/assets/<version>-<digest>/` and every file is checked against the table
 //! packed with them, so a damaged or half-written copy is replaced, never used. Built-in targets are
@@ -20,6 +21,8 @@ const ARCHIVE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/assets.tar.gz")
 
 /// Folder of the headers inside the assets: `ebpf_pack.h` and `<arch>/vmlinux.h`.
 pub const INCLUDE_DIR: &str = "include";
+/// Folder of the toolbox's sources inside the assets: `NAME.bpf.c`.
+pub const TOOLS_DIR: &str = "tools";
 /// Folder of the loader's cargo workspace inside the assets.
 pub const LOADER_SOURCE_DIR: &str = "loader-src";
 
@@ -103,6 +106,11 @@ impl Assets {
     /// The header folder: `-I` this for `ebpf_pack.h`, and `<arch>/` below it for `vmlinux.h`.
     pub fn include_dir(&self) -> PathBuf {
         self.root.join(INCLUDE_DIR)
+    }
+
+    /// The toolbox: one `NAME.bpf.c` per ready tool.
+    pub fn tools_dir(&self) -> PathBuf {
+        self.root.join(TOOLS_DIR)
     }
 
     /// The loader's cargo workspace (`Cargo.toml`, `Cargo.lock`, `loader/`, `manifest/`, `bpfobj/`).
@@ -205,6 +213,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_packed_shared_header_recompiles_probes_when_it_changes() {
+        let mut top: Vec<&str> = files()
+            .iter()
+            .filter_map(|(p, _)| p.strip_prefix("include/"))
+            .filter(|rel| !rel.contains('/'))
+            .collect();
+        top.sort();
+        let mut shared = crate::plan::SHARED_HEADERS.to_vec();
+        shared.sort();
+        assert_eq!(
+            top, shared,
+            "plan::SHARED_HEADERS must list probes/include/*.h"
+        );
+    }
+
+    #[test]
     fn packed_table_covers_headers_and_loader_source() {
         let names: Vec<&str> = files().iter().map(|(p, _)| *p).collect();
         for wanted in [
@@ -274,6 +298,6 @@ mod tests {
                     .to_string()
             })
             .collect();
-        assert_eq!(rel, ["arm/vmlinux.h", "ebpf_pack.h"]);
+        assert_eq!(rel, ["arm/vmlinux.h", "ebpf_pack.h", "ebpf_pack_tcp.h"]);
     }
 }

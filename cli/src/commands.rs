@@ -181,6 +181,41 @@ pub fn build(args: &BuildArgs) -> Result<(), Failure> {
 /// Builds (or, with `dry_run`, prints the plan of) every target of `args` and returns each built target
 /// with the absolute path of its bundle; prints `SHA256  PATH` per bundle as `ebpf-pack build` does.
 pub fn build_bundles(args: &BuildArgs) -> Result<Vec<(Target, PathBuf)>, Failure> {
+    Ok(build_targets(args, false)?
+        .into_iter()
+        .filter_map(|(t, out)| match out {
+            Built::Bundle(b) => Some((t, b)),
+            Built::Objects(_) => None,
+        })
+        .collect())
+}
+
+/// Compiles and verifies the probe objects of every target of `args` (the build's own compile
+/// steps, cached the same way), without the loader or a bundle: each target with its objects.
+pub fn compile_probe_objects(args: &BuildArgs) -> Result<Vec<(Target, ProbeObjects)>, Failure> {
+    Ok(build_targets(args, true)?
+        .into_iter()
+        .filter_map(|(t, out)| match out {
+            Built::Objects(o) => Some((t, o)),
+            Built::Bundle(_) => None,
+        })
+        .collect())
+}
+
+/// Each probe's name and its verified object's bytes.
+pub type ProbeObjects = Vec<(String, Vec<u8>)>;
+
+/// What [`build_targets`] made for one target.
+enum Built {
+    /// The bundle's absolute path.
+    Bundle(PathBuf),
+    /// Each probe's name and verified object bytes.
+    Objects(ProbeObjects),
+}
+
+/// The one build path behind `build` and `tools`: targets resolved, toolchain checked, plans made;
+/// then either the whole plan runs (a bundle) or only its object steps (`objects_only`).
+fn build_targets(args: &BuildArgs, objects_only: bool) -> Result<Vec<(Target, Built)>, Failure> {
     let project = Project::open(&args.project).map_err(|e| failure(EXIT_BAD_INPUT, e))?;
     let names: Vec<String> = if args.all {
         project.target_names()
@@ -336,12 +371,14 @@ pub fn build_bundles(args: &BuildArgs) -> Result<Vec<(Target, PathBuf)>, Failure
         }
         prepared.push((t, btf, probes, prebuilt));
     }
+    // Objects alone need no loader toolchain (cargo, rustup targets, linkers).
+    let no_loader = crate::plan::LoaderSource::Prebuilt(PathBuf::new());
     let needs: Vec<TargetNeeds<'_>> = prepared
         .iter()
         .map(|(t, btf, _, _)| TargetNeeds {
             target: t,
             btf,
-            loader: &loader,
+            loader: if objects_only { &no_loader } else { &loader },
         })
         .collect();
     let tools = match check_toolchain(&needs) {
@@ -391,6 +428,16 @@ pub fn build_bundles(args: &BuildArgs) -> Result<Vec<(Target, PathBuf)>, Failure
             print!("{}", plan.shell_script(&target));
             continue;
         }
+        if objects_only {
+            let opts = Options {
+                verbose: args.verbose,
+                mtime,
+            };
+            let objects = crate::execute::compile_objects(&plan, &target, &inputs, opts)
+                .map_err(|e| failure(EXIT_FAILED, format!("target {}: {e}", target.name)))?;
+            bundles.push((target, Built::Objects(objects)));
+            continue;
+        }
         let uses_btf_file = matches!(
             btf,
             crate::plan::BtfInput::Btf(_) | crate::plan::BtfInput::Dwarf(_)
@@ -426,7 +473,7 @@ pub fn build_bundles(args: &BuildArgs) -> Result<Vec<(Target, PathBuf)>, Failure
             let shown = single.strip_prefix(&project.root).unwrap_or(single);
             println!("{sha}  {}", shown.display());
         }
-        bundles.push((target, built.bundle));
+        bundles.push((target, Built::Bundle(built.bundle)));
     }
     Ok(bundles)
 }

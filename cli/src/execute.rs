@@ -103,33 +103,9 @@ pub fn execute(
                 inputs: step_inputs,
                 outputs,
             } => {
-                let stamp = step_stamp(root, cmds, step_inputs)?;
-                let stamp_file = stamps.join(format!("{id}.sha256"));
-                let fresh = outputs.iter().all(|o| root.join(o).is_file())
-                    && fs::read_to_string(&stamp_file).ok().as_deref() == Some(stamp.as_str());
-                if fresh {
-                    progress(target, id, "up to date");
-                    continue;
+                if run_step(root, target, &stamps, id, cmds, step_inputs, outputs, opts)? {
+                    ran.push(id.clone());
                 }
-                for o in outputs {
-                    let parent = root.join(o);
-                    if let Some(dir) = parent.parent() {
-                        fs::create_dir_all(dir).map_err(io_err(dir))?;
-                    }
-                }
-                let _ = fs::remove_file(&stamp_file);
-                for cmd in cmds {
-                    if let Err(e) = run(root, cmd, id, opts.verbose) {
-                        for o in outputs {
-                            let _ = fs::remove_file(root.join(o));
-                        }
-                        return Err(e);
-                    }
-                }
-                fs::create_dir_all(&stamps).map_err(io_err(&stamps))?;
-                fs::write(&stamp_file, &stamp).map_err(io_err(&stamp_file))?;
-                progress(target, id, "done");
-                ran.push(id.clone());
             }
             Step::BuildLoader { cmd, out } => {
                 let exe = build_loader(root, cmd, &target.triple, opts.verbose)?;
@@ -206,6 +182,84 @@ pub fn execute(
         path: plan.target.clone(),
         error: std::io::Error::other("plan has no bundle step"),
     })
+}
+
+/// Runs one `Step::Run` unless its outputs exist and its stamp (commands and input contents) is the
+/// one recorded; returns whether it ran. A failed command leaves none of its outputs behind.
+#[allow(clippy::too_many_arguments)]
+fn run_step(
+    root: &Path,
+    target: &Target,
+    stamps: &Path,
+    id: &str,
+    cmds: &[Cmd],
+    step_inputs: &[PathBuf],
+    outputs: &[PathBuf],
+    opts: Options,
+) -> Result<bool, BuildError> {
+    let stamp = step_stamp(root, cmds, step_inputs)?;
+    let stamp_file = stamps.join(format!("{id}.sha256"));
+    let fresh = outputs.iter().all(|o| root.join(o).is_file())
+        && fs::read_to_string(&stamp_file).ok().as_deref() == Some(stamp.as_str());
+    if fresh {
+        progress(target, id, "up to date");
+        return Ok(false);
+    }
+    for o in outputs {
+        let parent = root.join(o);
+        if let Some(dir) = parent.parent() {
+            fs::create_dir_all(dir).map_err(io_err(dir))?;
+        }
+    }
+    let _ = fs::remove_file(&stamp_file);
+    for cmd in cmds {
+        if let Err(e) = run(root, cmd, id, opts.verbose) {
+            for o in outputs {
+                let _ = fs::remove_file(root.join(o));
+            }
+            return Err(e);
+        }
+    }
+    fs::create_dir_all(stamps).map_err(io_err(stamps))?;
+    fs::write(&stamp_file, &stamp).map_err(io_err(&stamp_file))?;
+    progress(target, id, "done");
+    Ok(true)
+}
+
+/// Runs only the plan's object steps (compile and copy, each skipped when up to date) and returns
+/// each probe's name and its object's bytes, verified against the target: what `ebpf-pack tools`
+/// reads the tools' needs from, without building the loader or a bundle.
+pub fn compile_objects(
+    plan: &Plan,
+    target: &Target,
+    inputs: &PlanInputs,
+    opts: Options,
+) -> Result<Vec<(String, Vec<u8>)>, BuildError> {
+    let root = &inputs.project_dir;
+    let stamps = root.join("build").join(&target.name).join("stamps");
+    for step in &plan.steps {
+        if let Step::Run {
+            id,
+            cmds,
+            inputs: step_inputs,
+            outputs,
+        } = step
+            && (id.starts_with("compile-") || id.starts_with("copy-"))
+        {
+            run_step(root, target, &stamps, id, cmds, step_inputs, outputs, opts)?;
+        }
+    }
+    let rules = ObjectRules {
+        arch: target.arch,
+        kernel: target.kernel.version,
+    };
+    let mut out = Vec::new();
+    for (name, path) in &plan.objects {
+        let data = read(&root.join(path))?;
+        verify_object(&format!("{name}.bpf.o"), &data, rules)?;
+        out.push((name.clone(), data));
+    }
+    Ok(out)
 }
 
 /// Writes the single-file executable of the bundle just written, re-verifies the written bytes, then

@@ -32,6 +32,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the tools (the project's probes; for ebpf-pack's checkout, the toolbox): summary, options
+    /// in the BCC spelling, hooks, what each needs of a kernel, and which known targets can run it.
+    Tools {
+        /// Compile the tools for this target to read their needs [default: x86_64].
+        #[arg(long, value_name = "NAME")]
+        target: Option<String>,
+        /// One JSON object per tool instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Compile the probes, build the loader, verify everything and write dist/<project>-<version>-<target>.tar.gz.
     Build {
         /// Target name (repeatable): a project's targets/NAME.yaml or a built-in target
@@ -296,6 +306,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Targets { json } => commands::targets(&cli.project, json),
+        Command::Tools { target, json } => {
+            ebpf_pack::tools_command::tools(&cli.project, target.as_deref(), json)
+        }
         Command::Build {
             targets,
             target_files,

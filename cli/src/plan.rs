@@ -276,8 +276,14 @@ pub struct Plan {
     pub objects: Vec<(String, PathBuf)>,
 }
 
+/// The built-in headers every probe may include (top level of the assets' include folder): a change
+/// to any of them recompiles every probe.
+pub const SHARED_HEADERS: &[&str] = &["ebpf_pack.h", "ebpf_pack_tcp.h"];
+
 /// Bundle-relative folder of BPF objects.
 pub const BPF_DIR: &str = "bpf";
+/// The fixed path objects record for the toolbox's folder (`-fdebug-prefix-map`).
+pub const TOOLS_DEBUG_PATH: &str = "/ebpf-pack/tools";
 /// The fixed path objects record for the built-in headers' folder (`-fdebug-prefix-map`).
 pub const HEADERS_DEBUG_PATH: &str = "/ebpf-pack/include";
 /// Bundle-relative path of the tailored BTF.
@@ -359,17 +365,27 @@ pub fn plan_build(target: &Target, inputs: &PlanInputs) -> Plan {
             format!("-I{}", p(&inputs.headers)),
             format!("-I{}", p(&include_dir)),
         ];
+        // A tool of the toolbox (`tools:`) is compiled from the unpacked assets, beside the headers:
+        // its path is named by a fixed one too.
+        if let Some(tools) = inputs
+            .headers
+            .parent()
+            .map(|a| a.join(crate::assets::TOOLS_DIR))
+            && probe.source.starts_with(&tools)
+        {
+            args.push(format!(
+                "-fdebug-prefix-map={}={TOOLS_DEBUG_PATH}",
+                p(&tools)
+            ));
+        }
         args.extend(inputs.include_dirs.iter().map(|d| format!("-I{}", p(d))));
         args.extend(inputs.cflags.iter().cloned());
         args.extend(["-c".into(), p(&probe.source), "-o".into(), p(out)]);
         args
     };
     let compile_inputs = |probe: &ProbeSource| {
-        let mut list = vec![
-            probe.source.clone(),
-            include_dir.join("vmlinux.h"),
-            inputs.headers.join("ebpf_pack.h"),
-        ];
+        let mut list = vec![probe.source.clone(), include_dir.join("vmlinux.h")];
+        list.extend(SHARED_HEADERS.iter().map(|h| inputs.headers.join(h)));
         list.extend(inputs.project_headers.iter().cloned());
         list
     };

@@ -229,11 +229,81 @@ impl Project {
                 found.push(ProbeSource { name, source });
             }
         }
+        let tools = self.file.as_ref().map_or(&[][..], |f| &f.tools[..]);
+        if !tools.is_empty() {
+            self.add_tools(tools, &mut found, &mut |at, message, help| {
+                problems.push(problem(at, message, help))
+            });
+        }
         if !problems.is_empty() {
             return Err(TargetError { problems }.into());
         }
         found.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(found)
+    }
+
+    /// Adds the project file's `tools:` (names and `@sets`) from the toolbox the CLI carries.
+    fn add_tools(
+        &self,
+        tools: &[Located<String>],
+        found: &mut Vec<ProbeSource>,
+        problem: &mut dyn FnMut(&Located<String>, String, String),
+    ) {
+        let dir = match crate::assets::Assets::open() {
+            Ok(a) => a.tools_dir(),
+            Err(e) => {
+                return problem(
+                    &tools[0],
+                    format!("tools: the toolbox cannot be unpacked: {e}"),
+                    "see the error above".into(),
+                );
+            }
+        };
+        let mut available: Vec<String> = fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()?
+                    .strip_suffix(".bpf.c")
+                    .map(str::to_string)
+            })
+            .collect();
+        available.sort();
+        for at in tools {
+            let names: Vec<String> = match at.value.strip_prefix('@') {
+                Some(set) => crate::toolbox::tool_set(set, &available)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect(),
+                None if available.contains(&at.value) => vec![at.value.clone()],
+                None => {
+                    problem(
+                        at,
+                        format!("tools: `{}` is no tool of the toolbox", at.value),
+                        format!("tools: {}", available.join(", ")),
+                    );
+                    continue;
+                }
+            };
+            for name in names {
+                let source = dir.join(format!("{name}.bpf.c"));
+                match found.iter().find(|p| p.name == name) {
+                    Some(p) if p.source == source => {}
+                    Some(p) => problem(
+                        at,
+                        format!(
+                            "tools: `{name}` is also the project's probe {}",
+                            p.source.display()
+                        ),
+                        "rename the probe, or drop the tool from `tools:`".into(),
+                    ),
+                    None => found.push(ProbeSource { name, source }),
+                }
+            }
+        }
     }
 
     /// Probes a target builds: its `probes:` list (each checked to exist) or all of them.
@@ -242,8 +312,25 @@ impl Project {
         let Some(wanted) = &target.probes else {
             return Ok(all);
         };
-        let mut list = Vec::new();
+        let mut list: Vec<ProbeSource> = Vec::new();
+        let names: Vec<String> = all.iter().map(|p| p.name.clone()).collect();
+        let mut expanded: Vec<String> = Vec::new();
         for name in wanted {
+            match name.strip_prefix('@') {
+                Some(set) => expanded.extend(
+                    crate::toolbox::tool_set(set, &names)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(str::to_string),
+                ),
+                None => expanded.push(name.clone()),
+            }
+        }
+        expanded.dedup();
+        for name in &expanded {
+            if list.iter().any(|p| &p.name == name) {
+                continue;
+            }
             match all.iter().find(|p| &p.name == name) {
                 Some(p) => list.push(p.clone()),
                 None => {

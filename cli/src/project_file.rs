@@ -30,6 +30,8 @@ struct RawProjectFile {
     #[serde(default)]
     probes: Option<Vec<Spanned<String>>>,
     #[serde(default)]
+    tools: Vec<Spanned<String>>,
+    #[serde(default)]
     include: Vec<Spanned<String>>,
     #[serde(default)]
     cflags: Vec<Spanned<String>>,
@@ -62,6 +64,8 @@ pub struct ProjectFile {
     pub boards: Vec<Located<String>>,
     /// Probe sources: project-relative paths whose file name may hold `*` and `?`, ending in `.bpf.c`.
     pub probes: Vec<Located<String>>,
+    /// Ready tools of the toolbox built with the project's probes: tool names and `@sets`.
+    pub tools: Vec<Located<String>>,
     /// Extra include folders (project-relative), passed as `-I` after the built-in headers.
     pub include: Vec<PathBuf>,
     /// Extra clang flags, after ebpf-pack's own.
@@ -222,6 +226,30 @@ pub fn parse_project_file(text: &str, file: &str) -> Result<ProjectFile, TargetE
             }
         }
     }
+    let mut tools = Vec::new();
+    for tool in &raw.tools {
+        let set = tool.value.strip_prefix('@');
+        let known_set = set
+            .is_some_and(|s| s == "all" || crate::toolbox::TOOL_SETS.iter().any(|(n, _)| *n == s));
+        if set.is_some() && !known_set {
+            push(
+                &tool.referenced,
+                format!("tools: `{}` is no set of tools", tool.value),
+                &format!(
+                    "sets: {}; `ebpf-pack tools` lists the tools",
+                    crate::toolbox::set_names().join(", ")
+                ),
+            );
+        } else if set.is_none() && !crate::target::is_valid_name(&tool.value) {
+            push(
+                &tool.referenced,
+                format!("tools: `{}` is not a tool name", tool.value),
+                "name a tool (opensnoop) or a set (@net); `ebpf-pack tools` lists them",
+            );
+        } else {
+            tools.push(located(tool.value.clone(), &tool.referenced));
+        }
+    }
     let mut include = Vec::new();
     for dir in &raw.include {
         if Path::new(&dir.value).is_absolute() || dir.value.is_empty() {
@@ -269,6 +297,7 @@ pub fn parse_project_file(text: &str, file: &str) -> Result<ProjectFile, TargetE
         description: raw.description,
         boards,
         probes,
+        tools,
         include,
         cflags,
     })

@@ -406,11 +406,21 @@ fn resolve(
     let probes = raw.probes.map(|list| {
         let mut names = Vec::new();
         for probe in list {
-            if !is_valid_name(&probe.value) {
+            let set = probe.value.strip_prefix('@');
+            if let Some(set) = set
+                .filter(|s| *s != "all" && !crate::toolbox::TOOL_SETS.iter().any(|(n, _)| n == s))
+            {
+                p.push(
+                    &probe.referenced,
+                    format!("`@{set}` is no set of tools"),
+                    format!("sets: {}", crate::toolbox::set_names().join(", ")),
+                );
+            } else if set.is_none() && !is_valid_name(&probe.value) {
                 p.push(
                     &probe.referenced,
                     format!("probe name `{}` is not valid", probe.value),
-                    "name a probe by its file stem: probes/NAME.bpf.c".to_string(),
+                    "name a probe by its file stem: probes/NAME.bpf.c, or a set of tools: @net"
+                        .to_string(),
                 );
             } else if names.contains(&probe.value) {
                 p.push(

@@ -46,10 +46,12 @@ fn map_shape(map_type: u32, page: u32) -> Option<(u32, u32, u32)> {
     })
 }
 
-/// The report being written: lines, and the names of the failed requirements.
+/// The report being written: lines, the names of the failed requirements, and per probe the
+/// requirements it needs that failed.
 struct Report {
     text: String,
     failed: Vec<String>,
+    blocked: Vec<Vec<String>>,
 }
 
 impl Report {
@@ -60,6 +62,41 @@ impl Report {
             self.failed.push(what.to_owned());
         }
     }
+
+    /// A failed requirement that the probes `who` (indexes) need.
+    fn fail(&mut self, what: &str, detail: &str, who: impl IntoIterator<Item = usize>) {
+        self.line("FAIL", what, detail);
+        for i in who {
+            if let Some(b) = self.blocked.get_mut(i)
+                && !b.iter().any(|w| w == what)
+            {
+                b.push(what.to_owned());
+            }
+        }
+    }
+}
+
+/// Indexes of the probes with a program of one of `kinds`.
+fn with_kind(probes: &[ProbeObject], kinds: &[AttachKind]) -> Vec<usize> {
+    (0..probes.len())
+        .filter(|&i| {
+            probes[i]
+                .programs
+                .iter()
+                .any(|p| p.attach.as_ref().is_some_and(|(k, _)| kinds.contains(k)))
+        })
+        .collect()
+}
+
+/// The tracefs event directory of a tracepoint section's `category/name`, or of a raw tracepoint's
+/// `name` (found in any category).
+fn tracepoint_exists(events: &Path, point: &str, raw: bool) -> bool {
+    if !raw {
+        return events.join(point).is_dir();
+    }
+    std::fs::read_dir(events)
+        .map(|dirs| dirs.flatten().any(|d| d.path().join(point).is_dir()))
+        .unwrap_or(false)
 }
 
 /// `MAJOR.MINOR` at the start of a kernel release or version string (`6.1.0-56-arm64`, `"6.1"`).
@@ -80,7 +117,9 @@ pub fn check(
     let mut r = Report {
         text: String::new(),
         failed: Vec::new(),
+        blocked: vec![Vec::new(); probes.len()],
     };
+    let all = || 0..probes.len();
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     r.text.push_str(&format!(
         "ebpf-run --check: kernel {} ({}), {} probe(s)\n",
@@ -141,7 +180,7 @@ pub fn check(
                 ),
                 _ => e.to_string(),
             };
-            r.line("FAIL", "bpf(2)", &why);
+            r.fail("bpf(2)", &why, all());
             false
         }
     };
@@ -152,6 +191,7 @@ pub fn check(
         .filter(|p| p.core)
         .map(|p| p.name.as_str())
         .collect();
+    let core_idx: Vec<usize> = all().filter(|&i| probes[i].core).collect();
     let vet = |path: &Path| {
         read(path)
             .map_err(|e| e.to_string())
@@ -164,17 +204,19 @@ pub fn check(
     };
     match (btf_path.map(|p| (p, vet(p))), core.is_empty()) {
         (Some((p, Ok(n))), _) => r.line("ok", "BTF", &format!("{} ({n} types)", p.display())),
-        (Some((p, Err(e))), false) => r.line("FAIL", "BTF", &format!("{}: {e}", p.display())),
+        (Some((p, Err(e))), false) => {
+            r.fail("BTF", &format!("{}: {e}", p.display()), core_idx.clone())
+        }
         (Some((p, Err(e))), true) => r.line("warn", "BTF", &format!("{}: {e}", p.display())),
         (None, true) => r.line("ok", "BTF", "none, and no probe needs it (no CO-RE)"),
-        (None, false) => r.line(
-            "FAIL",
+        (None, false) => r.fail(
             "BTF",
             &format!(
                 "none ({KERNEL_BTF} is missing, no btf/vmlinux.btf, no --btf), but CO-RE probes \
                  need it: {}",
                 core.join(", ")
             ),
+            core_idx.clone(),
         ),
     }
 
@@ -202,11 +244,18 @@ pub fn check(
                         &format!("program type {type_name}"),
                         &format!("loads ({probe})"),
                     ),
-                    Err(e) => r.line(
-                        "FAIL",
-                        &format!("program type {type_name}"),
-                        &format!("{e} ({probe})"),
-                    ),
+                    Err(e) => {
+                        let same_type: Vec<AttachKind> = kinds
+                            .iter()
+                            .map(|(k, _)| *k)
+                            .filter(|k| prog_type(*k).is_some_and(|(_, pt)| pt == t))
+                            .collect();
+                        r.fail(
+                            &format!("program type {type_name}"),
+                            &format!("{e} ({probe})"),
+                            with_kind(probes, &same_type),
+                        )
+                    }
                 }
             }
             Some(_) => {}
@@ -216,27 +265,35 @@ pub fn check(
                 "the kernel's own BTF exists; BPF trampolines are not probed (some kernels refuse \
                  them at load)",
             ),
-            None => r.line(
-                "FAIL",
+            None => r.fail(
                 name,
                 "attaches by the kernel's own BTF, and this kernel has none",
+                with_kind(probes, &[*kind]),
             ),
         }
         let pmu = match kind {
-            AttachKind::Kprobe | AttachKind::Kretprobe => Some(("kprobe", "KPROBES")),
-            AttachKind::Uprobe | AttachKind::Uretprobe => Some(("uprobe", "UPROBES")),
+            AttachKind::Kprobe | AttachKind::Kretprobe => Some((
+                "kprobe",
+                "KPROBES",
+                [AttachKind::Kprobe, AttachKind::Kretprobe],
+            )),
+            AttachKind::Uprobe | AttachKind::Uretprobe => Some((
+                "uprobe",
+                "UPROBES",
+                [AttachKind::Uprobe, AttachKind::Uretprobe],
+            )),
             _ => None,
         };
-        if let Some((pmu, config)) = pmu.filter(|(p, _)| !pmus.contains(p)) {
+        if let Some((pmu, config, pair)) = pmu.filter(|(p, _, _)| !pmus.contains(p)) {
             pmus.push(pmu);
             let dir = format!("/sys/bus/event_source/devices/{pmu}");
             if Path::new(&dir).exists() {
                 r.line("ok", &format!("{pmu}s"), &dir);
             } else {
-                r.line(
-                    "FAIL",
+                r.fail(
                     &format!("{pmu}s"),
                     &format!("no {dir}: the kernel lacks CONFIG_{config}"),
+                    with_kind(probes, &pair),
                 );
             }
         }
@@ -256,7 +313,11 @@ pub fn check(
                 Some(_) if !usable => {}
                 Some((k, v, n)) => match sys::probe_map_type(t, k, v, n) {
                     Ok(()) => r.line("ok", &what, &format!("created ({})", p.name)),
-                    Err(e) => r.line("FAIL", &what, &format!("{e} ({})", p.name)),
+                    Err(e) => {
+                        let who =
+                            all().filter(|&i| probes[i].maps.iter().any(|m| m.map_type == Some(t)));
+                        r.fail(&what, &format!("{e} ({})", p.name), who.collect::<Vec<_>>())
+                    }
                 },
                 None => r.line("warn", &what, "not probed by this ebpf-run"),
             }
@@ -278,17 +339,68 @@ pub fn check(
         _ => r.line("warn", "JIT", &format!("{JIT_SETTING} is unreadable")),
     }
     let needs_tracefs = kinds.iter().any(|(k, _)| *k == AttachKind::Tracepoint);
-    match TRACEFS
+    let tracefs = TRACEFS
         .iter()
-        .find(|d| Path::new(d).join("events").exists())
-    {
+        .find(|d| Path::new(d).join("events").exists());
+    match tracefs {
         Some(dir) => r.line("ok", "tracefs", &format!("mounted at {dir}")),
-        None if needs_tracefs => r.line(
-            "FAIL",
+        None if needs_tracefs => r.fail(
             "tracefs",
             "not mounted, and tracepoints need it: mount -t tracefs tracefs /sys/kernel/tracing",
+            with_kind(probes, &[AttachKind::Tracepoint]),
         ),
         None => r.line("warn", "tracefs", "not mounted (no probe here needs it)"),
+    }
+
+    // 6. Each tracepoint a program attaches to: a kernel built without it (an arch without the
+    // syscall, a kernel older than the event) cannot run that probe.
+    if let Some(dir) = tracefs {
+        let events = Path::new(dir).join("events");
+        for (i, p) in probes.iter().enumerate() {
+            for prog in &p.programs {
+                let Some((
+                    kind @ (AttachKind::Tracepoint | AttachKind::RawTracepoint),
+                    Some(point),
+                )) = &prog.attach
+                else {
+                    continue;
+                };
+                if !point.is_empty()
+                    && !tracepoint_exists(&events, point, *kind == AttachKind::RawTracepoint)
+                {
+                    r.fail(
+                        &format!("tracepoint {point}"),
+                        &format!("not in this kernel ({}, program {})", p.name, prog.function),
+                        [i],
+                    );
+                }
+            }
+        }
+    }
+
+    // 7. Per probe: which can run here, and why not the others.
+    let runnable: Vec<&str> = all()
+        .filter(|&i| r.blocked[i].is_empty())
+        .map(|i| probes[i].name.as_str())
+        .collect();
+    if probes.len() > 1 && !r.failed.is_empty() {
+        r.text.push_str(&format!(
+            "  can run: {}\n",
+            if runnable.is_empty() {
+                "none".to_owned()
+            } else {
+                runnable.join(", ")
+            }
+        ));
+        for (i, p) in probes.iter().enumerate() {
+            if !r.blocked[i].is_empty() {
+                r.text.push_str(&format!(
+                    "  cannot run: {}: needs {}\n",
+                    p.name,
+                    r.blocked[i].join(", ")
+                ));
+            }
+        }
     }
 
     let ready = r.failed.is_empty();

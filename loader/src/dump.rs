@@ -23,6 +23,10 @@ use crate::sys::RawMap;
 
 /// Rows printed per map.
 pub const MAX_ROWS: usize = 100;
+
+/// The settable global that limits each dump of a probe's maps to its biggest entries (BCC's `-T TOP`
+/// of syscount): 0 prints them all (up to [`MAX_ROWS`]).
+pub const TOP_GLOBAL: &str = "top";
 /// Most entries read from one map.
 const MAX_SCAN: usize = 1 << 20;
 /// The kernel's list of possible CPUs.
@@ -76,6 +80,82 @@ fn int_at(bytes: &[u8], size: usize, signed: bool, big_endian: bool) -> Option<i
     })
 }
 
+/// The `(offset, size)` of every member of struct `ty` when all are whole integers at byte offsets
+/// (no bitfields, nested structs or arrays): such a per-CPU value is summed member by member.
+fn integer_members(btf: &Btf, ty: u32) -> Option<Vec<(usize, usize)>> {
+    let t = btf.ty(btf.resolve(ty))?;
+    if t.kind != crate::btf::Kind::Struct {
+        return None;
+    }
+    let mut out = Vec::new();
+    for m in btf.members(t) {
+        if (t.kind_flag && m.offset >> 24 != 0) || m.offset % 8 != 0 {
+            return None;
+        }
+        let (size, _) = integer_type(btf, m.ty)?;
+        out.push(((m.offset / 8) as usize, size));
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// One CPU's worth of bytes where each integer member is the wrapping sum of that member over the CPUs'
+/// copies in `value` (`stride` bytes apart).
+fn sum_members(
+    value: &[u8],
+    stride: usize,
+    size: usize,
+    members: &[(usize, usize)],
+    big: bool,
+) -> Vec<u8> {
+    let mut out = value
+        .get(..size)
+        .map_or_else(|| vec![0; size], <[u8]>::to_vec);
+    for &(off, len) in members {
+        let total = value
+            .chunks(stride.max(1))
+            .filter_map(|cpu| read_uint(cpu.get(off..off + len)?, big))
+            .fold(0u64, u64::wrapping_add);
+        let bytes = if big {
+            total.to_be_bytes()[8 - len..].to_vec()
+        } else {
+            total.to_le_bytes()[..len].to_vec()
+        };
+        if let Some(dst) = out.get_mut(off..off + len) {
+            dst.copy_from_slice(&bytes);
+        }
+    }
+    out
+}
+
+/// Empties the maps of `probe` tagged `EP_CLEAR` after an interval's dump, so the next dump counts
+/// the next interval alone. A map that cannot be cleared keeps counting: said once per call on stderr.
+pub fn clear_interval_maps(probe: &ProbeObject, ebpf: &Ebpf, cpu_slots: Option<usize>) {
+    let Some(btf) = &probe.btf else { return };
+    for decl in &probe.maps {
+        if !btf.var_has_tag(&decl.name, crate::btf::CLEAR_TAG) {
+            continue;
+        }
+        let Some(
+            Map::HashMap(d)
+            | Map::LruHashMap(d)
+            | Map::Array(d)
+            | Map::PerCpuHashMap(d)
+            | Map::PerCpuLruHashMap(d)
+            | Map::PerCpuArray(d),
+        ) = ebpf.map(&decl.name)
+        else {
+            continue;
+        };
+        let cleared = RawMap::open(d.fd().as_fd(), cpu_slots.unwrap_or(0)).and_then(|m| m.clear());
+        if let Err(e) = cleared {
+            eprintln!(
+                "ebpf-run: warning: {} map {}: cannot clear it for the next interval ({e}); counts go on",
+                probe.name, decl.name
+            );
+        }
+    }
+}
+
 /// Prints every dumpable map of a probe.
 pub fn dump_maps(
     probe: &ProbeObject,
@@ -84,6 +164,10 @@ pub fn dump_maps(
     json: bool,
     out: &mut dyn Write,
 ) -> io::Result<()> {
+    // Read from the object's data each round: cheap next to the map reads, and no state to carry.
+    let top = crate::globals::read_uint(probe, TOP_GLOBAL)
+        .filter(|&n| n > 0)
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
     for decl in &probe.maps {
         // The conventions' own maps (lost counters, perf fallback slots) are not the probe's data.
         if !decl.map_type.is_some_and(map_types::is_dumped)
@@ -125,7 +209,7 @@ pub fn dump_maps(
                 continue;
             }
         };
-        dump_map(probe.btf.as_ref(), &map, &raw, out)?;
+        dump_map(probe.btf.as_ref(), &map, &raw, top, out)?;
     }
     out.flush()
 }
@@ -219,6 +303,7 @@ fn dump_map(
     btf: Option<&Btf>,
     map: &MapOut<'_>,
     raw: &RawMap<'_>,
+    top: Option<usize>,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let decl = map.decl;
@@ -236,6 +321,11 @@ fn dump_map(
     // their total count.
     let layout = btf.zip(decl.value).and_then(|(b, t)| hist_layout(b, t));
     let hist = layout.filter(|_| !map.json);
+    let summable_members = btf
+        .zip(decl.value)
+        .filter(|_| per_cpu && layout.is_none() && value_int.is_none())
+        .and_then(|(b, t)| integer_members(b, t));
+    let summable = summable_members.as_deref();
     let mut rows = Vec::new();
     let mut key: Option<Vec<u8>> = None;
     let limit = (raw.max_entries as usize).min(MAX_SCAN);
@@ -256,7 +346,13 @@ fn dump_map(
                 continue;
             }
         };
-        // Histograms sort by their total count, busiest first, like integer values.
+        // A per-CPU struct of integers prints as one struct, each member summed over the CPUs.
+        let value = match summable {
+            Some(members) => sum_members(&value, stride, raw.value_size, members, big),
+            None => value,
+        };
+        // Histograms sort by their total count, busiest first, like integer values; summed structs by
+        // their first member.
         let number = match layout {
             Some(layout) => Some(
                 hist_counts(&value, stride, layout, big)
@@ -264,6 +360,9 @@ fn dump_map(
                     .map(|&c| i128::from(c))
                     .sum(),
             ),
+            None if summable.is_some() => summable
+                .and_then(|m| m.first())
+                .and_then(|&(off, size)| int_at(value.get(off..)?, size, false, big)),
             None => value_int.and_then(|(size, signed)| {
                 value
                     .chunks(stride.max(1))
@@ -300,7 +399,8 @@ fn dump_map(
         }
     });
     let mut line = String::new();
-    for row in rows.iter().take(MAX_ROWS) {
+    let shown = top.map_or(MAX_ROWS, |t| t.min(MAX_ROWS));
+    for row in rows.iter().take(shown) {
         line.clear();
         if map.json {
             json_head(&mut line, map.probe, &decl.name);
@@ -335,14 +435,18 @@ fn dump_map(
         }
         let mut text = String::new();
         match (row.number, &decoder, decl.value) {
-            (Some(n), _, _) if per_cpu => {
+            (Some(n), _, _) if per_cpu && summable.is_none() => {
                 if !map.json {
                     text.push_str("value=");
                 }
                 write_wide_int(&mut text, n);
             }
-            (_, Some(d), Some(t)) if !per_cpu && map.json => d.value_text(&mut text, t, &row.value),
-            (_, Some(d), Some(t)) if !per_cpu => d.record(&mut text, t, &row.value, "value"),
+            (_, Some(d), Some(t)) if (!per_cpu || summable.is_some()) && map.json => {
+                d.value_text(&mut text, t, &row.value)
+            }
+            (_, Some(d), Some(t)) if !per_cpu || summable.is_some() => {
+                d.record(&mut text, t, &row.value, "value")
+            }
             (_, d, t) => per_cpu_values(
                 &mut text,
                 d.as_ref().zip(t),
@@ -359,7 +463,7 @@ fn dump_map(
         line.push('\n');
         out.write_all(line.as_bytes())?;
     }
-    if rows.len() > MAX_ROWS {
+    if top.is_none() && rows.len() > MAX_ROWS {
         let more = format!("{} more entries omitted", rows.len() - MAX_ROWS);
         if map.json {
             eprintln!("ebpf-run: note: {} map {}: {more}", map.probe, decl.name);

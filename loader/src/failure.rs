@@ -110,6 +110,13 @@ pub fn os_error(e: &(dyn Error + 'static)) -> Option<i32> {
 pub const PRIVILEGE_HINT: &str =
     "run as root, or grant CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN on kernels before 5.8)";
 
+impl From<crate::args::UsageError> for Failure {
+    fn from(e: crate::args::UsageError) -> Self {
+        Failure::new(Exit::Usage, e.0)
+            .hint("see ebpf-run --help, or ebpf-run TOOL -h for a tool's options")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,12 +150,5 @@ mod tests {
             f.render(),
             "ebpf-run: error: probe x: rejected\n    R1 invalid mem access\n  help: fix it\n"
         );
-    }
-}
-
-impl From<crate::args::UsageError> for Failure {
-    fn from(e: crate::args::UsageError) -> Self {
-        Failure::new(Exit::Usage, e.0)
-            .hint("see ebpf-run --help, or ebpf-run TOOL -h for a tool's options")
     }
 }

@@ -61,6 +61,33 @@ fn rodata_vars(btf: &Btf) -> Vec<Global> {
     out
 }
 
+/// Where in the object file the `len` bytes of `global` start, if they lie inside its section.
+fn file_offset(elf: &ElfFile64<'_, Endianness>, global: &Global, len: usize) -> Option<usize> {
+    let section = elf.section_by_name(&global.section)?;
+    // clang leaves the BTF data section offsets at 0 for the loader to fix up from the symbol table
+    // (libbpf and aya do): the symbol's address is the variable's offset.
+    let offset = elf
+        .symbols()
+        .find(|sym| {
+            sym.section_index() == Some(section.index()) && sym.name() == Ok(global.name.as_str())
+        })
+        .map_or(u64::from(global.offset), |sym| sym.address());
+    let (start, size) = section.file_range()?;
+    let end = offset.checked_add(len as u64)?;
+    (end <= size).then(|| usize::try_from(start + offset).ok())?
+}
+
+/// The current value of the settable unsigned integer global `name` of `probe` (after [`apply`]),
+/// if it has one of 1 to 8 bytes.
+pub fn read_uint(probe: &ProbeObject, name: &str) -> Option<u64> {
+    let btf = probe.btf.as_ref()?;
+    let global = rodata_var(btf, name)?;
+    let (size, _) = integer_type(btf, global.ty)?;
+    let elf = ElfFile64::<Endianness>::parse(&*probe.data).ok()?;
+    let at = file_offset(&elf, &global, size)?;
+    crate::decode::read_uint(probe.data.get(at..at + size)?, btf.is_big_endian())
+}
+
 /// Writes each setting's bytes into the object's own `.rodata` data, which aya copies into the
 /// read-only map it creates. (Doing it here rather than through aya's `override_global` keeps aya's
 /// symbol-table patching out of the loader: it costs kilobytes.)
@@ -73,25 +100,7 @@ pub fn apply(probe: &mut ProbeObject, settings: &[Setting]) -> Result<(), Failur
         let elf = ElfFile64::<Endianness>::parse(&*probe.data)
             .map_err(|e| Failure::new(Exit::BadInput, format!("probe {}: {e}", probe.name)))?;
         for s in settings {
-            let section = elf.section_by_name(&s.global.section);
-            // clang leaves the BTF data section offsets at 0 for the loader to fix up from the symbol
-            // table (libbpf and aya do): the symbol's address is the variable's offset.
-            let offset = section
-                .as_ref()
-                .and_then(|sec| {
-                    elf.symbols().find(|sym| {
-                        sym.section_index() == Some(sec.index())
-                            && sym.name() == Ok(s.global.name.as_str())
-                    })
-                })
-                .map_or(u64::from(s.global.offset), |sym| sym.address());
-            let range = section
-                .and_then(|sec| sec.file_range())
-                .and_then(|(start, size)| {
-                    let off = offset;
-                    let end = off.checked_add(s.bytes.len() as u64)?;
-                    (end <= size).then(|| usize::try_from(start + off).ok())?
-                });
+            let range = file_offset(&elf, &s.global, s.bytes.len());
             let Some(at) = range else {
                 return Err(Failure::new(
                     Exit::BadInput,

@@ -392,7 +392,13 @@ pub fn run(opts: &Options) -> Result<(), Failure> {
         }
         Ok(())
     };
-    let mut dump_interval = |out: &mut dyn Write| dump_round(out, "interval");
+    let mut dump_interval = |out: &mut dyn Write| {
+        dump_round(out, "interval")?;
+        for (probe, ebpf) in probes.iter().zip(&loaded) {
+            dump::clear_interval_maps(probe, ebpf, cpu_slots);
+        }
+        Ok(())
+    };
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
     let ticker = opts.interval_secs.map(|s| events::Ticker {

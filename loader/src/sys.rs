@@ -425,6 +425,8 @@ pub fn cgroup2_mount() -> Option<std::path::PathBuf> {
 }
 
 const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
+const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
+const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
 const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
 const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
 
@@ -575,6 +577,40 @@ impl<'fd> RawMap<'fd> {
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+}
+
+impl RawMap<'_> {
+    /// Empties the map for the next interval: hash maps lose every entry, arrays (whose entries cannot
+    /// be deleted) get zero values on every CPU.
+    pub fn clear(&self) -> io::Result<()> {
+        let array = matches!(self.map_type, 2 | 6); // BPF_MAP_TYPE_ARRAY, _PERCPU_ARRAY
+        let zero = vec![0u8; self.lookup_size];
+        let mut key = self.next_key(None)?;
+        while let Some(k) = key {
+            // Deleting a hash key first would lose the iteration's place: find the next one before.
+            let next = self.next_key(Some(&k))?;
+            let mut attr = MapElemAttr {
+                map_fd: self.fd.as_raw_fd() as u32,
+                key: addr(k.as_ptr()),
+                value_or_next_key: if array { addr(zero.as_ptr()) } else { 0 },
+                ..MapElemAttr::default()
+            };
+            let cmd = if array {
+                BPF_MAP_UPDATE_ELEM
+            } else {
+                BPF_MAP_DELETE_ELEM
+            };
+            // SAFETY: `k` is readable for key_size bytes and `zero` for the map's lookup size (all CPUs'
+            // values of a per-CPU array), both outliving the call.
+            match unsafe { bpf(cmd, &mut attr) } {
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+                Err(e) => return Err(e),
+            }
+            key = next;
+        }
+        Ok(())
     }
 }
 

@@ -270,7 +270,8 @@ mod tests {
 
     #[test]
     fn options_values_and_next_tools_are_told_apart() {
-        let (t, a) = run(&["opensnoop", "-p", "42", "-x", "execsnoop", "syscount.bpf.o"]).unwrap();
+        let (t, a) =
+            run(&["opensnoop", "-p", "42", "-x", "execsnoop", "syscount.bpf.o"]).expect("parses");
         assert_eq!(
             t,
             vec![
@@ -288,7 +289,7 @@ mod tests {
             ]
         );
         // A value that looks like a probe name is still the value of the flag before it.
-        let (t, a) = run(&["opensnoop", "-p", "execsnoop"]).unwrap();
+        let (t, a) = run(&["opensnoop", "-p", "execsnoop"]).expect("parses");
         assert_eq!(
             (t.len(), &a.sets[0]),
             (1, &vec![set("filter_pid", "execsnoop")])
@@ -296,7 +297,7 @@ mod tests {
         // Attached values: -p42 and -p=42.
         for w in ["-p42", "-p=42"] {
             assert_eq!(
-                run(&["opensnoop", w]).unwrap().1.sets[0],
+                run(&["opensnoop", w]).expect("parses").1.sets[0],
                 vec![set("filter_pid", "42")]
             );
         }
@@ -304,28 +305,31 @@ mod tests {
 
     #[test]
     fn generic_duration_interval_and_trailing_numbers() {
-        let (_, a) = run(&["execsnoop", "-d", "5"]).unwrap();
+        let (_, a) = run(&["execsnoop", "-d", "5"]).expect("parses");
         assert_eq!(a.duration_secs, Some(5));
-        let (_, a) = run(&["syscount", "-i3"]).unwrap();
+        let (_, a) = run(&["syscount", "-i3"]).expect("parses");
         assert_eq!(a.interval_secs, Some(3));
-        let (_, a) = run(&["syscount", "1", "10"]).unwrap();
+        let (_, a) = run(&["syscount", "1", "10"]).expect("parses");
         assert_eq!((a.interval_secs, a.count), (Some(1), Some(10)));
         // A tool that declares -d itself keeps it.
-        let (_, a) = run(&["biolatency", "-d", "sda", "2"]).unwrap();
+        let (_, a) = run(&["biolatency", "-d", "sda", "2"]).expect("parses");
         assert_eq!(
             (a.sets[0].clone(), a.duration_secs, a.interval_secs),
             (vec![set("filter_disk", "sda")], None, Some(2))
         );
         // Numbers start again after each tool.
-        let (_, a) = run(&["syscount", "1", "execsnoop", "2", "3"]).unwrap();
+        let (_, a) = run(&["syscount", "1", "execsnoop", "2", "3"]).expect("parses");
         assert_eq!((a.interval_secs, a.count), (Some(2), Some(3)));
     }
 
     #[test]
     fn help_is_per_tool_and_lists_what_the_object_declares() {
-        let (_, a) = run(&["execsnoop", "opensnoop", "-h"]).unwrap();
+        let (_, a) = run(&["execsnoop", "opensnoop", "-h"]).expect("parses");
         assert_eq!(a.help, Some(1));
-        let text = help("opensnoop", &options_of(&probe("opensnoop")).unwrap());
+        let text = help(
+            "opensnoop",
+            &options_of(&probe("opensnoop")).expect("parses"),
+        );
         assert!(
             text.contains("  -p PID            sets filter_pid (sets filter_pid)\n"),
             "{text}"
@@ -335,46 +339,50 @@ mod tests {
             "{text}"
         );
         assert!(
-            !help("biolatency", &options_of(&probe("biolatency")).unwrap()).contains("-d SECS")
+            !help(
+                "biolatency",
+                &options_of(&probe("biolatency")).expect("parses")
+            )
+            .contains("-d SECS")
         );
     }
 
     #[test]
     fn bad_tool_options_say_what_the_tool_takes() {
-        let e = run(&["opensnoop", "-q"]).unwrap_err().0;
+        let e = run(&["opensnoop", "-q"]).expect_err("an error").0;
         assert_eq!(
             e,
             "opensnoop has no option `-q`; its options: -p PID, -x, -d SECS, -i SECS"
         );
         assert!(
             run(&["-p", "42"])
-                .unwrap_err()
+                .expect_err("an error")
                 .0
                 .contains("follow its name")
         );
         assert_eq!(
-            run(&["opensnoop", "-p"]).unwrap_err().0,
+            run(&["opensnoop", "-p"]).expect_err("an error").0,
             "opensnoop -p needs a value"
         );
         assert_eq!(
-            run(&["opensnoop", "-x=1"]).unwrap_err().0,
+            run(&["opensnoop", "-x=1"]).expect_err("an error").0,
             "opensnoop: -x takes no value"
         );
         assert!(
             run(&["syscount", "0"])
-                .unwrap_err()
+                .expect_err("an error")
                 .0
                 .contains("at least 1")
         );
         assert!(
             run(&["syscount", "1", "2", "3"])
-                .unwrap_err()
+                .expect_err("an error")
                 .0
                 .contains("interval [count]")
         );
         assert!(
             run(&["execsnoop", "-d", "soon"])
-                .unwrap_err()
+                .expect_err("an error")
                 .0
                 .contains("whole number")
         );
@@ -387,7 +395,7 @@ mod tests {
             Word::Plain("opensnoop".into()),
             Word::Literal("--weird.o".into()),
         ];
-        let (t, _) = split(&words, options_of).unwrap();
+        let (t, _) = split(&words, options_of).expect("parses");
         assert_eq!(
             t,
             vec![probe("opensnoop"), Target::File("--weird.o".into())]

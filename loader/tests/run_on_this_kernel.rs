@@ -598,7 +598,8 @@ fn set_changes_a_probes_behaviour() {
             .unwrap_or_else(|| panic!("no counts dump:\n{out}"));
         dump.lines()
             .filter_map(|l| {
-                let (k, v) = l.trim().strip_prefix("key=")?.split_once("  value=")?;
+                let (k, rest) = l.trim().strip_prefix("key=")?.split_once("  count=")?;
+                let v = rest.split_whitespace().next()?;
                 Some((k.parse().ok()?, v.parse().ok()?))
             })
             .collect()
@@ -671,7 +672,9 @@ fn set_changes_a_probes_behaviour() {
         .output()
         .expect("run");
     assert!(
-        text(&out.stdout).contains("  setting filter_pid  __u32  (--set filter_pid=VALUE)"),
+        text(&out.stdout).contains(
+            "  setting filter_pid  __u32  (--set filter_pid=VALUE, or syscount -p PID: trace this process id only)"
+        ),
         "{}",
         text(&out.stdout)
     );

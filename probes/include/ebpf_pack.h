@@ -197,6 +197,10 @@ static __always_inline void *__ep_ringbuf_reserve(void *ring, void *lost, __u64 
  * entry to exit), so ebpf-run does not print it: `struct { ... } start EP_SCRATCH SEC(".maps");`. */
 #define EP_SCRATCH __attribute__((btf_decl_tag("ebpf-pack:scratch")))
 
+/* Marks a map whose counts start again after each --interval dump (ebpf-run clears it), so each
+ * dump shows the last interval alone, as BCC's tools print per-interval counts and histograms. */
+#define EP_CLEAR __attribute__((btf_decl_tag("ebpf-pack:clear")))
+
 /* Task name length, as TASK_COMM_LEN in the kernel (not an enum in every kernel's BTF). */
 #define EP_COMM_LEN 16
 
@@ -266,6 +270,9 @@ static __always_inline __u32 ep_log2_slot(__u64 v)
 /* A block device number as the kernel keeps it (dev_t: major << 20 | minor), printed MAJOR:MINOR like
  * lsblk's MAJ:MIN column. */
 typedef __u32 ep_dev_t;
+
+/* Enumerators of a record's or key's enum print by name; an `EP__` prefix is left out (EP__CLOSE prints
+ * as CLOSE), so display names cannot clash with the kernel's enumerators in vmlinux.h. */
 
 /* "No uid filter": uid settings default to this, as in libbpf-tools (uid 0 is root). */
 #define EP_NO_UID 0xffffffffu
@@ -350,5 +357,92 @@ static __always_inline __u64 ep_task_state(void *task)
 		return EP_CORE_READ(t, __state);
 	return EP_CORE_READ((struct task_struct___ep_sched_old *)task, state);
 }
+
+/*
+ * Sockets, for the network tools (tcpaccept, bindsnoop, tcplife): the fields used, as CO-RE flavours
+ * (matched by name, anonymous unions and structs of the kernel's types looked through), so an object
+ * does not carry the type graph of struct sock. Every read goes through EP_CORE_READ (32-bit safe).
+ */
+struct sock_common___ep {
+	__be32 skc_daddr;
+	__be32 skc_rcv_saddr;
+	__be16 skc_dport;
+	__u16 skc_num;
+	unsigned short skc_family;
+	struct in6_addr skc_v6_daddr;
+	struct in6_addr skc_v6_rcv_saddr;
+} __attribute__((preserve_access_index));
+
+struct sock___ep {
+	struct sock_common___ep __sk_common;
+} __attribute__((preserve_access_index));
+
+struct socket___ep {
+	short type;
+	struct sock___ep *sk;
+} __attribute__((preserve_access_index));
+
+struct file___ep {
+	void *private_data;
+} __attribute__((preserve_access_index));
+
+struct fdtable___ep {
+	unsigned int max_fds;
+	struct file___ep **fd;
+} __attribute__((preserve_access_index));
+
+struct files_struct___ep {
+	struct fdtable___ep *fdt;
+} __attribute__((preserve_access_index));
+
+struct task_struct___ep_files {
+	struct files_struct___ep *files;
+} __attribute__((preserve_access_index));
+
+/* The `private_data` of the current task's open file `fdnum` (the struct socket of a socket), or 0. */
+static __always_inline void *ep_fd_private(__u32 fdnum)
+{
+	struct task_struct___ep_files *task = (void *)bpf_get_current_task();
+	struct files_struct___ep *files = EP_CORE_READ_PTR(task, files);
+	if (!files)
+		return 0;
+	struct fdtable___ep *fdt = EP_CORE_READ_PTR(files, fdt);
+	if (!fdt || fdnum >= EP_CORE_READ(fdt, max_fds))
+		return 0;
+	/* fdt->fd is an array of the running kernel's pointers: 4 bytes each on a 32-bit kernel. */
+	__u32 psize = __EP_FIELD_SIZE(fdt, fd);
+	void *array = EP_CORE_READ_PTR(fdt, fd);
+	__u64 file = 0;
+	bpf_probe_read_kernel(__EP_U64_DST(&file, psize), psize, array + (__u64)fdnum * psize);
+	if (!file)
+		return 0;
+	return EP_CORE_READ_PTR((struct file___ep *)(unsigned long)file, private_data);
+}
+
+/* AF_INET and AF_INET6. */
+#define EP_AF_INET 2
+#define EP_AF_INET6 10
+
+/* The local (`local` true) or remote address of socket `sk` into `a`, IPv4 mapped (ep_inet_addr). */
+static __always_inline void ep_sock_addr(ep_inet_addr a, struct sock___ep *sk, bool local)
+{
+	if (EP_CORE_READ(sk, __sk_common.skc_family) == EP_AF_INET6) {
+		if (local)
+			bpf_core_read(a, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		else
+			bpf_core_read(a, 16, &sk->__sk_common.skc_v6_daddr);
+		return;
+	}
+	__u32 v4 = local ? (__u32)EP_CORE_READ(sk, __sk_common.skc_rcv_saddr)
+			 : (__u32)EP_CORE_READ(sk, __sk_common.skc_daddr);
+	ep_inet_addr_v4(a, v4);
+}
+
+/*
+ * Argument N (1 to 5, as bpf_tracing.h's PT_REGS_PARMn) of the kernel function a kprobe stopped at,
+ * read with the running kernel's register size: 4 bytes on 32-bit ARM, where PT_REGS_PARMn would
+ * read the 8 bytes of a BPF-side `unsigned long` (see 2. above). Zero-extended.
+ */
+#define EP_KPROBE_ARG(ctx, n) EP_CORE_READ(__PT_REGS_CAST((struct pt_regs *)(ctx)), __PT_PARM##n##_REG)
 
 #endif /* __EBPF_PACK_H__ */

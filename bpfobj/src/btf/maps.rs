@@ -17,6 +17,8 @@ pub const HEAP_MAP_PREFIX: &str = "__ebpf_pack_heap_";
 /// Decl tag of a map that only carries state between programs (`EP_SCRATCH` in ebpf_pack.h): not
 /// the tool's output, so not dumped.
 pub const SCRATCH_TAG: &str = "ebpf-pack:scratch";
+/// Decl tag of a map whose counts start again after each interval dump (`EP_CLEAR` in ebpf_pack.h).
+pub const CLEAR_TAG: &str = "ebpf-pack:clear";
 /// Name prefix of every variable and map of the conventions, which are not the probe's own settings.
 pub const CONVENTION_PREFIX: &str = "__ebpf_pack_";
 

@@ -16,8 +16,8 @@ mod tests;
 
 pub use ext::{CoreRelo, core_relos, ext_has_core_relocs};
 pub use maps::{
-    CONVENTION_PREFIX, EVENT_VAR_PREFIX, HEAP_MAP_PREFIX, LOST_MAP_PREFIX, MapDef, PERF_DEF_PREFIX,
-    PERF_SWITCH_PREFIX, PerfFallback, SCRATCH_TAG,
+    CLEAR_TAG, CONVENTION_PREFIX, EVENT_VAR_PREFIX, HEAP_MAP_PREFIX, LOST_MAP_PREFIX, MapDef,
+    PERF_DEF_PREFIX, PERF_SWITCH_PREFIX, PerfFallback, SCRATCH_TAG,
 };
 pub use swap::to_byte_order;
 pub use tailor::{NeedsFullBtf, RawBtf, tailor};
