@@ -237,6 +237,8 @@ pub struct Renderer {
     dump: Option<Dump>,
     /// What the last line was.
     kind: LineKind,
+    /// One probe runs: event tables have no PROBE column, as a BCC tool's output has none.
+    single_probe: bool,
 }
 
 /// What a line of ebpf-run's output was, for a caller that places them (the live view of
@@ -295,6 +297,14 @@ impl Renderer {
     /// The same renderer with timestamps of the given kind (pass arrivals with [`Renderer::line_at`]).
     pub fn with_timestamps(self, timestamps: Timestamps) -> Renderer {
         Renderer { timestamps, ..self }
+    }
+
+    /// The same renderer for a run of one probe: event tables leave out the PROBE column.
+    pub fn with_single_probe(self, single_probe: bool) -> Renderer {
+        Renderer {
+            single_probe,
+            ..self
+        }
     }
 
     /// What the line last given to [`Renderer::line_at`] was.
@@ -423,17 +433,21 @@ impl Renderer {
         };
         if self.last != Some(index) {
             let mut header = start(time_header);
-            let _ = write!(header, "{:<PROBE_WIDTH$}", "PROBE");
+            if !self.single_probe {
+                let _ = write!(header, "{:<PROBE_WIDTH$} ", "PROBE");
+            }
             for (n, w) in table.columns.iter().zip(&table.widths) {
-                let _ = write!(header, " {:<w$}", n.to_uppercase());
+                let _ = write!(header, "{:<w$} ", n.to_uppercase());
             }
             out.push(header.trim_end().to_string());
             self.last = Some(index);
         }
         let mut row = start(&at.stamp(self.timestamps));
-        let _ = write!(row, "{probe:<PROBE_WIDTH$}");
+        if !self.single_probe {
+            let _ = write!(row, "{probe:<PROBE_WIDTH$} ");
+        }
         for (v, w) in values.iter().zip(&table.widths) {
-            let _ = write!(row, " {v:<w$}");
+            let _ = write!(row, "{v:<w$} ");
         }
         out.push(row.trim_end().to_string());
         out

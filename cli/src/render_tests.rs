@@ -219,3 +219,17 @@ fn recorded_all_probes_at_once_with_wall_clock() {
     let r = Renderer::for_arch(Arch::X86_64).with_timestamps(Timestamps::WallClock);
     insta::assert_snapshot!(render_with(r, ALL));
 }
+
+#[test]
+fn a_single_tool_prints_bcc_columns_without_a_probe_column() {
+    // ebpf-run tcplife --format json, as on this host (IP addresses as text, sizes in KiB).
+    let stream = r#"{"probe":"tcplife","map":"events","pid":4242,"comm":"curl","laddr":"127.0.0.1","lport":40980,"raddr":"127.0.0.1","rport":8080,"tx_kb":10,"rx_kb":2,"ms":3}
+{"probe":"tcplife","map":"events","pid":77,"comm":"sshd","laddr":"::1","lport":22,"raddr":"::1","rport":51514,"tx_kb":0,"rx_kb":1,"ms":1200}"#;
+    let text = render_with(Renderer::new().with_single_probe(true), stream);
+    assert_eq!(
+        text,
+        "PID     COMM             LADDR            LPORT   RADDR            RPORT   TX_KB   RX_KB   MS\n\
+         4242    curl             127.0.0.1        40980   127.0.0.1        8080    10      2       3\n\
+         77      sshd             ::1              22      ::1              51514   0       1       1200\n"
+    );
+}

@@ -319,6 +319,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     if let Some(secs) = args.interval {
         loader_args.extend(["--interval".to_string(), secs.to_string()]);
     }
+    let single_probe = names.len() == 1;
     loader_args.extend(names);
     loader_args.extend(args.loader_args.iter().cloned());
     let script = board_run(&dir, &sha, &verified.stem, &loader_args, board.host_watch());
@@ -341,7 +342,9 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
             on_stop_signal as *const () as libc::sighandler_t,
         );
     }
-    let mut renderer = Renderer::for_arch(arch).with_timestamps(args.timestamps);
+    let mut renderer = Renderer::for_arch(arch)
+        .with_timestamps(args.timestamps)
+        .with_single_probe(single_probe);
     let started = Instant::now();
     let stdout = std::io::stdout();
     // A live view when maps are dumped every --interval into a terminal; plain lines otherwise.

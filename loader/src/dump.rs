@@ -435,6 +435,20 @@ fn dump_map(
         }
         let mut text = String::new();
         match (row.number, &decoder, decl.value) {
+            // A histogram in JSON: its slots, summed over the CPUs for a per-CPU map.
+            _ if layout.is_some() && map.json && per_cpu => {
+                let counts = layout
+                    .map(|l| hist_counts(&row.value, stride, l, big))
+                    .unwrap_or_default();
+                text.push_str("{\"slots\":[");
+                for (i, c) in counts.iter().enumerate() {
+                    if i > 0 {
+                        text.push(',');
+                    }
+                    crate::decode::push_decimal(&mut text, *c);
+                }
+                text.push_str("]}");
+            }
             (Some(n), _, _) if per_cpu && summable.is_none() => {
                 if !map.json {
                     text.push_str("value=");
