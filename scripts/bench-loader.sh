@@ -221,7 +221,7 @@ def check_same_output():
     for name in LOADERS:
         printed, lost = loaders[name].stop()
         outs[name].seek(0)
-        events[name] = [l for l in outs[name] if l.startswith("opensnoop pid=")]
+        events[name] = [l for l in outs[name] if l.startswith("opensnoop uid=")]
         if lost or printed < 200 or len(events[name]) != printed:
             fail(f"output check: {name} printed {printed} ({len(events[name])} lines), lost {lost}")
     if events["ebpf-run"] != events["libbpf"]:

@@ -37,12 +37,12 @@
 
 /* The probe's record (probes/opensnoop.bpf.c): 292 bytes, no padding. */
 struct event {
-	__u32 pid;
-	__u32 tid;
 	__u32 uid;
-	__s32 ret;
-	__s32 flags;
+	__u32 pid;
 	char comm[COMM_LEN];
+	__s32 fd;
+	__s32 err;
+	__s32 flags;
 	char path[PATH_LEN];
 };
 
@@ -137,12 +137,12 @@ static int handle_event(void *ctx, void *data, size_t size)
 		return -EINVAL;
 	}
 	column(c, 0, "%s", c->probe);
-	column(c, 1, "pid=%u", e->pid);
-	column(c, 2, "tid=%u", e->tid);
-	column(c, 3, "uid=%u", e->uid);
-	column(c, 4, "ret=%d", e->ret);
-	column(c, 5, "flags=%d", e->flags);
-	column(c, 6, "comm=%s", quote(comm, e->comm, sizeof(e->comm)));
+	column(c, 1, "uid=%u", e->uid);
+	column(c, 2, "pid=%u", e->pid);
+	column(c, 3, "comm=%s", quote(comm, e->comm, sizeof(e->comm)));
+	column(c, 4, "fd=%d", e->fd);
+	column(c, 5, "err=%d", e->err);
+	column(c, 6, "flags=%d", e->flags);
 	column(c, 7, "path=%s", quote(path, e->path, sizeof(e->path)));
 	c->printed++;
 	return 0;

@@ -22,7 +22,14 @@ pub fn map_value(output: &str, header: &str, key: u32) -> Option<u64> {
     lines.take_while(|l| l.starts_with("  ")).find_map(|l| {
         let mut words = l.split_whitespace();
         (words.next()? == format!("key={key}"))
-            .then(|| words.next()?.strip_prefix("value=")?.parse().ok())
+            .then(|| {
+                let v = words.next()?;
+                // A plain counter prints `value=N`; syscount's struct value starts `count=N`.
+                v.strip_prefix("value=")
+                    .or_else(|| v.strip_prefix("count="))?
+                    .parse()
+                    .ok()
+            })
             .flatten()
     })
 }
@@ -63,7 +70,7 @@ pub fn problems(case: &Case, out: &Outcome) -> Vec<String> {
             l.starts_with("opensnoop ")
                 && l.contains(&format!(" pid={pid} "))
                 && l.trim_end().ends_with(&format!(" path={path}"))
-                && !l.contains(" ret=-")
+                && !l.contains(" fd=-")
         })
         .count();
     check(
@@ -78,9 +85,10 @@ pub fn problems(case: &Case, out: &Outcome) -> Vec<String> {
     let execs = o
         .lines()
         .filter(|l| {
-            l.starts_with(&format!("execsnoop pid={exec_pid} ppid={pid} "))
-                && l.contains(" comm=true ")
-                && l.trim_end().ends_with(&format!(" filename={filename}"))
+            l.starts_with("execsnoop ")
+                && l.contains(&format!(" pid={exec_pid} ppid={pid} ret=0 "))
+                && l.contains(" pcomm=true ")
+                && l.trim_end().ends_with(&format!(" args={filename}"))
         })
         .count();
     check(
@@ -195,15 +203,15 @@ fn guest_checks_catch_wrong_results_and_report_how_to_rerun() {
 ebpf-pack: guest command: timeout 300 qemu-system-aarch64 -M virt
 @@ebpf-pack: guest machine=aarch64 kernel=6.1.0-56-arm64 btf=yes uptime=2.27
 @@ebpf-pack: jit=1
-opensnoop pid=136 tid=136 uid=0 ret=3 flags=577 comm=workload path=/tmp/t-open
-opensnoop pid=136 tid=136 uid=0 ret=3 flags=0 comm=workload path=/tmp/t-open
+opensnoop uid=0 pid=136 comm=workload fd=3 err=0 flags=577 path=/tmp/t-open
+opensnoop uid=0 pid=136 comm=workload fd=3 err=0 flags=0 path=/tmp/t-open
 @@ebpf-pack: workload open pid=136 path=/tmp/t-open count=2
 @@ebpf-pack: workload exec pid=142 comm=true filename=/tmp/t.d/true
-execsnoop pid=142 ppid=136 uid=0 comm=true filename=/tmp/t.d/true
+execsnoop uid=0 pcomm=true pid=142 ppid=136 ret=0 args=/tmp/t.d/true
 @@ebpf-pack: workload syscall name=sync count=3
 syscount map counts:
-  key=56  value=9
-  key=81  value=3
+  key=56  count=9 total_ns=0
+  key=81  count=3 total_ns=0
 kcount map calls:
   key=0  value=7
 fcount map calls:
@@ -232,7 +240,7 @@ ebpf-pack: ebpf-run exited 0 in the guest (10.4 s boot to result)
         secs: 1.0,
     };
     assert_eq!(problems(&case, &outcome(good)), Vec::<String>::new());
-    let wrong = good.replace("key=81  value=3", "key=81  value=4");
+    let wrong = good.replace("key=81  count=3", "key=81  count=4");
     let bad = problems(&case, &outcome(&wrong));
     assert_eq!(bad.len(), 1, "{bad:?}");
     assert!(
