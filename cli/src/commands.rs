@@ -130,8 +130,8 @@ pub struct BuildArgs {
     pub bundle_version: Option<String>,
     /// Also write the single-file executable.
     pub single: bool,
-    /// Build the loader with std rebuilt and immediate-abort panics.
-    pub min_size: bool,
+    /// How the loader's standard library is built.
+    pub loader_std: LoaderStd,
     /// Echo commands.
     pub verbose: bool,
     /// Print the `SHA256  PATH` lines on stderr instead of stdout (stdout belongs to the caller:
@@ -140,6 +140,19 @@ pub struct BuildArgs {
     /// Loose probes outside the project's list (`run FILE.bpf.c|FILE.bpf.o`): sources compiled with
     /// the target's flags, objects verified, both bundled (and tailored for) like the project's.
     pub loose: Vec<PathBuf>,
+}
+
+/// How ebpf-run's standard library is built: rebuilt with the loader, panics aborting at once (the
+/// small build: no panic messages, no backtrace printer), or rustup's prebuilt one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LoaderStd {
+    /// Rebuilt when rustc has its `rust-src` component, else the prebuilt std (and a note says so).
+    #[default]
+    Auto,
+    /// `--min-size`: rebuilt; a missing `rust-src` is an error that names the fix.
+    Rebuilt,
+    /// `--full-std`: rustup's prebuilt std, with panic messages and backtraces (about 200 KB more).
+    Prebuilt,
 }
 
 /// Which probe a loose file is, and whether it is a source or an object, or why it cannot be one.
@@ -278,8 +291,23 @@ fn build_targets(args: &BuildArgs, objects_only: bool) -> Result<Vec<(Target, Bu
         .loader_source(args.loader.as_deref(), &assets)
         .map_err(|e| failure(EXIT_BAD_INPUT, e))?;
     match &mut loader {
-        crate::plan::LoaderSource::Build { min_size, .. } => *min_size = args.min_size,
-        crate::plan::LoaderSource::Prebuilt(_) if args.min_size => {
+        crate::plan::LoaderSource::Build { min_size, .. } => {
+            *min_size = match args.loader_std {
+                LoaderStd::Rebuilt => true,
+                LoaderStd::Prebuilt => false,
+                LoaderStd::Auto if crate::toolchain::has_rust_src() => true,
+                LoaderStd::Auto => {
+                    if !objects_only {
+                        eprintln!(
+                            "note: rustc has no rust-src: ebpf-run is built with the prebuilt std, about 200 KB \
+                             bigger\n  help: rustup component add rust-src (or pass --full-std to say so)"
+                        );
+                    }
+                    false
+                }
+            }
+        }
+        crate::plan::LoaderSource::Prebuilt(_) if args.loader_std == LoaderStd::Rebuilt => {
             return Err(failure(
                 EXIT_BAD_INPUT,
                 "--min-size builds ebpf-run; it cannot shrink a --loader given prebuilt\n  help: drop one of the two",

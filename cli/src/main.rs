@@ -71,11 +71,15 @@ enum Command {
         /// to copy to the board (it checks its embedded checksums before loading anything).
         #[arg(long)]
         single: bool,
-        /// Build ebpf-run smaller and faster: std rebuilt with it, panics abort without a message,
-        /// opt-level s (unstable -Zbuild-std and -Cpanic=immediate-abort via RUSTC_BOOTSTRAP=1;
-        /// needs rust-src).
-        #[arg(long, conflicts_with = "loader")]
+        /// Insist on the small ebpf-run (the default whenever rustc has rust-src): std rebuilt with it,
+        /// panics abort without a message, opt-level s (unstable -Zbuild-std and
+        /// -Cpanic=immediate-abort via RUSTC_BOOTSTRAP=1); without rust-src this is an error.
+        #[arg(long, conflicts_with_all = ["loader", "full_std"])]
         min_size: bool,
+        /// Build ebpf-run with rustup's prebuilt std instead: panic messages and backtraces kept,
+        /// about 200 KB bigger.
+        #[arg(long, conflicts_with = "loader")]
+        full_std: bool,
     },
     /// Try before you flash: build and verify the target's bundle, boot it in QEMU with a kernel of the
     /// board's kind, run ebpf-run and a workload in the guest; exit with ebpf-run's status.
@@ -319,6 +323,7 @@ fn main() -> ExitCode {
             bundle_version,
             single,
             min_size,
+            full_std,
         } => commands::build(&BuildArgs {
             project: cli.project,
             targets,
@@ -329,7 +334,13 @@ fn main() -> ExitCode {
             bundle_name,
             bundle_version,
             single,
-            min_size,
+            loader_std: if min_size {
+                commands::LoaderStd::Rebuilt
+            } else if full_std {
+                commands::LoaderStd::Prebuilt
+            } else {
+                commands::LoaderStd::Auto
+            },
             verbose: cli.verbose,
             quiet: false,
             loose: Vec::new(),

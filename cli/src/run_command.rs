@@ -192,7 +192,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
                 bundle_name,
                 bundle_version: None,
                 single: false,
-                min_size: false,
+                loader_std: crate::commands::LoaderStd::Auto,
                 verbose: args.verbose,
                 quiet: true,
                 loose: loose.clone(),

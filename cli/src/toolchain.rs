@@ -115,6 +115,11 @@ fn rustc_sysroot() -> Option<PathBuf> {
         .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
 }
 
+/// Whether rustc has its `rust-src` component, from which the small loader build rebuilds std.
+pub fn has_rust_src() -> bool {
+    rustc_sysroot().is_some_and(|root| root.join("lib/rustlib/src/rust/library/std").is_dir())
+}
+
 /// Whether rustc has a standard library for `triple` (as `rustup target add` installs).
 fn has_rust_std(sysroot: &Path, triple: &str) -> bool {
     sysroot

@@ -25,7 +25,7 @@ pub fn tools(project_dir: &Path, target: Option<&str>, json_out: bool) -> Result
         bundle_name: None,
         bundle_version: None,
         single: false,
-        min_size: false,
+        loader_std: crate::commands::LoaderStd::Auto,
         verbose: false,
         quiet: true,
         loose: vec![],

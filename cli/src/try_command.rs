@@ -377,7 +377,7 @@ pub fn try_bundle(args: &TryArgs) -> Result<(), Failure> {
                 bundle_name: None,
                 bundle_version: None,
                 single: false,
-                min_size: false,
+                loader_std: crate::commands::LoaderStd::Auto,
                 verbose: args.verbose,
                 quiet: false,
                 loose: Vec::new(),

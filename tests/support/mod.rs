@@ -194,17 +194,18 @@ pub fn bundle(target: &str) -> PathBuf {
     path
 }
 
-/// Builds built-in `target` with `ebpf-pack build --min-size` as bundle `min-size-<version>-<target>`
-/// (beside the default bundle, which stays) and returns its path.
-pub fn min_size_bundle(target: &str) -> PathBuf {
+/// Builds built-in `target` with `ebpf-pack build --full-std` (rustup's prebuilt std; the default
+/// rebuilds it) as bundle `full-std-<version>-<target>` (beside the default bundle, which stays) and
+/// returns its path.
+pub fn full_std_bundle(target: &str) -> PathBuf {
     let _guard = build_lock();
     let out = run_ok(ebpf_pack().arg("-C").arg(repo()).args([
         "build",
         "--target",
         target,
-        "--min-size",
+        "--full-std",
         "--bundle-name",
-        "min-size",
+        "full-std",
     ]));
     let (stdout, _) = text(&out);
     let rel = stdout
