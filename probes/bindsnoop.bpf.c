@@ -3,7 +3,8 @@
  * port and address asked for, in the columns of BCC's `bindsnoop` (PID COMM RET PROTO PORT ADDR; BCC's
  * OPTS and IF columns are not shown). Options as BCC's: -p PID, -P PORT (this port only), -x (failed
  * only). Attach points: tracepoints syscalls/sys_enter_bind (the fd and the caller's struct sockaddr)
- * and syscalls/sys_exit_bind (the result; the socket's type is read through the process's file table,
+ * and syscalls/sys_exit_bind (the result; on s390 also sys_{enter,exit}_socketcall, which its C
+ * library binds through; the socket's type is read through the process's file table,
  * SOCK_STREAM as TCP and SOCK_DGRAM as UDP). BCC hooks inet_bind with kprobes, which not every board's
  * kernel has. Maps: `binds` (HASH, pid_tgid → fd and sockaddr pointer), `events` (RINGBUF, 256 KiB,
  * perf buffer before 5.8) and its lost-record counter (ebpf_pack.h). Kernel: syscall tracepoints and
@@ -54,42 +55,76 @@ const volatile __u32 filter_pid EP_OPTION("-p PID", "trace this process id only"
 const volatile __u32 filter_port EP_OPTION("-P PORT", "trace binds to this port only") = 0;
 const volatile bool failed_only EP_OPTION("-x", "only show failed binds") = false;
 
-/* bind(fd, umyaddr, addrlen) */
-SEC("tracepoint/syscalls/sys_enter_bind")
-int enter_bind(struct trace_event_raw_sys_enter *ctx)
+/* Keeps bind's arguments for its exit. */
+static __always_inline int binding(__u64 fd, __u64 addr, __u64 len)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 
 	if (filter_pid && (__u32)(pid_tgid >> 32) != filter_pid)
 		return 0;
-	struct bind_args a = {
-		.fd = (__u32)EP_CORE_READ(ctx, args[0]),
-		.addr = EP_CORE_READ(ctx, args[1]),
-		.len = (__u32)EP_CORE_READ(ctx, args[2]),
-	};
+	struct bind_args a = { .fd = (__u32)fd, .addr = addr, .len = (__u32)len };
 	bpf_map_update_elem(&binds, &pid_tgid, &a, BPF_ANY);
 	return 0;
 }
 
+/* bind(fd, umyaddr, addrlen) */
+SEC("tracepoint/syscalls/sys_enter_bind")
+int enter_bind(struct trace_event_raw_sys_enter *ctx)
+{
+	return binding(EP_CORE_READ(ctx, args[0]), EP_CORE_READ(ctx, args[1]), EP_CORE_READ(ctx, args[2]));
+}
+
+static __always_inline int bound(void *ctx, __s64 ret);
+
 SEC("tracepoint/syscalls/sys_exit_bind")
 int exit_bind(struct trace_event_raw_sys_exit *ctx)
+{
+	return bound(ctx, EP_CORE_READ_SIGNED(ctx, ret));
+}
+
+#if defined(__TARGET_ARCH_s390)
+/* s390's C library (glibc for kernels before 4.3) binds through socketcall(SYS_BIND, args): args
+ * points to the caller's array of its three unsigned longs. */
+#define SYS_BIND_ 2
+
+SEC("tracepoint/syscalls/sys_enter_socketcall")
+int enter_socketcall(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 a[3] = {};
+
+	if (EP_CORE_READ(ctx, args[0]) != SYS_BIND_ ||
+	    bpf_probe_read_user(a, sizeof(a), (const void *)(unsigned long)EP_CORE_READ(ctx, args[1])))
+		return 0;
+	return binding(a[0], a[1], a[2]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_socketcall")
+int exit_socketcall(struct trace_event_raw_sys_exit *ctx)
+{
+	return bound(ctx, EP_CORE_READ_SIGNED(ctx, ret));
+}
+#endif
+
+/* Reads the address asked for and sends the record of the bind that returned `ret`. */
+static __always_inline int bound(void *ctx, __s64 ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct bind_args *a = bpf_map_lookup_elem(&binds, &pid_tgid);
 
 	if (!a)
 		return 0;
-	__s64 ret = EP_CORE_READ_SIGNED(ctx, ret);
-	/* struct sockaddr_in: family, port, addr; struct sockaddr_in6: family, port, flowinfo, addr. */
+	/* struct sockaddr_in: family, port, addr; struct sockaddr_in6: family, port, flowinfo, addr. Read
+	 * with constant sizes (the first 8 bytes, then all 24 for IPv6): a length the verifier must
+	 * bound can lose its bound when clang reuses an unclamped copy of it (5.x/6.1 kernels). */
 	__u8 sa[24] = {};
-	__u32 len = a->len < sizeof(sa) ? a->len : sizeof(sa);
-	if ((failed_only && ret >= 0) || len < 8 ||
-	    bpf_probe_read_user(sa, len & 31, (const void *)(unsigned long)a->addr))
+	const void *uaddr = (const void *)(unsigned long)a->addr;
+	if ((failed_only && ret >= 0) || a->len < 8 || bpf_probe_read_user(sa, 8, uaddr))
 		goto done;
 	__u16 family = *(__u16 *)sa;
 	__u32 port = bpf_ntohs(*(__u16 *)&sa[2]);
-	if ((family != EP_AF_INET && family != EP_AF_INET6) || (family == EP_AF_INET6 && len < 24) ||
-	    (filter_port && port != filter_port))
+	if ((family != EP_AF_INET && family != EP_AF_INET6) || (filter_port && port != filter_port))
+		goto done;
+	if (family == EP_AF_INET6 && (a->len < 24 || bpf_probe_read_user(sa, 24, uaddr)))
 		goto done;
 
 	struct event *e = EP_EVENT_RESERVE(events);

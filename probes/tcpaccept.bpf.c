@@ -1,8 +1,9 @@
 /*
  * tcpaccept — every TCP connection a process accepts (accept(2), accept4(2)): process, addresses and
  * ports, in the columns of BCC's `tcpaccept` (PID COMM IP RADDR RPORT LADDR LPORT). Options as BCC's:
- * -p PID, -P PORT (this local port only). Attach points: tracepoints syscalls/sys_exit_accept4 and, where
- * the arch has it, sys_exit_accept: the new fd is looked up in the process's file table and its socket
+ * -p PID, -P PORT (this local port only). Attach points: tracepoints syscalls/sys_exit_accept4 and, on
+ * every arch but s390 sys_exit_accept (s390's C library accepts through socketcall: its entry and exit
+ * are watched there instead): the new fd is looked up in the process's file table and its socket
  * read (BCC hooks inet_csk_accept with a kretprobe, which not every board's kernel has). Maps: `events`
  * (RINGBUF, 256 KiB, perf buffer before 5.8) and its lost-record counter (ebpf_pack.h). Only IPv4 and
  * IPv6 stream sockets are shown. Kernel: syscall tracepoints and BTF (CO-RE). No atomics.
@@ -70,8 +71,43 @@ int exit_accept4(struct trace_event_raw_sys_exit *ctx)
 	return accepted(ctx, EP_CORE_READ_SIGNED(ctx, ret));
 }
 
-/* accept(2) is accept4 with flags 0 on arm64, riscv and s390 (glibc), which have no accept syscall. */
-#if defined(__TARGET_ARCH_x86) || defined(__TARGET_ARCH_arm) || defined(__TARGET_ARCH_mips)
+#if defined(__TARGET_ARCH_s390)
+/* s390's C library (glibc for kernels before 4.3) accepts through socketcall(SYS_ACCEPT or
+ * SYS_ACCEPT4, args): its entry is remembered per thread so the exit knows the call. */
+#define SYS_ACCEPT_ 5
+#define SYS_ACCEPT4_ 18
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 10240);
+	__type(key, __u64);  /* pid_tgid */
+	__type(value, __u8); /* 1: in an accepting socketcall */
+} accepting EP_SCRATCH SEC(".maps");
+
+SEC("tracepoint/syscalls/sys_enter_socketcall")
+int enter_socketcall(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 call = EP_CORE_READ(ctx, args[0]);
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u8 one = 1;
+
+	if (call == SYS_ACCEPT_ || call == SYS_ACCEPT4_)
+		bpf_map_update_elem(&accepting, &pid_tgid, &one, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_socketcall")
+int exit_socketcall(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	if (!bpf_map_lookup_elem(&accepting, &pid_tgid))
+		return 0;
+	bpf_map_delete_elem(&accepting, &pid_tgid);
+	return accepted(ctx, EP_CORE_READ_SIGNED(ctx, ret));
+}
+#else
+/* accept(2): every arch here but s390 has the syscall (s390 has accept4 and socketcall). */
 SEC("tracepoint/syscalls/sys_exit_accept")
 int exit_accept(struct trace_event_raw_sys_exit *ctx)
 {

@@ -28,6 +28,8 @@ use support::*;
 mod checks;
 #[path = "qemu_guests/serial.rs"]
 mod serial;
+#[path = "qemu_guests/toolbox.rs"]
+mod toolbox;
 use checks::{problems, report};
 
 /// Facts of one guest kind the tier checks against: test data, the guest ABIs' syscall numbers.
@@ -321,6 +323,7 @@ fn probes_trace_on_arm64_armv7_and_s390x_kernels() {
             // syscount: every syscall, not the default top 10 (the checks need sync and the opens).
             ["--", "opensnoop", "execsnoop", "syscount", "-T", "0"]
                 .into_iter()
+                .chain(toolbox::TOOLS.iter().copied())
                 .map(String::from),
         );
         if extra.contains(&tcount.as_path()) {

@@ -125,8 +125,9 @@ pub fn problems(case: &Case, out: &Outcome) -> Vec<String> {
             "kprobe do_sys_openat2: {calls:?} calls, want between the workload's {opens} opens and the {open_syscalls} open-family syscalls (+2)"
         ),
     );
-    // tc on lo: each echo request and each reply entered lo once as IPv4 (nothing else in the guest
-    // talks IPv4 over lo), so the count is exact; the fallback notice appears exactly on kernels before
+    // tc on lo: each echo request and each reply entered lo once as IPv4 ICMP (nothing else in the
+    // guest sends ICMP over lo; the toolbox's TCP connection is counted in slot 0 only), so the count
+    // is exact; the fallback notice appears exactly on kernels before
     // 6.6.
     if let Some(path) = case.tc {
         let count = |key| -> u64 {
@@ -139,7 +140,7 @@ pub fn problems(case: &Case, out: &Outcome) -> Vec<String> {
         check(
             sent > 0 && ipv4 == Some(sent + received),
             format!(
-                "tc on lo: {ipv4:?} IPv4 packets counted, the workload's ping sent {sent} and received {received}"
+                "tc on lo: {ipv4:?} IPv4 ICMP packets counted, the workload's ping sent {sent} and received {received}"
             ),
         );
         let notice = o.contains("count_ingress: this kernel has no tcx links (before 6.6)");
@@ -175,6 +176,8 @@ pub fn problems(case: &Case, out: &Outcome) -> Vec<String> {
             ),
         );
     }
+    // The toolbox: one event per tool for its part of the workload.
+    bad.extend(super::toolbox::problems(o, g.machine != "s390x"));
     bad
 }
 
@@ -221,6 +224,40 @@ fcount map calls:
 tcount map packets:
   key=0  value=12
   key=1  value=12
+exitsnoop pcomm=sh pid=150 ppid=136 tid=150 age_ms=3 exit_code=7 sig=0
+@@ebpf-pack: workload exit pid=150 code=7
+killsnoop pid=136 comm=workload sig=10 tpid=151 result=0
+exitsnoop pcomm=sleep pid=151 ppid=136 tid=151 age_ms=20 exit_code=0 sig=10
+@@ebpf-pack: workload kill pid=136 target=151 sig=10
+statsnoop pid=152 comm=stat ret=-1 err=2 path=/tmp/t-nostat
+@@ebpf-pack: workload stat path=/tmp/t-nostat
+capable uid=0 pid=153 comm=mount cap=21 name=CAP_SYS_ADMIN audit=1
+mountsnoop comm=mount pid=153 tid=153 mnt_ns=4026531840 op=MOUNT flags=0 ret=0 source=t-src target=/tmp/t.mnt fstype=tmpfs data=\"size=1m\"
+mountsnoop comm=umount pid=154 tid=154 mnt_ns=4026531840 op=UMOUNT flags=0 ret=0 source=\"\" target=/tmp/t.mnt fstype=\"\" data=\"\"
+@@ebpf-pack: workload mount source=t-src target=/tmp/t.mnt
+filelife pid=155 comm=rm age_ms=1 file=t-life
+@@ebpf-pack: workload life file=t-life
+bindsnoop pid=156 comm=nc ret=0 proto=TCP port=4711 addr=0.0.0.0
+tcpconnect uid=0 pid=157 comm=nc ip=4 saddr=127.0.0.1 daddr=127.0.0.1 dport=4711
+tcpaccept pid=156 comm=nc ip=4 raddr=127.0.0.1 rport=40000 laddr=127.0.0.1 lport=4711
+tcplife pid=157 comm=nc laddr=127.0.0.1 lport=40000 raddr=127.0.0.1 rport=4711 tx_kb=0 rx_kb=0 ms=5
+tcplife pid=156 comm=nc laddr=127.0.0.1 lport=4711 raddr=127.0.0.1 rport=40000 tx_kb=0 rx_kb=0 ms=5
+@@ebpf-pack: workload tcp port=4711
+@@ebpf-pack: workload sleeps pid=136 count=10
+vfsstat map vfs:
+  key=0  read=64 write=12 fsync=0 open=40 create=1
+cpudist map hist_us:
+  pid=0
+     usecs               : count    distribution
+     32768 -> 65535      : 10       |****************************************|
+runqlat map hist_us:
+  pid=0
+     usecs               : count    distribution
+        16 -> 31         : 12       |****************************************|
+softirqs map softirqs:
+  key=timer  total_ns=12000 count=9
+hardirqs map hardirqs:
+  name=arch_timer  total_ns=9000 count=30
 @@ebpf-pack: ebpf-run exit=0 uptime=9.64
 ebpf-pack: ebpf-run exited 0 in the guest (10.4 s boot to result)
 ";
@@ -240,6 +277,20 @@ ebpf-pack: ebpf-run exited 0 in the guest (10.4 s boot to result)
         secs: 1.0,
     };
     assert_eq!(problems(&case, &outcome(good)), Vec::<String>::new());
+    // Each tool's event missing is named.
+    for (drop, named) in [
+        ("exit_code=7", "exitsnoop: no exit of pid 150 with code 7"),
+        ("tpid=151", "killsnoop: no SIGUSR1 from 136 to 151"),
+        (
+            "name=CAP_SYS_ADMIN",
+            "capable: no CAP_SYS_ADMIN check by mount",
+        ),
+        ("lport=4711\n", "tcpaccept: no accept on port 4711"),
+        ("  key=timer", "softirqs: no timer softirq"),
+    ] {
+        let bad = problems(&case, &outcome(&good.replacen(drop, "x=y", 1)));
+        assert!(bad.iter().any(|b| b == named), "{drop}: {bad:?}");
+    }
     let wrong = good.replace("key=81  count=3", "key=81  count=4");
     let bad = problems(&case, &outcome(&wrong));
     assert_eq!(bad.len(), 1, "{bad:?}");
