@@ -379,3 +379,35 @@ fn big_endian_board_gets_big_endian_tailored_btf() {
     );
     remove_bundle(&path);
 }
+
+/// `verify` says which tools the bundle's lowest kernel cannot run, and which kernel options the
+/// others need: a board on 5.4 has no bpf_probe_read_kernel (5.5), which every tool here calls.
+#[test]
+fn verify_names_the_tools_an_old_kernel_cannot_run() {
+    let dir = tempdir();
+    let file = write_target(
+        dir.path(),
+        "old-board",
+        "schema: 1\nname: old-board\ndescription: x86_64 board on 5.4\narch: x86_64\nkernel:\n  version: \"5.4\"\n  btf: builtin\nprobes: [opensnoop, cpudist]\n",
+    );
+    let (bundle, _) = built_bundle(&file, &[]);
+    let out = run_ok(ebpf_pack().arg("verify").arg(&bundle));
+    remove_bundle(&bundle);
+    let (stdout, _) = text(&out);
+    for tool in ["opensnoop", "cpudist"] {
+        assert!(
+            stdout.contains(&format!(
+                "  cannot run on kernel 5.4: {tool}: needs kernel 5.5 (bpf_probe_read_kernel"
+            )),
+            "{stdout}"
+        );
+    }
+    let out = run_ok(ebpf_pack().arg("verify").arg(bundle("x86_64")));
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout.contains("  needs CONFIG_FTRACE_SYSCALLS in the board's kernel: ")
+            && stdout.contains("  needs CONFIG_KPROBES + CONFIG_KPROBE_EVENTS in the board's kernel: capable, filelife, vfsstat\n")
+            && !stdout.contains("cannot run"),
+        "{stdout}"
+    );
+}

@@ -533,5 +533,49 @@ pub fn verify(bundle: &Path, target: Option<&str>) -> Result<(), Failure> {
             .join(", "),
         m.target.btf
     );
+    // Which of its tools the target's kernel can run, as far as the manifest's facts tell.
+    if let (Some(arch), Some(kernel)) = (
+        crate::arch::Arch::from_name(&m.target.arch),
+        crate::arch::KernelVersion::parse(&m.target.kernel_version),
+    ) {
+        let board = crate::toolbox::Board {
+            arch,
+            kernel,
+            btf: m.target.btf != ebpf_pack_manifest::BtfMode::None,
+        };
+        // Kernel options and the tools that need them, in first-seen order; tools that cannot run.
+        let mut needing: Vec<(String, Vec<&str>)> = Vec::new();
+        let mut cannot = Vec::new();
+        for p in &m.probes {
+            let Some(data) = verified.files.get(&p.object) else {
+                continue;
+            };
+            let Ok(needs) = crate::toolbox::needs(&p.name, data) else {
+                continue;
+            };
+            match crate::toolbox::verdict_on(&needs, board, None) {
+                crate::toolbox::Verdict::Runs => {}
+                crate::toolbox::Verdict::RunsIf(configs) => {
+                    let key = format!("CONFIG_{}", configs.join(" + CONFIG_"));
+                    match needing.iter_mut().find(|(k, _)| *k == key) {
+                        Some((_, tools)) => tools.push(&p.name),
+                        None => needing.push((key, vec![&p.name])),
+                    }
+                }
+                crate::toolbox::Verdict::Cannot(why) => {
+                    cannot.push(format!("{}: needs {}", p.name, why.join("; ")))
+                }
+            }
+        }
+        for (config, tools) in &needing {
+            println!(
+                "  needs {config} in the board's kernel: {}",
+                tools.join(", ")
+            );
+        }
+        for c in &cannot {
+            println!("  cannot run on kernel {}: {c}", m.target.kernel_version);
+        }
+    }
     Ok(())
 }

@@ -9,7 +9,7 @@ use ebpf_pack_object::map_types;
 use ebpf_pack_object::options::{ToolOption, tool_options};
 use ebpf_pack_object::probe::ProbeObject;
 
-use crate::arch::KernelVersion;
+use crate::arch::{Arch, KernelVersion};
 use crate::target::{BtfSource, Target};
 
 /// The named sets of tools, `@NAME` in a `probes:` or `tools:` list: what a person debugging one
@@ -294,28 +294,50 @@ pub enum Verdict {
 /// Whether `target` can run the tool with `needs`; `kconfig` is the text of the target's
 /// `kernel.config`, when it names one.
 pub fn verdict(needs: &ToolNeeds, target: &Target, kconfig: Option<&str>) -> Verdict {
+    let board = Board {
+        arch: target.arch,
+        kernel: target.kernel.version,
+        btf: target.kernel.btf != BtfSource::None,
+    };
+    verdict_on(needs, board, kconfig)
+}
+
+/// What a verdict needs to know of a board: its arch, lowest kernel, and whether its bundle has
+/// kernel BTF to relocate against (its own or a shipped one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Board {
+    /// The board's arch.
+    pub arch: Arch,
+    /// The lowest kernel the bundle must run on.
+    pub kernel: KernelVersion,
+    /// Whether CO-RE has kernel BTF there.
+    pub btf: bool,
+}
+
+/// [`verdict`] from a board's facts (a bundle's manifest has them without the target file).
+pub fn verdict_on(needs: &ToolNeeds, board: Board, kconfig: Option<&str>) -> Verdict {
     let mut why = Vec::new();
     let (min, reason) = &needs.min_kernel;
-    if target.kernel.version < *min {
+    if board.kernel < *min {
         why.push(format!(
             "kernel {min} ({reason}); the target's is {}",
-            target.kernel.version
+            board.kernel
         ));
     }
     if needs.trampolines {
-        match target.arch.facts().trampoline_since {
+        match board.arch.facts().trampoline_since {
             None => why.push(format!(
                 "BPF trampolines, which arch `{}` lacks",
-                target.arch
+                board.arch
             )),
-            Some(since) if target.kernel.version < since => why.push(format!(
+            Some(since) if board.kernel < since => why.push(format!(
                 "kernel {since} for BPF trampolines on `{}`",
-                target.arch
+                board.arch
             )),
             Some(_) => {}
         }
     }
-    if needs.core && target.kernel.btf == BtfSource::None {
+    if needs.core && !board.btf {
         why.push("kernel BTF for CO-RE (the target has kernel.btf: none)".into());
     }
     let mut unknown = Vec::new();
