@@ -390,9 +390,9 @@ fn verify_names_the_tools_an_old_kernel_cannot_run() {
         "old-board",
         "schema: 1\nname: old-board\ndescription: x86_64 board on 5.4\narch: x86_64\nkernel:\n  version: \"5.4\"\n  btf: builtin\nprobes: [opensnoop, cpudist]\n",
     );
-    let (bundle, _) = built_bundle(&file, &[]);
-    let out = run_ok(ebpf_pack().arg("verify").arg(&bundle));
-    remove_bundle(&bundle);
+    let (old, _) = built_bundle(&file, &[]);
+    let out = run_ok(ebpf_pack().arg("verify").arg(&old));
+    remove_bundle(&old);
     let (stdout, _) = text(&out);
     for tool in ["opensnoop", "cpudist"] {
         assert!(
