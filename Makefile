@@ -34,6 +34,7 @@ bench: $(EBPF_PACK)
 	@bash scripts/bench-loader.sh
 	@bash scripts/bench-run.sh
 	@bash scripts/bench-serial.sh
+	@bash scripts/bench-toolbox.sh
 	$(CARGO) bench --locked -q -p ebpf-pack --bench render
 
 clean:

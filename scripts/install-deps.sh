@@ -16,6 +16,7 @@ apt_packages=(
   git rsync                                       # tests: gitlab-ci-local runs the generated pipeline
   openssh-server openssh-client                   # tests: `ebpf-pack run --via ssh` against a loopback sshd
   gcc libc6-dev                                   # make bench: the static libbpf comparison loader
+  libbpf-tools                                    # make bench: BCC's libbpf-tools beside the toolbox
   qemu-system-arm qemu-system-misc                # `ebpf-pack try` and the QEMU guest tests: arm, aarch64, s390x
 )
 rust_targets=(
