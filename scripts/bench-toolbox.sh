@@ -6,6 +6,9 @@
 #            decoding and printing (to /dev/null) for the snoops; reading the histogram for biolatency
 #   in-line  the workload's extra CPU per event over a run with no tracer: the BPF programs run in
 #            the workload's context, so this is their cost (plus the ring buffer's wakeups)
+#   BPF      the tracer's programs' own run time per event, from the kernel's BPF statistics
+#            (kernel.bpf_stats_enabled, read with `bpftool prog show`): exact, and free of the noise
+#            of the two above
 # Runs alternate baseline / ebpf-run / libbpf-tools, ROUNDS times; medians are printed as Markdown.
 # Needs root, this kernel's BTF, libbpf-tools (scripts/install-deps.sh installs it), and the x86_64
 # bundle (`ebpf-pack build --target x86_64`). Usage: scripts/bench-toolbox.sh [BUNDLE.tar.gz]
@@ -24,9 +27,13 @@ tar -xzf "$bundle" -C "$work"
 top=$(find "$work" -mindepth 1 -maxdepth 1 -type d | head -n1)
 gcc -O2 -Wall -Wextra -static -s -pthread -o "$work/open_storm" bench/load/open_storm.c
 [ -d /sys/kernel/tracing/events ] || mount -t tracefs tracefs /sys/kernel/tracing
+# Per-program run time and count in the kernel, for the BPF column; restored at exit.
+stats=$(sysctl -n kernel.bpf_stats_enabled)
+trap 'sysctl -qw kernel.bpf_stats_enabled="$stats"; rm -rf "$work"' EXIT
+sysctl -qw kernel.bpf_stats_enabled=1
 export TOP=$top WORK=$work BUNDLE=$bundle
 python3 - <<'PY'
-import os, resource, signal, statistics, subprocess, sys, time
+import json, os, resource, signal, statistics, subprocess, sys, time
 
 TOP, WORK = os.environ["TOP"], os.environ["WORK"]
 ROUNDS = int(os.environ.get("ROUNDS", "5"))
@@ -65,8 +72,18 @@ class Tracer:
         if self.p.poll() is not None:
             sys.exit(f"bench-toolbox: {argv} exited early: {seen}{self.p.stderr.read()}")
 
+    def bpf_ns(self):
+        """Run time of this tracer's BPF programs so far, ns (kernel.bpf_stats_enabled)."""
+        out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True).stdout
+        total = 0
+        for prog in json.loads(out or "[]"):
+            if any(p.get("pid") == self.p.pid for p in prog.get("pids", [])):
+                total += prog.get("run_time_ns", 0)
+        return total
+
     def stop(self):
         time.sleep(0.5)
+        self.ns = self.bpf_ns()
         self.p.send_signal(signal.SIGINT)
         _, status, ru = os.wait4(self.p.pid, 0)
         return cpu_of(ru)
@@ -96,6 +113,7 @@ try:
         rows = {"baseline": [], "ebpf-run": [], "libbpf-tools": []}
         tracer_cpu = {"ebpf-run": [], "libbpf-tools": []}
         idle_cpu = {"ebpf-run": [], "libbpf-tools": []}
+        bpf_ns = {"ebpf-run": [], "libbpf-tools": []}
         for _ in range(ROUNDS):
             rows["baseline"].append(run_workload(workload))
             for name, argv, ready in (("ebpf-run", [os.path.join(TOP, "ebpf-run")] + ours, "attached"),
@@ -103,6 +121,7 @@ try:
                 t = Tracer(argv, ready)
                 rows[name].append(run_workload(workload))
                 tracer_cpu[name].append(t.stop())
+                bpf_ns[name].append(t.ns)
                 idle_cpu[name].append(Tracer(argv, ready).stop())
         base = statistics.median(rows["baseline"])
         results[tool] = {
@@ -111,6 +130,7 @@ try:
             for name in tracer_cpu
         }
         results[tool]["events"] = events
+        results[tool]["bpf"] = {n: statistics.median(v) / events for n, v in bpf_ns.items()}
         results[tool]["idle"] = {n: statistics.median(v) * 1e3 for n, v in idle_cpu.items()}
 finally:
     subprocess.run(["losetup", "-d", dev])
@@ -125,6 +145,13 @@ print("| tool | events | ebpf-run: tracer µs/event | libbpf-tools: tracer µs/e
 print("|---|---|---|---|---|---|")
 for tool, r in results.items():
     print(f"| {tool} | {r['events']:,} | {r['ebpf-run'][0]:.2f} | {r['libbpf-tools'][0]:.2f} | {r['ebpf-run'][1]:.2f} | {r['libbpf-tools'][1]:.2f} |")
+print()
+print("BPF programs' run time per event (kernel.bpf_stats_enabled), ns:")
+print()
+print("| tool | ebpf-run | libbpf-tools |")
+print("|---|---|---|")
+for tool, r in results.items():
+    print(f"| {tool} | {r['bpf']['ebpf-run']:.0f} | {r['bpf']['libbpf-tools']:.0f} |")
 print()
 print("CPU of a start and stop with no workload (subtracted above), ms:")
 print()
