@@ -73,13 +73,19 @@ class Tracer:
             sys.exit(f"bench-toolbox: {argv} exited early: {seen}{self.p.stderr.read()}")
 
     def bpf_ns(self):
-        """Run time of this tracer's BPF programs so far, ns (kernel.bpf_stats_enabled)."""
+        """Run time of this tracer's BPF programs so far, ns (kernel.bpf_stats_enabled): its programs
+        are the prog_id of its open fds (/proc/PID/fdinfo)."""
+        ids = set()
+        fdinfo = f"/proc/{self.p.pid}/fdinfo"
+        for fd in os.listdir(fdinfo):
+            try:
+                for line in open(os.path.join(fdinfo, fd)):
+                    if line.startswith("prog_id:"):
+                        ids.add(int(line.split()[1]))
+            except OSError:
+                pass
         out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True).stdout
-        total = 0
-        for prog in json.loads(out or "[]"):
-            if any(p.get("pid") == self.p.pid for p in prog.get("pids", [])):
-                total += prog.get("run_time_ns", 0)
-        return total
+        return sum(p.get("run_time_ns", 0) for p in json.loads(out or "[]") if p.get("id") in ids)
 
     def stop(self):
         time.sleep(0.5)

@@ -233,3 +233,19 @@ fn a_single_tool_prints_bcc_columns_without_a_probe_column() {
          77      sshd             ::1              22      ::1              51514   0       1       1200\n"
     );
 }
+
+#[test]
+fn toolbox_dumps_render_as_bcc_tables_and_histograms() {
+    // The shapes of the toolbox's map dumps, as ebpf-run --format json writes them on this host:
+    // syscount's struct values under syscall numbers, softirqs' enum keys, biolatency's per-disk
+    // histograms summed over the CPUs.
+    let stream = r#"{"probe":"syscount","map":"counts","key":39,"value":{"count":1000,"total_ns":250000}}
+{"probe":"syscount","map":"counts","key":0,"value":{"count":12,"total_ns":9000}}
+{"dump":"exit"}
+{"probe":"softirqs","map":"softirqs","key":"net_rx","value":{"total_ns":81234,"count":200}}
+{"probe":"softirqs","map":"softirqs","key":"timer","value":{"total_ns":5000,"count":9}}
+{"dump":"exit"}
+{"probe":"biolatency","map":"hist_us","key":{"disk":"7:0"},"value":{"slots":[0,0,0,0,0,0,4,12]}}
+{"dump":"exit"}"#;
+    insta::assert_snapshot!(render_with(Renderer::for_arch(Arch::X86_64), stream));
+}
