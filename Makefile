@@ -16,10 +16,11 @@ deps:
 $(EBPF_PACK): deps FORCE
 	$(CARGO) build --locked --release -p ebpf-pack
 
+# The bundle is the path `build` prints (`SHA256  PATH`): dist/ may hold others of the same target.
 demo: $(EBPF_PACK)
-	$(EBPF_PACK) build --target $(DEMO_TARGET)
-	$(EBPF_PACK) verify dist/ebpf-pack-*-$(DEMO_TARGET).tar.gz --target $(DEMO_TARGET)
-	@bash scripts/demo-run.sh dist/ebpf-pack-*-$(DEMO_TARGET).tar.gz $(DEMO_SECONDS)
+	@bundle=$$($(EBPF_PACK) build --target $(DEMO_TARGET) | awk 'END { print $$2 }') && \
+	  $(EBPF_PACK) verify "$$bundle" --target $(DEMO_TARGET) && \
+	  bash scripts/demo-run.sh "$$bundle" $(DEMO_SECONDS)
 
 lint: deps
 	$(CARGO) fmt --all -- --check
