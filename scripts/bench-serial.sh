@@ -12,7 +12,7 @@ cargo build --locked --release -q -p ebpf-pack
 cli=$PWD/target/release/ebpf-pack
 eval "$(bash scripts/provision-test-kernels.sh arm64 | grep -E '^(kernel|busybox)=')"
 "$cli" build --target qemuarm64 >/dev/null 2>&1
-bundle=$(ls dist/ebpf-pack-*-qemuarm64.tar.gz)
+bundle=$(ls dist/ebpf-pack-[0-9]*-qemuarm64.tar.gz)
 size=$(stat -c %s "$bundle")
 work=$(mktemp -d /tmp/ebpf-pack-bench-serial.XXXXXX)
 guest=

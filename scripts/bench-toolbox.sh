@@ -15,7 +15,7 @@
 #   ROUNDS=5 OPENS=200000 EXECS=2000 READS=20000   workload sizes
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bundle=${1:-$(ls dist/ebpf-pack-*-x86_64.tar.gz | head -n1)}
+bundle=${1:-$(ls dist/ebpf-pack-[0-9]*-x86_64.tar.gz | head -n1)}
 die() { echo "bench-toolbox: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "needs root (it loads BPF programs)"
 for t in execsnoop opensnoop biolatency; do
