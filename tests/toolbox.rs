@@ -965,7 +965,15 @@ fn kprobe_tools_run_here_or_check_names_why_not() {
     let Some(_k) = kernel_test() else { return };
     let kprobes = Path::new("/sys/bus/event_source/devices/kprobe").exists();
     let out = Command::new(top().join("ebpf-run"))
-        .args(["--check", "capable", "filelife", "vfsstat", "opensnoop"])
+        // funccount last: its PATTERN would take the next word.
+        .args([
+            "--check",
+            "capable",
+            "filelife",
+            "vfsstat",
+            "opensnoop",
+            "funccount",
+        ])
         .current_dir(top())
         .output()
         .expect("check");
@@ -983,6 +991,37 @@ fn kprobe_tools_run_here_or_check_names_why_not() {
     }
     assert!(stdout.contains("  can run: opensnoop\n"), "{stdout}");
     assert!(stdout.contains("FAIL  kprobes: no /sys/bus/event_source/devices/kprobe: the kernel lacks CONFIG_KPROBES"), "{stdout}");
+}
+
+#[test]
+fn funccount_takes_its_pattern_as_bcc_does_and_needs_one() {
+    let out = Command::new(top().join("ebpf-run"))
+        .args(["funccount", "-h"])
+        .current_dir(top())
+        .output()
+        .expect("help");
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout.starts_with("usage: ebpf-run funccount [OPTIONS] PATTERN [interval [count]]"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("  PATTERN "), "{stdout}");
+    // No pattern: refused before anything loads, naming what to give.
+    let out = Command::new(top().join("ebpf-run"))
+        .args(["funccount", "-d", "1"])
+        .current_dir(top())
+        .output()
+        .expect("run");
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("attaches where `pattern` says, and it is empty"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("ebpf-run funccount '<pattern>'"),
+        "{stderr}"
+    );
 }
 
 #[test]

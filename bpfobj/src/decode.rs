@@ -157,6 +157,8 @@ pub struct Decoder<'a> {
     json: bool,
     /// Values left to render in the current record.
     budget: Cell<u32>,
+    /// Kernel symbol of an address, for [`KSYM_TYPE`] values (the loader reads /proc/kallsyms).
+    ksym: Option<&'a dyn Fn(u64) -> Option<String>>,
 }
 
 impl<'a> Decoder<'a> {
@@ -166,6 +168,7 @@ impl<'a> Decoder<'a> {
             btf,
             json: false,
             budget: Cell::new(MAX_NODES),
+            ksym: None,
         }
     }
 
@@ -365,6 +368,13 @@ impl<'a> Decoder<'a> {
                     addr.copy_from_slice(bytes);
                     write_inet_addr(&mut text, &addr);
                 }
+                (KSYM_TYPE, 8) => {
+                    let addr = read_uint(bytes, self.btf.is_big_endian()).unwrap_or(0);
+                    match self.ksym.and_then(|f| f(addr)) {
+                        Some(name) => text.push_str(&name),
+                        None => return self.hex(out, bytes),
+                    }
+                }
                 (DEV_TYPE, 4) => {
                     let dev = read_uint(bytes, self.btf.is_big_endian()).unwrap_or(0);
                     push_decimal(&mut text, dev >> 20);
@@ -470,6 +480,14 @@ impl<'a> Decoder<'a> {
         out.push(']');
     }
 
+    /// The same decoder printing [`KSYM_TYPE`] values as the kernel symbols `ksym` names.
+    pub fn with_ksym(self, ksym: &'a dyn Fn(u64) -> Option<String>) -> Self {
+        Decoder {
+            ksym: Some(ksym),
+            ..self
+        }
+    }
+
     /// Which of the typedefs printed as text ([`INET_ADDR_TYPE`], [`DEV_TYPE`]) `ty` is, through
     /// qualifiers and other typedefs.
     fn special(&self, mut ty: u32) -> Option<&'static str> {
@@ -478,7 +496,10 @@ impl<'a> Decoder<'a> {
             match t.kind {
                 Kind::Typedef => {
                     let name = self.btf.string(t.name_off);
-                    if let Some(s) = [INET_ADDR_TYPE, DEV_TYPE].into_iter().find(|s| *s == name) {
+                    if let Some(s) = [INET_ADDR_TYPE, DEV_TYPE, KSYM_TYPE]
+                        .into_iter()
+                        .find(|s| *s == name)
+                    {
                         return Some(s);
                     }
                     ty = t.size_or_type;
@@ -705,6 +726,10 @@ pub const INET_ADDR_TYPE: &str = "ep_inet_addr";
 /// Prefix of an enumerator that prints without it: probes name display enums `EP__CLOSE` so that
 /// `CLOSE` cannot clash with the kernel's own enumerators in vmlinux.h.
 pub const ENUM_PREFIX: &str = "EP__";
+
+/// The typedef of a kernel address that prints as its symbol where the loader can read
+/// /proc/kallsyms: `ep_ksym_t` in ebpf_pack.h.
+pub const KSYM_TYPE: &str = "ep_ksym_t";
 
 /// The typedef of a block device number (`major << 20 | minor`) that prints as `MAJOR:MINOR`:
 /// `ep_dev_t` in ebpf_pack.h.

@@ -9,7 +9,8 @@ use crate::btf::{Btf, Kind};
 pub const OPTION_TAG: &str = "ebpf-pack:option ";
 
 /// One option of a tool: its flag, the placeholder of its value (none for a switch), its help text
-/// and the global it sets.
+/// and the global it sets. A flag in upper case (`PATTERN`) is a positional argument: the first
+/// word after the tool's name that is not an option or a number.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolOption {
     /// The flag as typed: `-p`.
@@ -47,16 +48,29 @@ pub fn tool_options(btf: &Btf) -> Vec<ToolOption> {
     out
 }
 
+impl ToolOption {
+    /// Whether this is a positional argument (`PATTERN`) rather than a flag.
+    pub fn is_positional(&self) -> bool {
+        !self.flag.starts_with('-')
+    }
+}
+
 /// `-p PID<TAB>help` → the option without its global.
 fn parse_spec(spec: &str) -> Option<ToolOption> {
     let (usage, help) = spec.split_once('\t').unwrap_or((spec, ""));
     let mut words = usage.split_whitespace();
     let flag = words.next()?;
-    let valid = flag.len() >= 2
-        && flag.starts_with('-')
-        && flag[1..]
+    // `-p`, `--long`, or an upper-case word: a positional argument (funccount's PATTERN).
+    let positional = flag.starts_with(|c: char| c.is_ascii_uppercase())
+        && flag
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-');
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+    let valid = positional
+        || (flag.len() >= 2
+            && flag.starts_with('-')
+            && flag[1..]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-'));
     if !valid {
         return None;
     }
@@ -79,13 +93,16 @@ mod tests {
             (o.flag.as_str(), o.value.as_deref(), o.help.as_str()),
             ("-p", Some("PID"), "trace this process id only")
         );
+        let pos = parse_spec("PATTERN\tfunctions to count").expect("parses");
+        assert!(pos.is_positional());
+        assert_eq!((pos.flag.as_str(), pos.value), ("PATTERN", None));
         let s = parse_spec("-x\tonly failed calls").expect("parses");
         assert_eq!((s.flag.as_str(), s.value), ("-x", None));
         assert_eq!(
             parse_spec("--long-name N").expect("parses").flag,
             "--long-name"
         );
-        for bad in ["", "\thelp", "p PID", "-", "-p;x"] {
+        for bad in ["", "\thelp", "p PID", "-", "-p;x", "Pattern", "_X"] {
             assert!(parse_spec(bad).is_none(), "{bad:?}");
         }
     }

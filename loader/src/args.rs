@@ -51,7 +51,8 @@ usage: ebpf-run [PROBE [TOOL OPTIONS] [interval [count]] | FILE.bpf.o ...] [--du
   -V, --version    show the version
 
 Attach kinds by section: tracepoint/ tp/ raw_tracepoint/ raw_tp/ tp_btf/ fentry/ fexit/ kprobe/
-kretprobe/ uprobe[/PATH:FUNC] uretprobe[/PATH:FUNC] perf_event (cpu-clock sampling) xdp (link,
+kretprobe/ (`kprobe/vfs_*`: every function the glob matches; `kprobe/{NAME}`: where setting NAME
+says) uprobe[/PATH:FUNC] uretprobe[/PATH:FUNC] perf_event (cpu-clock sampling) xdp (link,
 kernel 5.9+) classifier[/egress] (tcx link on 6.6+, else a netlink filter on a clsact qdisc;
 aya 0.14 cannot read `tc` sections)
 socket (on a packet socket bound to --iface) cgroup_skb/ingress|egress.

@@ -384,6 +384,12 @@ pub fn attach_programs(
             (Program::RawTracePoint(t), AttachPoint::RawTracepoint(name)) => {
                 t.attach(name).map(drop)
             }
+            (Program::KProbe(k), AttachPoint::Kprobe(f) | AttachPoint::Kretprobe(f))
+                if is_pattern(f) =>
+            {
+                attach_kprobe_pattern(probe, p, k, f)?;
+                Ok(())
+            }
             (Program::KProbe(k), AttachPoint::Kprobe(f) | AttachPoint::Kretprobe(f)) => {
                 k.attach(f, 0).map(drop)
             }
@@ -443,6 +449,145 @@ pub fn attach_programs(
             _ => Err(ProgramError::UnexpectedProgramType),
         };
         attached.map_err(|e| attach_failure(probe, p, &e))?;
+    }
+    Ok(())
+}
+
+/// Most functions one pattern may attach to (BCC's funccount has the same limit).
+const MAX_PATTERN_PROBES: usize = 1000;
+
+/// Whether a kprobe target is a glob (`vfs_*`) rather than one function.
+fn is_pattern(target: &str) -> bool {
+    target.contains(['*', '?'])
+}
+
+/// Whether `name` matches the glob `pattern` (`*` any run, `?` one character).
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    let (mut pi, mut ni, mut star, mut mark) = (0, 0, None, 0);
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ni;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ni = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// Attaches one kprobe program to every function matching `pattern` among those the kernel lets
+/// kprobes attach to (tracefs `available_filter_functions`); functions that refuse are skipped and
+/// counted, and none attached is an attach failure.
+fn attach_kprobe_pattern(
+    probe: &str,
+    p: &PlannedProgram,
+    k: &mut aya::programs::KProbe,
+    pattern: &str,
+) -> Result<(), Failure> {
+    let mut problem = String::from("tracefs is not mounted");
+    let list = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
+        .iter()
+        .map(|d| format!("{d}/available_filter_functions"))
+        .find_map(|file| match std::fs::read_to_string(&file) {
+            Ok(text) => Some(text),
+            Err(e) => {
+                if std::path::Path::new(&file).exists() {
+                    problem = format!("cannot read {file}: {e}");
+                }
+                None
+            }
+        })
+        .ok_or_else(|| {
+            Failure::new(
+                Exit::Attach,
+                format!(
+                    "probe {probe}: program `{}`: cannot expand `{pattern}`: {problem}",
+                    p.function
+                ),
+            )
+            .hint("run as root with tracefs mounted: mount -t tracefs tracefs /sys/kernel/tracing")
+        })?;
+    let mut names: Vec<&str> = list
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| glob_match(pattern, n))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    if names.len() > MAX_PATTERN_PROBES {
+        return Err(Failure::new(
+            Exit::Usage,
+            format!(
+                "probe {probe}: `{pattern}` matches {} functions, more than {MAX_PATTERN_PROBES}",
+                names.len()
+            ),
+        )
+        .hint("narrow the pattern"));
+    }
+    let (mut attached, mut refused) = (0, 0);
+    for name in &names {
+        match k.attach(*name, 0) {
+            Ok(_) => attached += 1,
+            Err(_) => refused += 1,
+        }
+    }
+    if attached == 0 {
+        return Err(Failure::new(
+            Exit::Attach,
+            format!(
+                "probe {probe}: program `{}`: `{pattern}` matches {} attachable functions and none took the kprobe",
+                p.function,
+                names.len()
+            ),
+        )
+        .hint("check the pattern against /sys/kernel/tracing/available_filter_functions"));
+    }
+    eprintln!(
+        "ebpf-run: {probe}: {}: {attached} functions match `{pattern}`{}",
+        p.function,
+        if refused > 0 {
+            format!(" ({refused} refused the kprobe)")
+        } else {
+            String::new()
+        }
+    );
+    Ok(())
+}
+
+/// Fills attach points written `{NAME}` (funccount's `kprobe/{pattern}`) with the string global NAME
+/// of the probe, as the tool's options set it.
+pub fn resolve_templates(probe: &ProbeObject, plan: &mut [PlannedProgram]) -> Result<(), Failure> {
+    for p in plan {
+        let (AttachPoint::Kprobe(f) | AttachPoint::Kretprobe(f)) = &mut p.point else {
+            continue;
+        };
+        let Some(name) = f.strip_prefix('{').and_then(|r| r.strip_suffix('}')) else {
+            continue;
+        };
+        let value = crate::globals::read_string(probe, name).unwrap_or_default();
+        if value.is_empty() {
+            return Err(Failure::new(
+                Exit::Usage,
+                format!(
+                    "probe {}: program `{}` attaches where `{name}` says, and it is empty",
+                    probe.name, p.function
+                ),
+            )
+            .hint(format!(
+                "give it: ebpf-run {} '<pattern>' (ebpf-run {} -h), or --set {name}=...",
+                probe.name, probe.name
+            )));
+        }
+        *f = value;
     }
     Ok(())
 }

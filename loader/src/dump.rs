@@ -391,12 +391,14 @@ fn dump_map(
             writeln!(out, "  (no entries)")
         };
     }
+    let ksym = crate::ksyms::lazy();
     let decoder = btf.map(|b| {
         if map.json {
             Decoder::json(b)
         } else {
             Decoder::new(b)
         }
+        .with_ksym(&ksym)
     });
     let mut line = String::new();
     let shown = top.map_or(MAX_ROWS, |t| t.min(MAX_ROWS));

@@ -88,6 +88,19 @@ pub fn read_uint(probe: &ProbeObject, name: &str) -> Option<u64> {
     crate::decode::read_uint(probe.data.get(at..at + size)?, btf.is_big_endian())
 }
 
+/// The current value of the char array global `name` of `probe` (after [`apply`]), up to its
+/// first NUL, if it is one.
+pub fn read_string(probe: &ProbeObject, name: &str) -> Option<String> {
+    let btf = probe.btf.as_ref()?;
+    let global = rodata_var(btf, name)?;
+    let size = usize::try_from(btf.size_of(global.ty)?).ok()?;
+    let elf = ElfFile64::<Endianness>::parse(&*probe.data).ok()?;
+    let at = file_offset(&elf, &global, size)?;
+    let bytes = probe.data.get(at..at + size)?;
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8(bytes[..end].to_vec()).ok()
+}
+
 /// Writes each setting's bytes into the object's own `.rodata` data, which aya copies into the
 /// read-only map it creates. (Doing it here rather than through aya's `override_global` keeps aya's
 /// symbol-table patching out of the loader: it costs kilobytes.)

@@ -14,6 +14,7 @@ mod events;
 mod failure;
 mod fallback;
 mod globals;
+mod ksyms;
 mod list;
 mod run;
 mod sys;

@@ -294,7 +294,11 @@ pub fn run(opts: &Options) -> Result<(), Failure> {
         .map(|p| attach::plan(p, &opts.attach))
         .collect::<Result<Vec<Vec<PlannedProgram>>, _>>()?;
     let source = bundle::choose_btf(opts.btf.as_deref(), &bundle.root, |p| bundle.exists(p));
-    let by_type_id = plans.iter().flatten().find(|p| p.point.needs_kernel_btf());
+    let by_type_id = plans
+        .iter()
+        .flatten()
+        .find(|p| p.point.needs_kernel_btf())
+        .cloned();
     let btf = kernel_btf(
         source,
         &probes,
@@ -306,6 +310,10 @@ pub fn run(opts: &Options) -> Result<(), Failure> {
     let settings = globals::resolve(&opts.sets, &tool.sets, &probes)?;
     for (probe, settings) in probes.iter_mut().zip(settings) {
         globals::apply(probe, &settings)?;
+    }
+    let mut plans = plans;
+    for (probe, plan) in probes.iter().zip(plans.iter_mut()) {
+        attach::resolve_templates(probe, plan)?;
     }
     let has_ring = probes.iter().any(|p| {
         p.maps

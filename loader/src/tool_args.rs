@@ -47,6 +47,8 @@ pub fn split<E: From<UsageError>>(
     let mut current: Option<(String, Vec<ToolOption>)> = None;
     let mut pending: Option<(String, Pending)> = None;
     let mut numbers = 0;
+    // Positional arguments of the current tool already given.
+    let mut positionals = 0;
     for word in words {
         let (text, literal) = match word {
             Word::Plain(w) => (w, false),
@@ -110,7 +112,18 @@ pub fn split<E: From<UsageError>>(
             }
             continue;
         }
-        if !literal && current.is_some() && !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        let numeric = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if let (false, false, Some((_, options))) = (literal, numeric, &current)
+            && let Some(o) = options
+                .iter()
+                .filter(|o| o.is_positional())
+                .nth(positionals)
+        {
+            args.sets[targets.len() - 1].push((o.global.clone(), s.into_owned()));
+            positionals += 1;
+            continue;
+        }
+        if !literal && current.is_some() && numeric {
             let tool = current.as_ref().map_or("", |(t, _)| t.as_str());
             numbers += 1;
             match numbers {
@@ -135,6 +148,7 @@ pub fn split<E: From<UsageError>>(
         args.sets.push(Vec::new());
         current = Some((name, options));
         numbers = 0;
+        positionals = 0;
     }
     if let Some((flag, _)) = pending {
         return Err(UsageError(format!("{flag} needs a value")).into());
@@ -174,6 +188,7 @@ fn summary(options: &[ToolOption]) -> String {
     let mut parts: Vec<String> = options
         .iter()
         .map(|o| match &o.value {
+            _ if o.is_positional() => o.flag.clone(),
             Some(v) => format!("{} {v}", o.flag),
             None => o.flag.clone(),
         })
@@ -209,7 +224,12 @@ pub fn help(tool: &str, options: &[ToolOption]) -> String {
         "print the maps every interval seconds, count times".into(),
     ));
     let width = rows.iter().map(|(u, _)| u.len()).max().unwrap_or(0);
-    let mut out = format!("usage: ebpf-run {tool} [OPTIONS] [interval [count]]\n\n");
+    let positional: String = options
+        .iter()
+        .filter(|o| o.is_positional())
+        .map(|o| format!(" {}", o.flag))
+        .collect();
+    let mut out = format!("usage: ebpf-run {tool} [OPTIONS]{positional} [interval [count]]\n\n");
     for (usage, help) in rows {
         out.push_str(&format!("  {usage:<width$}  {help}\n"));
     }
@@ -251,6 +271,7 @@ mod tests {
                 opt("-x", None, "failed_only"),
             ],
             Target::Probe(n) if n == "biolatency" => vec![opt("-d", Some("DISK"), "filter_disk")],
+            Target::Probe(n) if n == "funccount" => vec![opt("PATTERN", None, "pattern")],
             _ => vec![],
         })
     }
@@ -320,6 +341,21 @@ mod tests {
         // Numbers start again after each tool.
         let (_, a) = run(&["syscount", "1", "execsnoop", "2", "3"]).expect("parses");
         assert_eq!((a.interval_secs, a.count), (Some(2), Some(3)));
+    }
+
+    #[test]
+    fn positional_arguments_take_the_first_plain_word() {
+        let (t, a) = run(&["funccount", "vfs_*", "1", "3", "opensnoop"]).expect("parses");
+        assert_eq!(t, vec![probe("funccount"), probe("opensnoop")]);
+        assert_eq!(a.sets[0], vec![set("pattern", "vfs_*")]);
+        assert_eq!((a.interval_secs, a.count), (Some(1), Some(3)));
+        // Once given, a plain word is the next tool again.
+        let (t, _) = run(&["funccount", "tcp_*", "execsnoop"]).expect("parses");
+        assert_eq!(t.len(), 2);
+        assert!(
+            help("funccount", &options_of(&probe("funccount")).expect("o"))
+                .starts_with("usage: ebpf-run funccount [OPTIONS] PATTERN [interval [count]]")
+        );
     }
 
     #[test]

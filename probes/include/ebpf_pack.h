@@ -274,6 +274,10 @@ typedef __u32 ep_dev_t;
 /* Enumerators of a record's or key's enum print by name; an `EP__` prefix is left out (EP__CLOSE prints
  * as CLOSE), so display names cannot clash with the kernel's enumerators in vmlinux.h. */
 
+/* A kernel address that ebpf-run prints as its symbol (`vfs_read`, read from the board's
+ * /proc/kallsyms), or in hex where the addresses are hidden. */
+typedef __u64 ep_ksym_t;
+
 /* "No uid filter": uid settings default to this, as in libbpf-tools (uid 0 is root). */
 #define EP_NO_UID 0xffffffffu
 

@@ -244,6 +244,9 @@ tcplife pid=157 comm=nc laddr=127.0.0.1 lport=40000 raddr=127.0.0.1 rport=4711 t
 tcplife pid=156 comm=nc laddr=127.0.0.1 lport=4711 raddr=127.0.0.1 rport=40000 tx_kb=0 rx_kb=0 ms=5
 @@ebpf-pack: workload tcp port=4711
 @@ebpf-pack: workload sleeps pid=136 count=10
+funccount map counts:
+  func=vfs_read  value=64
+  func=vfs_write  value=12
 vfsstat map vfs:
   key=0  read=64 write=12 fsync=0 open=40 create=1
 cpudist map hist_us:

@@ -3,8 +3,10 @@
 
 use super::checks::marker;
 
-/// The tools the guests run besides opensnoop, execsnoop and syscount, with their options.
+/// The tools the guests run besides opensnoop, execsnoop and syscount, with their arguments.
 pub const TOOLS: &[&str] = &[
+    "funccount",
+    "vfs_*",
     "exitsnoop",
     "killsnoop",
     "statsnoop",
@@ -187,6 +189,17 @@ pub fn problems(o: &str, with_hardirqs: bool) -> Vec<String> {
         seen(o, "tcplife", &[("rport", &port), ("raddr", "127.0.0.1")])
             && seen(o, "tcplife", &[("lport", &port), ("laddr", "127.0.0.1")]),
         format!("tcplife: not both ends of the connection to port {port}"),
+    );
+    let calls = dump(o, "funccount", "counts")
+        .iter()
+        .find(|l| field(&format!(" {}", l.trim()), "func") == Some("vfs_read"))
+        .and_then(|l| field(l, "value").and_then(|v| v.parse::<u64>().ok()))
+        .unwrap_or(0);
+    check(
+        calls >= 30,
+        format!(
+            "funccount 'vfs_*': vfs_read called {calls} times, the workload read its file 30 times"
+        ),
     );
     let vfs = dump(o, "vfsstat", "vfs");
     let count = |name: &str| {
