@@ -243,12 +243,12 @@ fn help_text_is_stable() {
 
 /// The stripped static aarch64-musl loader must stay within its flash budget of 640 KiB
 /// (docs/PERFORMANCE.md), which the default build (std rebuilt, panics abort at once) meets; the
-/// `--full-std` build with the stable toolchain's prebuilt std is held to 736 KiB, a tripwire for
+/// `--full-std` build with the stable toolchain's prebuilt std is held to 768 KiB, a tripwire for
 /// growth. The `--full-std` bundle verifies like any other.
 #[test]
 fn aarch64_loader_fits_its_size_budget() {
     const BUDGET: usize = 640 * 1024;
-    const FULL_STD_BUDGET: usize = 736 * 1024;
+    const FULL_STD_BUDGET: usize = 768 * 1024;
     let loader_size = |bundle: &Path| {
         let files = ebpf_pack::bundle::read_bundle("rpi4", &std::fs::read(bundle).expect("bundle"))
             .expect("bundle reads")
@@ -406,7 +406,7 @@ fn verify_names_the_tools_an_old_kernel_cannot_run() {
     let (stdout, _) = text(&out);
     assert!(
         stdout.contains("  needs CONFIG_FTRACE_SYSCALLS in the board's kernel: ")
-            && stdout.contains("  needs CONFIG_KPROBES + CONFIG_KPROBE_EVENTS in the board's kernel: capable, filelife, vfsstat\n")
+            && stdout.contains("  needs CONFIG_KPROBES + CONFIG_KPROBE_EVENTS in the board's kernel: capable, filelife, funccount, vfsstat\n")
             && !stdout.contains("cannot run"),
         "{stdout}"
     );
