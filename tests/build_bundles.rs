@@ -411,3 +411,148 @@ fn verify_names_the_tools_an_old_kernel_cannot_run() {
         "{stdout}"
     );
 }
+
+/// `ebpf-pack tools`: every tool of probes/ with what its compiled object needs, and the boards.
+#[test]
+fn tools_lists_the_toolbox_with_what_each_needs() {
+    let _lock = build_lock();
+    let out = run_ok(ebpf_pack().arg("-C").arg(repo()).args(["tools", "--json"]));
+    let (stdout, _) = text(&out);
+    let tools: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let names: Vec<String> = tools
+        .iter()
+        .map(|t| t["tool"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(names, toolbox());
+    let tool = |name: &str| tools.iter().find(|t| t["tool"] == name).expect("listed");
+    let capable = tool("capable");
+    assert_eq!(
+        capable["configs"],
+        serde_json::json!(["KPROBES", "KPROBE_EVENTS"])
+    );
+    assert_eq!(capable["hooks"][0]["kind"], "kprobe");
+    assert_eq!(
+        capable["boards"]["rpi4"]["if_config"],
+        serde_json::json!(["KPROBES", "KPROBE_EVENTS"])
+    );
+    let funccount = tool("funccount");
+    assert_eq!(
+        (
+            funccount["min_kernel"].as_str(),
+            funccount["min_kernel_because"].as_str()
+        ),
+        (Some("5.15"), Some("bpf_get_func_ip"))
+    );
+    assert!(
+        funccount["options"]
+            .as_array()
+            .expect("options")
+            .iter()
+            .any(|o| o["flag"] == "PATTERN")
+    );
+    let opensnoop = tool("opensnoop");
+    assert!(
+        opensnoop["summary"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("every file open")),
+        "{opensnoop}"
+    );
+    assert_eq!(opensnoop["btf"], true);
+    for flag in ["-p", "-t", "-u", "-n", "-x"] {
+        assert!(
+            opensnoop["options"]
+                .as_array()
+                .expect("options")
+                .iter()
+                .any(|o| o["flag"] == flag),
+            "{flag}"
+        );
+    }
+    // The text form ends with the sets a probes: or tools: list may name.
+    let out = run_ok(ebpf_pack().arg("-C").arg(repo()).arg("tools"));
+    let (text_out, _) = text(&out);
+    assert!(
+        text_out.contains("capable — every capability check the kernel makes"),
+        "{text_out}"
+    );
+    assert!(
+        text_out.contains(
+            "sets for `probes:` and `tools:`: @all @process @files @disk @sched @net @syscalls"
+        ),
+        "{text_out}"
+    );
+}
+
+/// A project of its own takes tools of the toolbox with `tools:`, a target picks them with sets, and
+/// an unknown set or tool is refused at its line.
+#[test]
+fn projects_take_tools_and_targets_pick_sets() {
+    let dir = tempdir();
+    run_ok(
+        ebpf_pack()
+            .arg("init")
+            .arg(dir.path())
+            .args(["--name", "kit", "--ci", "none"]),
+    );
+    let project = dir.path().join("ebpf-pack.yaml");
+    let mut yaml = std::fs::read_to_string(&project).expect("project file");
+    yaml.push_str("tools: [\"@net\", biolatency]\n");
+    std::fs::write(&project, &yaml).expect("write");
+    std::fs::create_dir_all(dir.path().join("targets")).expect("targets/");
+    write_target(
+        &dir.path().join("targets"),
+        "gw",
+        "schema: 1\nname: gw\ndescription: a gateway\narch: arm64\nlibc: musl\nlinker: rust-lld\nkernel:\n  version: \"6.1\"\n  btf: builtin\nprobes: [\"@net\", hello]\n",
+    );
+    let out = run_ok(ebpf_pack().arg("-C").arg(dir.path()).args([
+        "build",
+        "--target",
+        "gw",
+        "--dry-run",
+    ]));
+    let (plan, _) = text(&out);
+    let mut compiled: Vec<&str> = plan
+        .lines()
+        .filter_map(|l| l.split_whitespace().find(|w| w.ends_with(".bpf.c")))
+        .filter_map(|w| w.rsplit('/').next()?.strip_suffix(".bpf.c"))
+        .collect();
+    compiled.sort();
+    compiled.dedup();
+    assert_eq!(
+        compiled,
+        [
+            "bindsnoop",
+            "hello",
+            "tcpaccept",
+            "tcpconnect",
+            "tcplife",
+            "tcpretrans"
+        ],
+        "{plan}"
+    );
+    assert!(
+        plan.contains("-fdebug-prefix-map=") && plan.contains("=/ebpf-pack/tools"),
+        "tools compile under a fixed path: {plan}"
+    );
+
+    std::fs::write(
+        &project,
+        yaml.replace("\"@net\", biolatency", "\"@nope\", nosuchtool"),
+    )
+    .expect("write");
+    let out = ebpf_pack()
+        .arg("-C")
+        .arg(dir.path())
+        .args(["build", "--target", "gw", "--dry-run"])
+        .output()
+        .expect("run");
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("tools: `@nope` is no set of tools"),
+        "{stderr}"
+    );
+}

@@ -57,7 +57,7 @@ pub fn tools(project_dir: &Path, target: Option<&str>, json_out: bool) -> Result
             let summary = sources
                 .iter()
                 .find(|(n, _)| n == name)
-                .and_then(|(_, src)| std::fs::read_to_string(src).ok())
+                .and_then(|(_, src)| std::fs::read_to_string(project.root.join(src)).ok())
                 .and_then(|text| toolbox::summary(&text, name))
                 .unwrap_or_default();
             let verdicts: Vec<(String, Verdict)> = boards
