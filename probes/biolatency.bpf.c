@@ -4,7 +4,7 @@
  * one histogram per disk: what BCC's `biolatency` prints ("usecs : count distribution", "disk = MAJ:MIN").
  * Attach points: tracepoints block/block_rq_insert, block/block_rq_issue and block/block_rq_complete; a
  * request is known by its device and first sector. Maps: `start` (HASH, (dev, sector) → time),
- * `hist_us` (PERCPU_HASH, key struct disk: the device, 0 without -D → struct hist: 27 log2 slots, the
+ * `hist_us` (PERCPU_HASH, key struct disk: the device, 0 without -D → struct ep_hist: 27 log2 slots, the
  * CPUs summed by the loader, so no atomics). Kernel: block tracepoints and BTF (CO-RE).
  */
 #include "vmlinux.h"
@@ -26,10 +26,6 @@ struct disk {
 	ep_dev_t disk; /* 0:0 when the histogram is not per disk */
 };
 
-struct hist {
-	__u32 slots[EP_HIST_SLOTS];
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 10240);
@@ -41,7 +37,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 256);
 	__type(key, struct disk);
-	__type(value, struct hist);
+	__type(value, struct ep_hist);
 } hist_us EP_CLEAR SEC(".maps");
 
 const volatile bool per_disk EP_OPTION("-D", "one histogram per disk") = false;
@@ -94,16 +90,6 @@ int rq_complete(struct trace_event_raw_block_rq_completion *ctx)
 	bpf_map_delete_elem(&start, &id);
 
 	struct disk key = { .disk = per_disk ? id.dev : 0 };
-	struct hist *h = bpf_map_lookup_elem(&hist_us, &key);
-	if (!h) {
-		struct hist zero = {};
-		bpf_map_update_elem(&hist_us, &key, &zero, BPF_NOEXIST);
-		h = bpf_map_lookup_elem(&hist_us, &key);
-		if (!h)
-			return 0;
-	}
-	__u32 slot = ep_log2_slot(ep_ns_to_us(delta));
-	if (slot < EP_HIST_SLOTS)
-		h->slots[slot] += 1; /* this CPU's copy: no atomic needed */
+	ep_hist_add_us(&hist_us, &key, delta);
 	return 0;
 }

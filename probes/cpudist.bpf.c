@@ -4,7 +4,7 @@
  * BCC's `cpudist` prints. Options as BCC's: -O (off-CPU time), -p PID (this process only), -P, -L.
  * Attach point: raw tracepoint sched_switch (task pointers, every arch since 4.17). Maps: `start`
  * (HASH, thread id → when it was switched in, or out with -O), `hist_us` (PERCPU_HASH, struct
- * task_key → struct hist: 27 log2 slots, CPUs summed by the loader, no atomics). Kernel: BTF (CO-RE),
+ * task_key → struct ep_hist: 27 log2 slots, CPUs summed by the loader, no atomics). Kernel: BTF (CO-RE),
  * raw tracepoints.
  */
 #include "vmlinux.h"
@@ -19,10 +19,6 @@ struct task_key {
 	__u32 pid; /* process id with -P, thread id with -L, else 0 */
 };
 
-struct hist {
-	__u32 slots[EP_HIST_SLOTS];
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 10240);
@@ -34,7 +30,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 10240);
 	__type(key, struct task_key);
-	__type(value, struct hist);
+	__type(value, struct ep_hist);
 } hist_us EP_CLEAR SEC(".maps");
 
 const volatile bool offcpu EP_OPTION("-O", "measure off-CPU time instead") = false;
@@ -64,17 +60,7 @@ static __always_inline void count(struct task_struct___ep_sched *task, __u64 now
 	bpf_map_delete_elem(&start, &tid);
 
 	struct task_key key = { .pid = per_process ? (__u32)EP_CORE_READ(task, tgid) : per_thread ? tid : 0 };
-	struct hist *h = bpf_map_lookup_elem(&hist_us, &key);
-	if (!h) {
-		struct hist zero = {};
-		bpf_map_update_elem(&hist_us, &key, &zero, BPF_NOEXIST);
-		h = bpf_map_lookup_elem(&hist_us, &key);
-		if (!h)
-			return;
-	}
-	__u32 slot = ep_log2_slot(ep_ns_to_us(delta));
-	if (slot < EP_HIST_SLOTS)
-		h->slots[slot] += 1; /* this CPU's copy: no atomic needed */
+	ep_hist_add_us(&hist_us, &key, delta);
 }
 
 /* sched_switch(bool preempt, struct task_struct *prev, struct task_struct *next[, prev_state]) */

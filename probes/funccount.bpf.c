@@ -36,14 +36,10 @@ int count_call(struct pt_regs *ctx)
 	if (filter_pid && (__u32)(bpf_get_current_pid_tgid() >> 32) != filter_pid)
 		return 0;
 	struct func key = { .func = bpf_get_func_ip(ctx) };
-	__u64 *n = bpf_map_lookup_elem(&counts, &key);
-	if (!n) {
-		__u64 zero = 0;
-		bpf_map_update_elem(&counts, &key, &zero, BPF_NOEXIST);
-		n = bpf_map_lookup_elem(&counts, &key);
-		if (!n)
-			return 0;
-	}
+	__u64 zero = 0;
+	__u64 *n = ep_lookup_or_init(&counts, &key, &zero);
+	if (!n)
+		return 0;
 	*n += 1; /* this CPU's copy: no atomic needed */
 	return 0;
 }

@@ -4,7 +4,7 @@
  * nanoseconds and how often it ran; with -d a log2 histogram of each one's run time in microseconds
  * instead. Attach points: tracepoints irq/irq_handler_entry and irq/irq_handler_exit. Maps: `entered`
  * (PERCPU_ARRAY: this CPU's current handler and when it started), `hardirqs` (PERCPU_HASH, struct irq
- * (name) → struct irq_time), `hist_us` (PERCPU_HASH, struct irq → struct hist, with -d); the loader
+ * (name) → struct irq_time), `hist_us` (PERCPU_HASH, struct irq → struct ep_hist, with -d); the loader
  * sums the CPUs, so no atomics. Kernel: irq tracepoints and BTF (CO-RE).
  */
 #include "vmlinux.h"
@@ -24,10 +24,6 @@ struct irq {
 struct irq_time {
 	__u64 total_ns;
 	__u64 count;
-};
-
-struct hist {
-	__u32 slots[EP_HIST_SLOTS];
 };
 
 /* The handler running on this CPU. */
@@ -54,7 +50,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 256);
 	__type(key, struct irq);
-	__type(value, struct hist);
+	__type(value, struct ep_hist);
 } hist_us EP_CLEAR SEC(".maps");
 
 const volatile bool distribution EP_OPTION("-d", "show each interrupt's run time as a histogram") = false;
@@ -87,27 +83,13 @@ int irq_exit(struct trace_event_raw_irq_handler_exit *ctx)
 	r->ts = 0;
 
 	if (distribution) {
-		struct hist *h = bpf_map_lookup_elem(&hist_us, &r->irq);
-		if (!h) {
-			struct hist empty = {};
-			bpf_map_update_elem(&hist_us, &r->irq, &empty, BPF_NOEXIST);
-			h = bpf_map_lookup_elem(&hist_us, &r->irq);
-			if (!h)
-				return 0;
-		}
-		__u32 slot = ep_log2_slot(ep_ns_to_us(delta));
-		if (slot < EP_HIST_SLOTS)
-			h->slots[slot] += 1;
+		ep_hist_add_us(&hist_us, &r->irq, delta);
 		return 0;
 	}
-	struct irq_time *t = bpf_map_lookup_elem(&hardirqs, &r->irq);
-	if (!t) {
-		struct irq_time empty = {};
-		bpf_map_update_elem(&hardirqs, &r->irq, &empty, BPF_NOEXIST);
-		t = bpf_map_lookup_elem(&hardirqs, &r->irq);
-		if (!t)
-			return 0;
-	}
+	struct irq_time empty = {};
+	struct irq_time *t = ep_lookup_or_init(&hardirqs, &r->irq, &empty);
+	if (!t)
+		return 0;
 	t->total_ns += delta; /* this CPU's copy: no atomic needed */
 	t->count += 1;
 	return 0;

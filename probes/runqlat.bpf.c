@@ -5,7 +5,7 @@
  * BCC's: -p PID (this process only), -P, -L. Attach points: raw tracepoints sched_wakeup,
  * sched_wakeup_new and sched_switch (task pointers, on every arch since 4.17; no fentry/tp_btf, which
  * 32-bit ARM lacks). Maps: `start` (HASH, thread id → time it became runnable), `hist_us`
- * (PERCPU_HASH, struct task_key → struct hist: 27 log2 slots, the CPUs summed by the loader, so no
+ * (PERCPU_HASH, struct task_key → struct ep_hist: 27 log2 slots, the CPUs summed by the loader, so no
  * atomics). Kernel: BTF (CO-RE), raw tracepoints.
  */
 #include "vmlinux.h"
@@ -20,10 +20,6 @@ struct task_key {
 	__u32 pid; /* process id with -P, thread id with -L, else 0 */
 };
 
-struct hist {
-	__u32 slots[EP_HIST_SLOTS];
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 10240);
@@ -35,7 +31,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 10240);
 	__type(key, struct task_key);
-	__type(value, struct hist);
+	__type(value, struct ep_hist);
 } hist_us EP_CLEAR SEC(".maps");
 
 const volatile __u32 filter_pid EP_OPTION("-p PID", "trace this process id only") = 0;
@@ -86,16 +82,6 @@ int sched_switch(struct bpf_raw_tracepoint_args *ctx)
 	bpf_map_delete_elem(&start, &tid);
 
 	struct task_key key = { .pid = per_process ? (__u32)EP_CORE_READ(next, tgid) : per_thread ? tid : 0 };
-	struct hist *h = bpf_map_lookup_elem(&hist_us, &key);
-	if (!h) {
-		struct hist zero = {};
-		bpf_map_update_elem(&hist_us, &key, &zero, BPF_NOEXIST);
-		h = bpf_map_lookup_elem(&hist_us, &key);
-		if (!h)
-			return 0;
-	}
-	__u32 slot = ep_log2_slot(ep_ns_to_us(delta));
-	if (slot < EP_HIST_SLOTS)
-		h->slots[slot] += 1; /* this CPU's copy: no atomic needed */
+	ep_hist_add_us(&hist_us, &key, delta);
 	return 0;
 }

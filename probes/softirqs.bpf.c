@@ -34,10 +34,6 @@ struct softirq_time {
 	__u64 count;
 };
 
-struct hist {
-	__u32 slots[EP_HIST_SLOTS];
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -56,7 +52,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 16);
 	__type(key, enum softirq);
-	__type(value, struct hist);
+	__type(value, struct ep_hist);
 } hist_us EP_CLEAR SEC(".maps");
 
 const volatile bool distribution EP_OPTION("-d", "show each softirq's run time as a histogram") = false;
@@ -85,27 +81,13 @@ int softirq_exit(struct trace_event_raw_softirq *ctx)
 	enum softirq vec = (enum softirq)EP_CORE_READ(ctx, vec);
 
 	if (distribution) {
-		struct hist *h = bpf_map_lookup_elem(&hist_us, &vec);
-		if (!h) {
-			struct hist empty = {};
-			bpf_map_update_elem(&hist_us, &vec, &empty, BPF_NOEXIST);
-			h = bpf_map_lookup_elem(&hist_us, &vec);
-			if (!h)
-				return 0;
-		}
-		__u32 slot = ep_log2_slot(ep_ns_to_us(delta));
-		if (slot < EP_HIST_SLOTS)
-			h->slots[slot] += 1;
+		ep_hist_add_us(&hist_us, &vec, delta);
 		return 0;
 	}
-	struct softirq_time *t = bpf_map_lookup_elem(&softirqs, &vec);
-	if (!t) {
-		struct softirq_time empty = {};
-		bpf_map_update_elem(&softirqs, &vec, &empty, BPF_NOEXIST);
-		t = bpf_map_lookup_elem(&softirqs, &vec);
-		if (!t)
-			return 0;
-	}
+	struct softirq_time empty = {};
+	struct softirq_time *t = ep_lookup_or_init(&softirqs, &vec, &empty);
+	if (!t)
+		return 0;
 	t->total_ns += delta; /* this CPU's copy: no atomic needed */
 	t->count += 1;
 	return 0;

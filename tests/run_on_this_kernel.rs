@@ -41,17 +41,6 @@ fn unpacked(target: &str) -> (tempfile::TempDir, PathBuf) {
     (dir, top)
 }
 
-fn unique(tag: &str) -> String {
-    format!(
-        "ebpfpack-{tag}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    )
-}
-
 /// The event lines of `probe` that contain every one of `needles`.
 fn matching<'a>(stdout: &'a str, probe: &str, needles: &[String]) -> Vec<&'a str> {
     stdout

@@ -90,18 +90,6 @@ fn run_tool(args: &[&str], workload: impl FnOnce()) -> Run {
     Run { lines, stderr }
 }
 
-/// A name no other process uses.
-fn unique(tag: &str) -> String {
-    format!(
-        "ebpfpack-{tag}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0)
-    )
-}
-
 /// Runs `cmd` to its end and returns its pid.
 fn spawn_wait(cmd: &mut Command) -> u32 {
     let mut child = cmd.spawn().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));

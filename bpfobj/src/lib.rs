@@ -5,6 +5,7 @@
 
 pub mod btf;
 pub mod decode;
+pub mod glob;
 pub mod map_types;
 pub mod options;
 pub mod probe;

@@ -12,7 +12,7 @@ pub struct KconfigReport {
 }
 
 /// Whether `CONFIG_<name>=y` (or `=m`) is set in the text of a `.config`.
-fn enabled(text: &str, name: &str) -> bool {
+pub(crate) fn enabled(text: &str, name: &str) -> bool {
     let key = format!("CONFIG_{name}=");
     text.lines()
         .any(|l| l.strip_prefix(&key).is_some_and(|v| v == "y" || v == "m"))

@@ -343,7 +343,7 @@ pub fn verdict_on(needs: &ToolNeeds, board: Board, kconfig: Option<&str>) -> Ver
     let mut unknown = Vec::new();
     for c in &needs.configs {
         match kconfig {
-            Some(text) if !config_enabled(text, c) => why.push(format!(
+            Some(text) if !crate::kconfig::enabled(text, c) => why.push(format!(
                 "CONFIG_{c}, which the target's kernel.config lacks"
             )),
             Some(_) => {}
@@ -357,13 +357,6 @@ pub fn verdict_on(needs: &ToolNeeds, board: Board, kconfig: Option<&str>) -> Ver
     } else {
         Verdict::Runs
     }
-}
-
-/// Whether `CONFIG_<name>=y` (or `=m`) is set in a `.config` text.
-fn config_enabled(text: &str, name: &str) -> bool {
-    let key = format!("CONFIG_{name}=");
-    text.lines()
-        .any(|l| l.strip_prefix(&key).is_some_and(|v| v == "y" || v == "m"))
 }
 
 /// `-p PID, -x, ...`: a tool's options as one line.

@@ -461,29 +461,6 @@ fn is_pattern(target: &str) -> bool {
     target.contains(['*', '?'])
 }
 
-/// Whether `name` matches the glob `pattern` (`*` any run, `?` one character).
-pub fn glob_match(pattern: &str, name: &str) -> bool {
-    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
-    let (mut pi, mut ni, mut star, mut mark) = (0, 0, None, 0);
-    while ni < n.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
-            pi += 1;
-            ni += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ni;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ni = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
-}
-
 /// Attaches one kprobe program to every function matching `pattern` among those the kernel lets
 /// kprobes attach to (tracefs `available_filter_functions`); functions that refuse are skipped and
 /// counted, and none attached is an attach failure.
@@ -519,7 +496,7 @@ fn attach_kprobe_pattern(
     let mut names: Vec<&str> = list
         .lines()
         .filter_map(|l| l.split_whitespace().next())
-        .filter(|n| glob_match(pattern, n))
+        .filter(|n| ebpf_pack_object::glob::wildcard_match(pattern, n))
         .collect();
     names.sort_unstable();
     names.dedup();

@@ -127,6 +127,20 @@ fn sum_members(
     out
 }
 
+/// The data of map `name` when it is of a kind ebpf-run reads entry by entry (hash and array maps,
+/// per-CPU or not).
+fn dumpable<'e>(ebpf: &'e Ebpf, name: &str) -> Option<&'e aya::maps::MapData> {
+    match ebpf.map(name)? {
+        Map::HashMap(d)
+        | Map::LruHashMap(d)
+        | Map::Array(d)
+        | Map::PerCpuHashMap(d)
+        | Map::PerCpuLruHashMap(d)
+        | Map::PerCpuArray(d) => Some(d),
+        _ => None,
+    }
+}
+
 /// Empties the maps of `probe` tagged `EP_CLEAR` after an interval's dump, so the next dump counts
 /// the next interval alone. A map that cannot be cleared keeps counting: said once per call on stderr.
 pub fn clear_interval_maps(probe: &ProbeObject, ebpf: &Ebpf, cpu_slots: Option<usize>) {
@@ -135,15 +149,7 @@ pub fn clear_interval_maps(probe: &ProbeObject, ebpf: &Ebpf, cpu_slots: Option<u
         if !btf.var_has_tag(&decl.name, crate::btf::CLEAR_TAG) {
             continue;
         }
-        let Some(
-            Map::HashMap(d)
-            | Map::LruHashMap(d)
-            | Map::Array(d)
-            | Map::PerCpuHashMap(d)
-            | Map::PerCpuLruHashMap(d)
-            | Map::PerCpuArray(d),
-        ) = ebpf.map(&decl.name)
-        else {
+        let Some(d) = dumpable(ebpf, &decl.name) else {
             continue;
         };
         let cleared = RawMap::open(d.fd().as_fd(), cpu_slots.unwrap_or(0)).and_then(|m| m.clear());
@@ -179,16 +185,8 @@ pub fn dump_maps(
         {
             continue;
         }
-        let data = match ebpf.map(&decl.name) {
-            Some(
-                Map::HashMap(d)
-                | Map::LruHashMap(d)
-                | Map::Array(d)
-                | Map::PerCpuHashMap(d)
-                | Map::PerCpuLruHashMap(d)
-                | Map::PerCpuArray(d),
-            ) => d,
-            _ => continue,
+        let Some(data) = dumpable(ebpf, &decl.name) else {
+            continue;
         };
         let map = MapOut {
             probe: &probe.name,

@@ -267,6 +267,35 @@ static __always_inline __u32 ep_log2_slot(__u64 v)
 	return r < EP_HIST_SLOTS ? r : EP_HIST_SLOTS - 1;
 }
 
+/* A log2 histogram map value: the loader and the host print a struct of one `slots` array as one. */
+struct ep_hist {
+	__u32 slots[EP_HIST_SLOTS];
+};
+
+/* The value of `map` under `key`, first inserted as `init` when the key is new; NULL if the map is
+ * full. (BPF_NOEXIST: a racing insert on another CPU wins, and the lookup finds its value.) */
+static __always_inline void *ep_lookup_or_init(void *map, const void *key, const void *init)
+{
+	void *v = bpf_map_lookup_elem(map, key);
+
+	if (v)
+		return v;
+	bpf_map_update_elem(map, key, init, BPF_NOEXIST);
+	return bpf_map_lookup_elem(map, key);
+}
+
+/* Counts a time of `ns` nanoseconds in the microsecond histogram (struct ep_hist) `map` holds
+ * under `key`. For per-CPU maps: the increment is this CPU's, no atomic needed (see 3.). */
+static __always_inline void ep_hist_add_us(void *map, const void *key, __u64 ns)
+{
+	struct ep_hist zero = {};
+	struct ep_hist *h = ep_lookup_or_init(map, key, &zero);
+	__u32 slot = ep_log2_slot(ep_ns_to_us(ns));
+
+	if (h && slot < EP_HIST_SLOTS)
+		h->slots[slot] += 1;
+}
+
 /* A block device number as the kernel keeps it (dev_t: major << 20 | minor), printed MAJOR:MINOR like
  * lsblk's MAJ:MIN column. */
 typedef __u32 ep_dev_t;

@@ -215,6 +215,18 @@ pub fn full_std_bundle(target: &str) -> PathBuf {
     repo().join(rel)
 }
 
+/// A name no other process (or earlier run) uses: `ebpfpack-TAG-PID-NANOS`.
+pub fn unique(tag: &str) -> String {
+    format!(
+        "ebpfpack-{tag}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    )
+}
+
 /// A fresh temporary directory.
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::Builder::new()
