@@ -18,6 +18,8 @@ apt_packages=(
   gcc libc6-dev                                   # make bench: the static libbpf comparison loader
   libbpf-tools                                    # make bench: BCC's libbpf-tools beside the toolbox
   qemu-system-arm qemu-system-misc                # `ebpf-pack try` and the QEMU guest tests: arm, aarch64, s390x
+  chromium-headless-shell fonts-dejavu-core       # tests: profile's flame graph rendered by a browser
+  tesseract-ocr tesseract-ocr-eng                 # tests: the flame graph's screenshot read back as text
 )
 rust_targets=(
   x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf

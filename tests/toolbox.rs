@@ -1039,3 +1039,201 @@ fn tool_help_lists_the_options_each_object_declares() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("opensnoop has no option `-q`; its options: -p PID, -t TID, -u UID, -n NAME, -x, -d SECS, -i SECS"), "{stderr}");
 }
+
+/// profile's workload (tests/fixtures/spin-workload.c) built in `dir`: `spin-workload`, stripped as
+/// a board's binaries are; `symbols/spin-workload`, its unstripped self; `other/spin-workload`, an
+/// unstripped twin with another build id.
+fn spin_workload(dir: &Path) -> PathBuf {
+    let source = repo().join("tests/fixtures/spin-workload.c");
+    let build = |out: &Path, extra: &[&str]| {
+        std::fs::create_dir_all(out.parent().expect("parent")).expect("mkdir");
+        run_ok(
+            Command::new("gcc")
+                .args(["-O0", "-fno-omit-frame-pointer", "-Wl,--build-id", "-o"])
+                .arg(out)
+                .arg(&source)
+                .args(extra),
+        );
+    };
+    let unstripped = dir.join("symbols/spin-workload");
+    build(&unstripped, &[]);
+    build(&dir.join("other/spin-workload"), &["-DVARIANT=1"]);
+    let stripped = dir.join("spin-workload");
+    run_ok(
+        Command::new("strip")
+            .arg("-o")
+            .arg(&stripped)
+            .arg(&unstripped),
+    );
+    stripped
+}
+
+/// The samples of folded lines ending in `suffix` (`STACK COUNT` lines).
+fn folded_samples(text: &str, prefix: &str, suffix: &str) -> u64 {
+    text.lines()
+        .filter_map(|l| l.rsplit_once(' '))
+        .filter(|(stack, _)| stack.starts_with(prefix) && stack.ends_with(suffix))
+        .filter_map(|(_, n)| n.parse::<u64>().ok())
+        .sum()
+}
+
+#[test]
+fn profile_names_user_and_kernel_frames_on_the_board() {
+    let Some(_k) = kernel_test() else { return };
+    let dir = tempdir();
+    spin_workload(dir.path());
+    // Unstripped on the board: ebpf-run names the user frames from the file itself.
+    let mut spin = Command::new(dir.path().join("symbols/spin-workload"))
+        .spawn()
+        .expect("spin");
+    let pid = spin.id().to_string();
+    let out = Command::new(top().join("ebpf-run"))
+        .args(["profile", "-p", &pid, "-F", "49", "-d", "3"])
+        .current_dir(top())
+        .output()
+        .expect("profile");
+    let _ = spin.kill();
+    let _ = spin.wait();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.starts_with("profile map counts:\n"), "{stdout}");
+    // 3 s at 49 Hz of a process that never sleeps: at most 147 samples (plus a tick of slack), most
+    // of them in spin_inner; the getppid loop's kernel frames named from /proc/kallsyms.
+    let total = folded_samples(&stdout, "spin-workload;", "");
+    let inner = folded_samples(&stdout, "spin-workload;", ";main;spin_outer;spin_inner");
+    assert!(
+        (30..=150).contains(&total),
+        "-F 49 for 3 s: {total} samples\n{stdout}"
+    );
+    assert!(
+        inner * 3 >= total,
+        "spin_inner is most of the time: {inner} of {total}\n{stdout}"
+    );
+    assert!(
+        stdout.lines().any(|l| l.starts_with("spin-workload;")
+            && l.contains(";getppid")
+            && l.contains("getppid_[k]")),
+        "the getppid loop's kernel frames: {stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .filter(|l| l.contains(';'))
+            .all(|l| l.starts_with("spin-workload;")),
+        "-p {pid} let others through: {stdout}"
+    );
+}
+
+/// A screenshot of `svg` by headless Chromium, read back by tesseract: the text a person sees.
+fn seen_in_browser(svg: &Path, height: u32) -> Option<String> {
+    let browser = ["chromium-headless-shell", "chromium"]
+        .into_iter()
+        .find(|b| {
+            Command::new(b)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+    let ocr = Command::new("tesseract").arg("--version").output().is_ok();
+    if !require(
+        browser.is_some(),
+        "headless Chromium (scripts/install-deps.sh installs it)",
+    ) || !require(ocr, "tesseract (scripts/install-deps.sh installs it)")
+    {
+        return None;
+    }
+    let png = svg.with_extension("png");
+    let out = Command::new(browser.expect("found"))
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--hide-scrollbars",
+            "--force-device-scale-factor=2",
+        ])
+        .arg(format!("--window-size=1200,{height}"))
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("file://{}", svg.display()))
+        .output()
+        .expect("chromium");
+    assert!(
+        png.exists(),
+        "no screenshot: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let png_bytes = std::fs::read(&png).expect("png");
+    assert!(png_bytes.starts_with(b"\x89PNG"), "not a PNG");
+    let out = run_ok(Command::new("tesseract").arg(&png).arg("-"));
+    Some(text(&out).0)
+}
+
+#[test]
+fn profile_via_run_names_stripped_frames_from_the_build_and_draws_a_flame_graph() {
+    let Some(_k) = kernel_test() else { return };
+    let dir = tempdir();
+    let stripped = spin_workload(dir.path());
+    let mut spin = Command::new(&stripped).spawn().expect("spin");
+    let pid = spin.id().to_string();
+    let (svg, folded) = (
+        dir.path().join("flame.svg"),
+        dir.path().join("stacks.folded"),
+    );
+    // `other/` comes first and holds a twin with another build id: it must be passed over.
+    let out = ebpf_pack()
+        .arg("-C")
+        .arg(repo())
+        .args(["run", "--target", "x86_64", "--via", "local", "--symbols"])
+        .arg(dir.path().join("other"))
+        .arg("--symbols")
+        .arg(dir.path().join("symbols"))
+        .arg("--flamegraph")
+        .arg(&svg)
+        .arg("--folded")
+        .arg(&folded)
+        .args(["profile", "--", "-p", &pid, "-F", "49", "-d", "3"])
+        .output()
+        .expect("run");
+    let _ = spin.kill();
+    let _ = spin.wait();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("other/spin-workload is not the board's")
+            && stderr.contains("build id differs"),
+        "{stderr}"
+    );
+    // The board's binary is stripped: main, spin_outer and spin_inner come from symbols/.
+    let stacks = std::fs::read_to_string(&folded).expect("--folded");
+    let inner = folded_samples(&stacks, "spin-workload;", ";main;spin_outer;spin_inner");
+    let total = folded_samples(&stacks, "spin-workload;", "");
+    assert!(
+        (30..=150).contains(&total),
+        "-F 49 for 3 s: {total}\n{stacks}"
+    );
+    assert!(inner * 3 >= total, "{inner} of {total}\n{stacks}");
+    assert!(stacks.contains("getppid_[k]"), "{stacks}");
+    assert!(
+        stdout.contains(";main;spin_outer;spin_inner "),
+        "printed as text too: {stdout}"
+    );
+    // The flame graph opens in a browser and shows the workload's functions.
+    let doc = std::fs::read_to_string(&svg).expect("--flamegraph");
+    assert!(
+        doc.starts_with("<?xml") && doc.contains("<title>spin_inner ("),
+        "{doc}"
+    );
+    let height: u32 = doc
+        .split("height=\"")
+        .nth(1)
+        .and_then(|h| h.split('"').next())
+        .and_then(|h| h.parse::<f64>().ok())
+        .map(|h| h as u32)
+        .expect("svg height");
+    if let Some(seen) = seen_in_browser(&svg, height) {
+        for name in ["spin_inner", "spin_outer", "main", "spin-workload"] {
+            assert!(
+                seen.contains(name),
+                "{name} not seen in the screenshot: {seen}"
+            );
+        }
+    }
+}

@@ -731,6 +731,13 @@ pub const ENUM_PREFIX: &str = "EP__";
 /// /proc/kallsyms: `ep_ksym_t` in ebpf_pack.h.
 pub const KSYM_TYPE: &str = "ep_ksym_t";
 
+/// The typedef of a kernel stack id (`bpf_get_stackid` into the object's stack-trace map) whose row
+/// prints as a folded stack: `ep_kstack_t` in ebpf_pack.h.
+pub const KSTACK_TYPE: &str = "ep_kstack_t";
+
+/// The typedef of a user stack id (`bpf_get_stackid(..., BPF_F_USER_STACK)`): `ep_ustack_t`.
+pub const USTACK_TYPE: &str = "ep_ustack_t";
+
 /// The typedef of a block device number (`major << 20 | minor`) that prints as `MAJOR:MINOR`:
 /// `ep_dev_t` in ebpf_pack.h.
 pub const DEV_TYPE: &str = "ep_dev_t";

@@ -9,3 +9,4 @@ pub mod glob;
 pub mod map_types;
 pub mod options;
 pub mod probe;
+pub mod symbols;

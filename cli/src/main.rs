@@ -148,6 +148,18 @@ enum Command {
         /// shows the latest dump and the last events, redrawn each time; plain lines otherwise.
         #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
         interval: Option<u64>,
+        /// A folder with the unstripped binaries or debug files of what runs on the board (a
+        /// sysroot, a build's output, Yocto's -dbg files): user frames of stacks (profile) are named
+        /// from the file whose GNU build id is the board file's. Repeatable.
+        #[arg(long, value_name = "DIR")]
+        symbols: Vec<PathBuf>,
+        /// Write the run's stacks (profile) as a flame graph: one SVG that opens in a browser.
+        #[arg(long, value_name = "FILE.svg")]
+        flamegraph: Option<PathBuf>,
+        /// Write the run's stacks (profile) as folded stacks (`comm;outer;...;inner COUNT`), the
+        /// input of flamegraph.pl and speedscope.
+        #[arg(long, value_name = "FILE")]
+        folded: Option<PathBuf>,
         /// The guest of `--via qemu`.
         #[command(flatten)]
         guest: GuestOpts,
@@ -417,6 +429,9 @@ fn main() -> ExitCode {
             output,
             timestamps,
             interval,
+            symbols,
+            flamegraph,
+            folded,
             guest,
             probes,
             loader_args,
@@ -439,6 +454,9 @@ fn main() -> ExitCode {
             guest: guest.spec(),
             probes,
             loader_args,
+            symbols,
+            flamegraph,
+            folded,
             verbose: cli.verbose,
         }),
         Command::Ci { system, check } => ebpf_pack::scaffold::ci(&cli.project, system, check),

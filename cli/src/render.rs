@@ -20,8 +20,9 @@
 //! like BCC's syscount; a number the arch does not define stays a number, as everything does with
 //! [`Renderer::new`].
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -29,6 +30,7 @@ use serde_json::Value;
 
 use crate::arch::Arch;
 use crate::histogram::{log2_hist, unit_label};
+use crate::stacks::Stacks;
 use crate::syscalls::syscall_name;
 
 /// Names that mark a number as a syscall number: event fields, key members, or a map or probe whose
@@ -239,6 +241,18 @@ pub struct Renderer {
     kind: LineKind,
     /// One probe runs: event tables have no PROBE column, as a BCC tool's output has none.
     single_probe: bool,
+    /// Stacks named here, for keys that hold them (profile).
+    stacks: Stacks,
+    /// Folded stacks of the dump being received: printed merged, busiest first, when it ends.
+    pending_stacks: Option<PendingStacks>,
+}
+
+/// Folded stacks of one map's dump, waiting for the dump's end.
+#[derive(Debug)]
+struct PendingStacks {
+    probe: String,
+    map: String,
+    lines: HashMap<String, u64>,
 }
 
 /// What a line of ebpf-run's output was, for a caller that places them (the live view of
@@ -307,6 +321,83 @@ impl Renderer {
         }
     }
 
+    /// The same renderer naming user frames of stacks from files found in `dirs` (`--symbols`).
+    pub fn with_symbol_dirs(self, dirs: Vec<PathBuf>) -> Renderer {
+        Renderer {
+            stacks: Stacks::new(dirs),
+            ..self
+        }
+    }
+
+    /// The stacks of the run so far, named (for `--folded` and `--flamegraph`).
+    pub fn stacks(&self) -> &Stacks {
+        &self.stacks
+    }
+
+    /// Prints the folded stacks of the dump that was being received.
+    fn flush_stacks(&mut self, out: &mut Vec<String>) {
+        let Some(p) = self.pending_stacks.take() else {
+            return;
+        };
+        out.push(format!("{} map {}:", p.probe, p.map));
+        let mut lines: Vec<(String, u64)> = p.lines.into_iter().collect();
+        lines.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        out.extend(lines.into_iter().map(|(s, n)| format!("{s} {n}")));
+    }
+
+    /// Lines still held at the end of the output: the folded stacks of a dump not yet ended.
+    pub fn finish(&mut self) -> Vec<String> {
+        let mut out = Vec::new();
+        self.flush_stacks(&mut out);
+        out
+    }
+
+    /// The text lines for one line of ebpf-run's output, stacks of a dump still pending included
+    /// when it ends the dump.
+    fn stack_line(
+        &mut self,
+        probe: &str,
+        map: &str,
+        fields: &[(String, Member)],
+    ) -> Option<Vec<String>> {
+        let get = |k: &str| fields.iter().find(|(f, _)| f == k).map(|(_, v)| v.value());
+        let names: Vec<&str> = fields
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .filter(|k| *k != "probe" && *k != "map")
+            .collect();
+        match names.as_slice() {
+            ["symbols"] => {
+                self.stacks.take_symbols(probe, map, &get("symbols")?);
+                self.kind = LineKind::MapEntry;
+                Some(Vec::new())
+            }
+            ["key", "value", "stacks"] => {
+                let mut out = Vec::new();
+                let same = self
+                    .pending_stacks
+                    .as_ref()
+                    .is_some_and(|p| p.probe == probe && p.map == map);
+                if !same {
+                    self.flush_stacks(&mut out);
+                }
+                let count = get("value")?.as_u64().unwrap_or(0);
+                let line = self
+                    .stacks
+                    .fold_row(probe, map, &get("key")?, count, &get("stacks")?);
+                let pending = self.pending_stacks.get_or_insert_with(|| PendingStacks {
+                    probe: probe.to_owned(),
+                    map: map.to_owned(),
+                    lines: HashMap::new(),
+                });
+                *pending.lines.entry(line).or_default() += count;
+                self.kind = LineKind::MapEntry;
+                Some(out)
+            }
+            _ => None,
+        }
+    }
+
     /// What the line last given to [`Renderer::line_at`] was.
     pub fn last_kind(&self) -> LineKind {
         self.kind
@@ -329,6 +420,17 @@ impl Renderer {
         let text = |m: &Member| cell(&m.value());
         let probe = get("probe").map(text).unwrap_or_default();
         let map = get("map").map(text).unwrap_or_default();
+        if let Some(lines) = self.stack_line(&probe, &map, &fields) {
+            return lines;
+        }
+        // Anything else ends a dump of stacks.
+        let mut flushed = Vec::new();
+        self.flush_stacks(&mut flushed);
+        if !flushed.is_empty() {
+            let mut rest = self.line_at(json, at);
+            flushed.append(&mut rest);
+            return flushed;
+        }
         let rest: Vec<(String, Value)> = fields
             .iter()
             .filter(|(k, _)| k != "probe" && k != "map")

@@ -13,6 +13,7 @@ const SYSCOUNT_INTERVAL: &str =
     include_str!("../../tests/fixtures/streams/syscount-interval.jsonl");
 const SYSRET: &str = include_str!("../../tests/fixtures/streams/sysret.jsonl");
 const ALL: &str = include_str!("../../tests/fixtures/streams/all.jsonl");
+const PROFILE: &str = include_str!("../../tests/fixtures/streams/profile.jsonl");
 
 /// Renders a stream; line `i` arrives at 12:34:56 + 0.25 s * i, 0.25 s * i into the run.
 fn render_with(mut r: Renderer, lines: &str) -> String {
@@ -29,6 +30,13 @@ fn render_with(mut r: Renderer, lines: &str) -> String {
         })
         .map(|l| l + "\n")
         .collect()
+}
+
+/// Renders a whole stream, the lines held at its end included.
+fn render_with_end(r: &mut Renderer, lines: &str) -> String {
+    let mut out: Vec<String> = lines.lines().flat_map(|l| r.line(l)).collect();
+    out.extend(r.finish());
+    out.iter().map(|l| format!("{l}\n")).collect()
 }
 
 fn render(lines: &str) -> String {
@@ -248,4 +256,11 @@ fn toolbox_dumps_render_as_bcc_tables_and_histograms() {
 {"probe":"biolatency","map":"hist_us","key":{"disk":"7:0"},"value":{"slots":[0,0,0,0,0,0,4,12]}}
 {"dump":"exit"}"#;
     insta::assert_snapshot!(render_with(Renderer::for_arch(Arch::X86_64), stream));
+}
+
+#[test]
+fn recorded_profile_folds_its_stacks() {
+    let mut r = Renderer::for_arch(Arch::X86_64).with_single_probe(true);
+    let text = render_with_end(&mut r, PROFILE);
+    insta::assert_snapshot!(text);
 }

@@ -54,6 +54,13 @@ pub struct RunArgs {
     pub interval: Option<u64>,
     /// The guest of `--via qemu` (kernel, busybox, JIT, workload...).
     pub guest: GuestSpec,
+    /// Folders holding the unstripped binaries (or debug files) of what runs on the board, for naming
+    /// user frames of stacks (`profile`).
+    pub symbols: Vec<PathBuf>,
+    /// Write the run's stacks as a flame graph (SVG) here.
+    pub flamegraph: Option<PathBuf>,
+    /// Write the run's stacks as folded stacks here.
+    pub folded: Option<PathBuf>,
     /// Echo build commands.
     pub verbose: bool,
 }
@@ -344,7 +351,20 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     }
     let mut renderer = Renderer::for_arch(arch)
         .with_timestamps(args.timestamps)
-        .with_single_probe(single_probe);
+        .with_single_probe(single_probe)
+        .with_symbol_dirs(args.symbols.clone());
+    let wants_stacks = args.flamegraph.is_some() || args.folded.is_some();
+    for dir in &args.symbols {
+        if !dir.is_dir() {
+            return Err(failure(
+                EXIT_BAD_INPUT,
+                format!(
+                    "--symbols {}: not a folder\n  help: name the folder holding the unstripped binaries (a sysroot, a build's output)",
+                    dir.display()
+                ),
+            ));
+        }
+    }
     let started = Instant::now();
     let stdout = std::io::stdout();
     // A live view when maps are dumped every --interval into a terminal; plain lines otherwise.
@@ -374,6 +394,9 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         match args.format {
             RunFormat::Json => {
                 let _ = writeln!(lock, "{text}");
+                if wants_stacks {
+                    renderer.line_at(text, Arrival::now(started));
+                }
             }
             RunFormat::Text => {
                 for l in renderer.line_at(text, Arrival::now(started)) {
@@ -397,6 +420,15 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         }
         let _ = lock.flush();
     }
+    let held = renderer.finish();
+    if args.format == RunFormat::Text {
+        let mut lock = stdout.lock();
+        for l in held {
+            let _ = writeln!(lock, "{l}");
+        }
+        let _ = lock.flush();
+    }
+    write_stack_files(args, renderer.stacks(), &verified.stem, &board.describe())?;
     match end? {
         RunEnd::Exited(0) => Ok(()),
         RunEnd::Exited(code) => Err(Failure {
@@ -408,6 +440,53 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
             format!("the transport to {} was killed", board.describe()),
         )),
     }
+}
+
+/// Writes `--folded` and `--flamegraph` from the run's stacks, each whole or not at all.
+fn write_stack_files(
+    args: &RunArgs,
+    stacks: &crate::stacks::Stacks,
+    stem: &str,
+    board: &str,
+) -> Result<(), Failure> {
+    if let Some(path) = &args.folded {
+        write_whole(path, &stacks.folded_text(), "--folded")?;
+        eprintln!(
+            "ebpf-pack: {} stacks written to {}",
+            stacks.totals().len(),
+            path.display()
+        );
+    }
+    if let Some(path) = &args.flamegraph {
+        let mut graph = crate::flamegraph::FlameGraph::new();
+        for (stack, n) in stacks.totals() {
+            graph.add(stack, *n);
+        }
+        if graph.samples() == 0 {
+            eprintln!(
+                "ebpf-pack: warning: no stacks were sampled; {} is an empty flame graph\n  help: run a probe whose map keys hold stacks (profile), long enough to sample",
+                path.display()
+            );
+        }
+        let svg = graph.svg(&format!("{stem} on {board}"));
+        write_whole(path, &svg, "--flamegraph")?;
+        eprintln!(
+            "ebpf-pack: flame graph of {} samples written to {}",
+            graph.samples(),
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Writes `text` to `path` whole (a temporary file renamed into place).
+fn write_whole(path: &std::path::Path, text: &str, option: &str) -> Result<(), Failure> {
+    crate::scaffold::write_atomically(path, text).map_err(|e| {
+        failure(
+            EXIT_BAD_INPUT,
+            format!("{option} {}: cannot write: {e}", path.display()),
+        )
+    })
 }
 
 #[cfg(test)]

@@ -249,7 +249,7 @@ pub fn ci(project_dir: &Path, system: CiSystem, check: bool) -> Result<(), Failu
 }
 
 /// Writes through a temporary file and a rename: the file is the old or the new one, never half.
-fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir)?;
     }

@@ -30,7 +30,10 @@ pub const TOOL_SETS: &[(&str, &[&str])] = &[
         ],
     ),
     ("disk", &["biolatency", "biosnoop"]),
-    ("sched", &["runqlat", "cpudist", "softirqs", "hardirqs"]),
+    (
+        "sched",
+        &["runqlat", "cpudist", "softirqs", "hardirqs", "profile"],
+    ),
     (
         "net",
         &[
@@ -174,7 +177,11 @@ pub fn needs(name: &str, data: &[u8]) -> Result<ToolNeeds, String> {
         let Some((kind, point)) = &p.attach else {
             continue;
         };
-        let point = point.clone().unwrap_or_default();
+        let point = match kind {
+            // The rate (`perf_event/{sample_freq}`: a setting) is not where it attaches.
+            AttachKind::PerfEvent => "cpu-clock".to_owned(),
+            _ => point.clone().unwrap_or_default(),
+        };
         match kind {
             AttachKind::Tracepoint => {
                 raise(KernelVersion::new(4, 7), "tracepoint programs".into());

@@ -55,6 +55,9 @@ pub enum AttachPoint {
     PerfEvent {
         /// Samples per second per CPU.
         freq: u64,
+        /// `perf_event/{NAME}` without `--freq`: the rate is the integer setting NAME (profile's
+        /// `-F HZ`), read when the plan is resolved.
+        setting: Option<String>,
     },
     /// The receive path of a network interface.
     Xdp(String),
@@ -95,7 +98,7 @@ impl AttachPoint {
                 if *ret { "uretprobe" } else { "uprobe" },
                 path.display()
             ),
-            AttachPoint::PerfEvent { freq } => format!("perf_event cpu-clock at {freq} Hz"),
+            AttachPoint::PerfEvent { freq, .. } => format!("perf_event cpu-clock at {freq} Hz"),
             AttachPoint::Xdp(i) => format!("xdp {i}"),
             AttachPoint::Tc {
                 iface,
@@ -204,6 +207,11 @@ pub fn plan_program(
         }
         AttachKind::PerfEvent => AttachPoint::PerfEvent {
             freq: opts.freq.unwrap_or(DEFAULT_FREQ),
+            setting: point
+                .strip_prefix('{')
+                .and_then(|r| r.strip_suffix('}'))
+                .filter(|_| opts.freq.is_none())
+                .map(str::to_owned),
         },
         AttachKind::Xdp => AttachPoint::Xdp(iface()?),
         AttachKind::Tc if p.section.starts_with("tc") => {
@@ -399,7 +407,9 @@ pub fn attach_programs(
             (Program::UProbe(u), AttachPoint::Uprobe { path, func, ret }) => {
                 attach_uprobe(u, path, func, *ret).map(|fd| keep.push(fd))
             }
-            (Program::PerfEvent(e), AttachPoint::PerfEvent { freq }) => attach_perf(e, *freq, keep),
+            (Program::PerfEvent(e), AttachPoint::PerfEvent { freq, .. }) => {
+                attach_perf(e, *freq, keep)
+            }
             (Program::Xdp(x), AttachPoint::Xdp(iface)) => {
                 link(x.fd(), iface, sys::ATTACH_XDP).map(|fd| keep.push(fd))
             }
@@ -544,6 +554,25 @@ fn attach_kprobe_pattern(
 /// of the probe, as the tool's options set it.
 pub fn resolve_templates(probe: &ProbeObject, plan: &mut [PlannedProgram]) -> Result<(), Failure> {
     for p in plan {
+        if let AttachPoint::PerfEvent { freq, setting } = &mut p.point {
+            if let Some(hz) = setting
+                .take()
+                .and_then(|name| crate::globals::read_uint(probe, &name))
+            {
+                if hz == 0 {
+                    return Err(Failure::new(
+                        Exit::Usage,
+                        format!(
+                            "probe {}: a sampling rate of 0 Hz samples nothing",
+                            probe.name
+                        ),
+                    )
+                    .hint("give a rate of at least 1 (-F HZ)"));
+                }
+                *freq = hz;
+            }
+            continue;
+        }
         let (AttachPoint::Kprobe(f) | AttachPoint::Kretprobe(f)) = &mut p.point else {
             continue;
         };
@@ -738,7 +767,20 @@ mod tests {
                     ret: false,
                 },
             ),
-            ("perf_event", AttachPoint::PerfEvent { freq: DEFAULT_FREQ }),
+            (
+                "perf_event",
+                AttachPoint::PerfEvent {
+                    freq: DEFAULT_FREQ,
+                    setting: None,
+                },
+            ),
+            (
+                "perf_event/{sample_freq}",
+                AttachPoint::PerfEvent {
+                    freq: DEFAULT_FREQ,
+                    setting: Some("sample_freq".into()),
+                },
+            ),
             ("xdp", AttachPoint::Xdp("eth0".into())),
             (
                 "classifier",

@@ -19,6 +19,7 @@ use crate::decode::{Decoder, integer_type, read_uint, sign_extend, write_hex, wr
 use crate::events::json_head;
 use crate::map_types;
 use crate::probe::{MapDecl, ProbeObject};
+use crate::stacks::{MAX_STACK_ROWS, StackKey, StackMap};
 use crate::sys::RawMap;
 
 /// Rows printed per map.
@@ -174,6 +175,16 @@ pub fn dump_maps(
     let top = crate::globals::read_uint(probe, TOP_GLOBAL)
         .filter(|&n| n > 0)
         .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    // The object's stack-trace map, for keys holding stack ids.
+    let stacks = probe
+        .maps
+        .iter()
+        .filter(|d| d.map_type == Some(crate::stacks::STACK_TRACE_MAP))
+        .find_map(|d| match ebpf.map(&d.name)? {
+            Map::StackTraceMap(data) => RawMap::open(data.fd().as_fd(), 0).ok(),
+            _ => None,
+        })
+        .map(StackMap::new);
     for decl in &probe.maps {
         // The conventions' own maps (lost counters, perf fallback slots) are not the probe's data.
         if !decl.map_type.is_some_and(map_types::is_dumped)
@@ -207,7 +218,7 @@ pub fn dump_maps(
                 continue;
             }
         };
-        dump_map(probe.btf.as_ref(), &map, &raw, top, out)?;
+        dump_map(probe.btf.as_ref(), &map, &raw, stacks.as_ref(), top, out)?;
     }
     out.flush()
 }
@@ -301,6 +312,7 @@ fn dump_map(
     btf: Option<&Btf>,
     map: &MapOut<'_>,
     raw: &RawMap<'_>,
+    stacks: Option<&StackMap<'_>>,
     top: Option<usize>,
     out: &mut dyn Write,
 ) -> io::Result<()> {
@@ -388,6 +400,26 @@ fn dump_map(
         } else {
             writeln!(out, "  (no entries)")
         };
+    }
+    // Keys holding stacks print as folded stacks (stacks.rs).
+    if let Some((b, (layout, key_type))) =
+        btf.zip(decl.key.and_then(|k| Some((StackKey::of(btf?, k)?, k))))
+    {
+        let shown: Vec<(Vec<u8>, u64)> = rows
+            .into_iter()
+            .take(top.map_or(MAX_STACK_ROWS, |t| t.min(MAX_STACK_ROWS)))
+            .map(|r| (r.key, r.number.map_or(0, |n| u64::try_from(n).unwrap_or(0))))
+            .collect();
+        let decoder = Decoder::json(b);
+        return crate::stacks::write_rows(
+            out,
+            map.probe,
+            &decl.name,
+            &layout,
+            stacks,
+            &shown,
+            map.json.then_some((&decoder, key_type)),
+        );
     }
     let ksym = crate::ksyms::lazy();
     let decoder = btf.map(|b| {

@@ -17,6 +17,7 @@ mod globals;
 mod ksyms;
 mod list;
 mod run;
+mod stacks;
 mod sys;
 mod tool_args;
 mod uprobe;
@@ -27,7 +28,7 @@ mod clang_tests;
 mod tailor_tests;
 
 // Object reading and BTF decoding are shared with the host CLI.
-use ebpf_pack_object::{btf, decode, map_types, options, probe};
+use ebpf_pack_object::{btf, decode, map_types, options, probe, symbols};
 
 use std::io::Write;
 use std::process::ExitCode;

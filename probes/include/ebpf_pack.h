@@ -307,6 +307,17 @@ typedef __u32 ep_dev_t;
  * /proc/kallsyms), or in hex where the addresses are hidden. */
 typedef __u64 ep_ksym_t;
 
+/* Stack ids from bpf_get_stackid() into the object's BPF_MAP_TYPE_STACK_TRACE map: a key holding them
+ * prints as one folded stack per row (`comm;user frames;kernel frames_[k] count`, outermost frame
+ * first), the kernel frames named from /proc/kallsyms and the user frames from the process's mappings
+ * and ELF symbols (`ebpf-pack run` names them on the host, from the build's unstripped binaries). A
+ * negative id is a stack not taken (-EFAULT: the sample had none, as a kernel stack in user mode). */
+typedef __s32 ep_kstack_t;
+typedef __s32 ep_ustack_t;
+
+/* Frames a stack map keeps per stack: the kernel's own limit (PERF_MAX_STACK_DEPTH). */
+#define EP_STACK_DEPTH 127
+
 /* "No uid filter": uid settings default to this, as in libbpf-tools (uid 0 is root). */
 #define EP_NO_UID 0xffffffffu
 
