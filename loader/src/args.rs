@@ -61,10 +61,13 @@ columns per ring buffer. Records a probe could not reserve (ring buffer full) ar
 (EP_RINGBUF_RESERVE in ebpf_pack.h): a warning each second they grow, and at exit on stderr
 `PROBE MAP: N records printed, M lost` (JSON: {\"probe\":P,\"map\":M,\"printed\":N,\"lost\":M}).
 On exit, hash and array maps print as `PROBE map NAME:` and one line per entry; a map whose
-value is `struct { uN slots[N]; }` prints as a log2 histogram (slot i counts 2^i..2^(i+1)-1).
+value is `struct { uN slots[N]; }` prints as a log2 histogram (slot i counts 2^i..2^(i+1)-1); a map
+whose key holds stack ids (ep_kstack_t/ep_ustack_t) prints folded stacks, `comm;outer;...;inner N`,
+kernel frames (from /proc/kallsyms) marked _[k], user frames named from the mapped files' symbols.
 JSON lines: {\"probe\":P,\"map\":M,FIELDS...} for events, {\"probe\":P,\"map\":M,\"key\":K,\"value\":V}
-for map entries, {\"dump\":\"interval\"} (or \"exit\") after each round of them. Status and errors go
-to stderr.
+for map entries (with \"stacks\":[{\"kind\":\"user\"|\"kernel\",\"ips\":[...]}] for stack keys, after a
+{\"probe\":P,\"map\":M,\"symbols\":{\"kernel\":[...],\"processes\":[...]}} line saying what names them),
+{\"dump\":\"interval\"} (or \"exit\") after each round of them. Status and errors go to stderr.
 
 exit codes:
   0  success

@@ -312,6 +312,17 @@ struct PerfEventAttr {
     config2: u64,
 }
 
+/// Bit `n` of perf_event_attr's flag bitfield (`disabled` is 0, `freq` 10): C allocates bitfields
+/// from the least significant bit on little-endian targets and from the most significant one on
+/// big-endian ones (s390x).
+const fn attr_flag(n: u32) -> u64 {
+    if cfg!(target_endian = "big") {
+        1 << (63 - n)
+    } else {
+        1 << n
+    }
+}
+
 /// Reads a number from a sysfs file of the uprobe PMU.
 fn uprobe_pmu_value(file: &str) -> io::Result<u32> {
     let text = std::fs::read_to_string(format!("/sys/bus/event_source/devices/uprobe/{file}"))?;
@@ -399,7 +410,7 @@ pub fn attach_uprobe(
 /// (works in VMs without a hardware PMU). Stops when the fd closes.
 pub fn attach_cpu_clock(prog: BorrowedFd<'_>, cpu: u32, freq: u64) -> io::Result<OwnedFd> {
     const PERF_TYPE_SOFTWARE: u32 = 1;
-    const FLAG_FREQ: u64 = 1 << 10;
+    const FLAG_FREQ: u64 = attr_flag(10);
     let attr = PerfEventAttr {
         kind: PERF_TYPE_SOFTWARE,
         size: mem::size_of::<PerfEventAttr>() as u32,

@@ -22,6 +22,7 @@ pub const TOOLS: &[&str] = &[
     "runqlat",
     "softirqs",
     "hardirqs",
+    "profile",
 ];
 
 /// The value of `name=` in an ebpf-run text line (quoted values unquoted, without escapes).
@@ -54,6 +55,21 @@ fn dump<'a>(o: &'a str, tool: &str, map: &str) -> Vec<&'a str> {
         return Vec::new();
     }
     lines.take_while(|l| l.starts_with("  ")).collect()
+}
+
+/// The folded stacks of `tool`'s dump of `map` (the `STACK COUNT` lines after `tool map MAP:`).
+fn folded<'a>(o: &'a str, tool: &str, map: &str) -> Vec<&'a str> {
+    let title = format!("{tool} map {map}:");
+    let mut lines = o.lines().map(|l| l.trim_end_matches('\r'));
+    if lines.by_ref().find(|l| *l == title).is_none() {
+        return Vec::new();
+    }
+    lines
+        .take_while(|l| {
+            l.rsplit_once(' ')
+                .is_some_and(|(s, n)| !s.is_empty() && n.parse::<u64>().is_ok())
+        })
+        .collect()
 }
 
 /// The sum of every histogram row's count in `lines` (`low -> high : count |***|`).
@@ -229,6 +245,20 @@ pub fn problems(o: &str, with_hardirqs: bool) -> Vec<String> {
             .any(|l| l.trim_start().starts_with("key=timer ")),
         "softirqs: no timer softirq".into(),
     );
+    // profile: dd's reads and writes sampled with their kernel stacks, named from the guest's
+    // /proc/kallsyms (vfs_read/vfs_write are on every arch's path, never inlined).
+    let comm = m("workload profile", "comm");
+    let stacks = folded(o, "profile", "counts");
+    check(
+        stacks.iter().any(|l| {
+            l.starts_with(&format!("{comm};"))
+                && (l.contains(";vfs_read_[k]") || l.contains(";vfs_write_[k]"))
+        }),
+        format!(
+            "profile: no stack of {comm} through vfs_read_[k] or vfs_write_[k] among {} stacks",
+            stacks.len()
+        ),
+    );
     if with_hardirqs {
         check(
             dump(o, "hardirqs", "hardirqs")
@@ -249,4 +279,10 @@ fn fields_are_read_from_text_lines() {
     assert_eq!(field(l, "nope"), None);
     let o = "x\ncpudist map hist_us:\n  pid=0\n     usecs : count distribution\n        0 -> 1          : 2        |**|\n    16384 -> 32767      : 9        |****|\nnext\n";
     assert_eq!(hist_total(&dump(o, "cpudist", "hist_us")), 11);
+    let o =
+        "profile map counts:\ndd;[unknown];vfs_read_[k];read_zero_[k] 12\nsh;x 1\nprofile: done\n";
+    assert_eq!(
+        folded(o, "profile", "counts"),
+        ["dd;[unknown];vfs_read_[k];read_zero_[k] 12", "sh;x 1"]
+    );
 }
