@@ -1,12 +1,15 @@
 /*
- * funccount — calls of the kernel functions matching a pattern, counted per function: what BCC's
- * `funccount` prints (FUNC COUNT, the functions named from the board's /proc/kallsyms). Usage as
- * BCC's: `funccount [-p PID] PATTERN [interval [count]]`, PATTERN a glob over the functions kprobes
- * can attach to (`vfs_*`, `tcp_send*`; at most 1000). Attach point: `kprobe/{pattern}`: ebpf-run
- * attaches this one program to every function the `pattern` setting matches (kernels without
- * CONFIG_KPROBES cannot run this tool: `ebpf-run --check` says so). Maps: `counts` (PERCPU_HASH,
- * ep_ksym_t function address from bpf_get_func_ip → calls on that CPU, summed by the loader and
- * cleared after each interval, so no atomics). Kernel: 5.15+ (bpf_get_func_ip in kprobes), BTF.
+ * funccount — calls of the functions matching a pattern, counted per function: what BCC's
+ * `funccount` prints (FUNC COUNT). Usage as BCC's: `funccount [-p PID] PATTERN [interval [count]]`:
+ * - PATTERN a glob over the kernel functions kprobes can attach to (`vfs_*`, `tcp_send*`), named from
+ *   the board's /proc/kallsyms; attach point `kprobe/{pattern}` (kernels without CONFIG_KPROBES cannot
+ *   count kernel functions: `ebpf-run --check` says so);
+ * - or LIB:PATTERN / PATH:PATTERN (`c:malloc*`, `/usr/bin/app:handle_*`), a glob over the functions of
+ *   a library or binary; attach point `uprobe/{pattern}`, each function with its BPF cookie.
+ * ebpf-run attaches the one program the pattern is for to every match (at most 1000). Maps: `counts`
+ * (kernel: ep_ksym_t function address from bpf_get_func_ip) and `ucounts` (user: ep_probe_t cookie),
+ * PERCPU_HASH → calls on that CPU, summed by the loader and cleared after each interval, so no
+ * atomics. Kernel: 5.15+ (bpf_get_func_ip in kprobes, attach cookies on uprobes), BTF.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -27,7 +30,18 @@ struct {
 	__type(value, __u64);
 } counts EP_CLEAR SEC(".maps");
 
-const volatile char pattern[64] EP_OPTION("PATTERN", "kernel functions to count: a glob such as 'vfs_*'") = "";
+struct ufunc {
+	ep_probe_t func;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct ufunc);
+	__type(value, __u64);
+} ucounts EP_CLEAR SEC(".maps");
+
+const volatile char pattern[128] EP_OPTION("PATTERN", "functions to count: a kernel glob such as 'vfs_*', or LIB:GLOB / PATH:GLOB such as 'c:malloc*'") = "";
 const volatile __u32 filter_pid EP_OPTION("-p PID", "count calls by this process id only") = 0;
 
 SEC("kprobe/{pattern}")
@@ -41,5 +55,19 @@ int count_call(struct pt_regs *ctx)
 	if (!n)
 		return 0;
 	*n += 1; /* this CPU's copy: no atomic needed */
+	return 0;
+}
+
+SEC("uprobe/{pattern}")
+int count_user_call(struct pt_regs *ctx)
+{
+	if (filter_pid && (__u32)(bpf_get_current_pid_tgid() >> 32) != filter_pid)
+		return 0;
+	struct ufunc key = { .func = bpf_get_attach_cookie(ctx) };
+	__u64 zero = 0;
+	__u64 *n = ep_lookup_or_init(&ucounts, &key, &zero);
+	if (!n)
+		return 0;
+	*n += 1;
 	return 0;
 }

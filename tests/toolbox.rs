@@ -1237,3 +1237,55 @@ fn profile_via_run_names_stripped_frames_from_the_build_and_draws_a_flame_graph(
         }
     }
 }
+
+#[test]
+fn funccount_counts_the_functions_of_a_binary_that_a_pattern_matches() {
+    let Some(_k) = kernel_test() else { return };
+    let dir = tempdir();
+    let exe = dir.path().join("user-calls");
+    run_ok(
+        Command::new("gcc")
+            .args(["-O1", "-o"])
+            .arg(&exe)
+            .arg(repo().join("tests/fixtures/user-calls.c")),
+    );
+    // BCC's PATH:PATTERN: one uprobe per matching function, each counted under its name.
+    let spec = format!("{}:ep_call_*", exe.display());
+    let run = run_tool(&["funccount", &spec], || {
+        run_ok(&mut Command::new(&exe));
+        run_ok(&mut Command::new(&exe));
+    });
+    let counts: Vec<(String, u64)> = run
+        .dump("funccount", "ucounts")
+        .iter()
+        .map(|r| {
+            (
+                r["key"]["func"].as_str().unwrap_or_default().to_owned(),
+                r["value"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        counts,
+        [("ep_call_b".to_owned(), 14), ("ep_call_a".to_owned(), 10)],
+        "two runs of 5 ep_call_a and 7 ep_call_b calls"
+    );
+    assert!(
+        run.stderr.contains("2 functions of") && run.stderr.contains("match `ep_call_*`"),
+        "{}",
+        run.stderr
+    );
+    // A library by BCC's short name, and a pattern that matches nothing.
+    let out = Command::new(top().join("ebpf-run"))
+        .args(["funccount", "c:ep_no_such_function_*", "-d", "1"])
+        .current_dir(top())
+        .output()
+        .expect("run");
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("no function of ")
+            && stderr.contains("libc.so.6 matches `ep_no_such_function_*`"),
+        "{stderr}"
+    );
+}

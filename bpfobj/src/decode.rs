@@ -159,6 +159,8 @@ pub struct Decoder<'a> {
     budget: Cell<u32>,
     /// Kernel symbol of an address, for [`KSYM_TYPE`] values (the loader reads /proc/kallsyms).
     ksym: Option<&'a dyn Fn(u64) -> Option<String>>,
+    /// Names of [`PROBE_TYPE`] values (attach cookies).
+    probe_names: &'a [String],
 }
 
 impl<'a> Decoder<'a> {
@@ -169,6 +171,7 @@ impl<'a> Decoder<'a> {
             json: false,
             budget: Cell::new(MAX_NODES),
             ksym: None,
+            probe_names: &[],
         }
     }
 
@@ -375,6 +378,17 @@ impl<'a> Decoder<'a> {
                         None => return self.hex(out, bytes),
                     }
                 }
+                (PROBE_TYPE, 8) => {
+                    let cookie = read_uint(bytes, self.btf.is_big_endian()).unwrap_or(0);
+                    let name = usize::try_from(cookie)
+                        .ok()
+                        .and_then(|c| c.checked_sub(1))
+                        .and_then(|i| self.probe_names.get(i));
+                    match name {
+                        Some(name) => text.push_str(name),
+                        None => return self.hex(out, bytes),
+                    }
+                }
                 (DEV_TYPE, 4) => {
                     let dev = read_uint(bytes, self.btf.is_big_endian()).unwrap_or(0);
                     push_decimal(&mut text, dev >> 20);
@@ -488,6 +502,14 @@ impl<'a> Decoder<'a> {
         }
     }
 
+    /// The same decoder printing [`PROBE_TYPE`] value `i` as `names[i - 1]`.
+    pub fn with_probe_names(self, probe_names: &'a [String]) -> Self {
+        Decoder {
+            probe_names,
+            ..self
+        }
+    }
+
     /// Which of the typedefs printed as text ([`INET_ADDR_TYPE`], [`DEV_TYPE`]) `ty` is, through
     /// qualifiers and other typedefs.
     fn special(&self, mut ty: u32) -> Option<&'static str> {
@@ -496,7 +518,7 @@ impl<'a> Decoder<'a> {
             match t.kind {
                 Kind::Typedef => {
                     let name = self.btf.string(t.name_off);
-                    if let Some(s) = [INET_ADDR_TYPE, DEV_TYPE, KSYM_TYPE]
+                    if let Some(s) = [INET_ADDR_TYPE, DEV_TYPE, KSYM_TYPE, PROBE_TYPE]
                         .into_iter()
                         .find(|s| *s == name)
                     {
@@ -730,6 +752,10 @@ pub const ENUM_PREFIX: &str = "EP__";
 /// The typedef of a kernel address that prints as its symbol where the loader can read
 /// /proc/kallsyms: `ep_ksym_t` in ebpf_pack.h.
 pub const KSYM_TYPE: &str = "ep_ksym_t";
+
+/// The typedef of a BPF attach cookie that prints as the function its attach point is (funccount's
+/// uprobes: ebpf-run numbers them 1, 2, ...): `ep_probe_t` in ebpf_pack.h.
+pub const PROBE_TYPE: &str = "ep_probe_t";
 
 /// The typedef of a kernel stack id (`bpf_get_stackid` into the object's stack-trace map) whose row
 /// prints as a folded stack: `ep_kstack_t` in ebpf_pack.h.

@@ -51,6 +51,16 @@ pub enum AttachPoint {
         /// A uretprobe.
         ret: bool,
     },
+    /// Entry (or return) of every function of a binary or library matching a glob (funccount's
+    /// `PATH:PATTERN`), each attach point with its BPF cookie (1, 2, ...) naming the function.
+    UprobePattern {
+        /// Binary or library.
+        path: PathBuf,
+        /// Glob over its function symbols, or one function name.
+        pattern: String,
+        /// Uretprobes.
+        ret: bool,
+    },
     /// CPU sampling: the software cpu-clock event on every online CPU.
     PerfEvent {
         /// Samples per second per CPU.
@@ -95,6 +105,11 @@ impl AttachPoint {
             AttachPoint::Kretprobe(f) => format!("kretprobe {f}"),
             AttachPoint::Uprobe { path, func, ret } => format!(
                 "{} {}:{func}",
+                if *ret { "uretprobe" } else { "uprobe" },
+                path.display()
+            ),
+            AttachPoint::UprobePattern { path, pattern, ret } => format!(
+                "{} {}:{pattern} (each function matching)",
                 if *ret { "uretprobe" } else { "uprobe" },
                 path.display()
             ),
@@ -183,8 +198,12 @@ pub fn plan_program(
         AttachKind::Kprobe => AttachPoint::Kprobe(point),
         AttachKind::Kretprobe => AttachPoint::Kretprobe(point),
         AttachKind::Uprobe | AttachKind::Uretprobe => {
-            // `uprobe/PATH:FUNC` names both; a bare section takes --uprobe-path/--uprobe-func.
+            // `uprobe/PATH:FUNC` names both; a bare section takes --uprobe-path/--uprobe-func;
+            // `uprobe/{NAME}` waits for the string setting NAME (resolve_templates).
             let (path, func) = match point.rsplit_once(':') {
+                _ if point.starts_with('{') && point.ends_with('}') => {
+                    (PathBuf::new(), point.clone())
+                }
                 Some((path, func)) if !path.is_empty() && !func.is_empty() => {
                     (PathBuf::from(path), func.to_owned())
                 }
@@ -362,6 +381,8 @@ pub struct Keep {
     pub fds: Vec<OwnedFd>,
     /// clsact qdiscs added for netlink tc filters, deleted when dropped (after `fds`).
     pub qdiscs: Vec<sys::Clsact>,
+    /// What each BPF cookie names: cookie `i + 1` is the function `names[i]` (uprobe patterns).
+    pub names: Vec<String>,
 }
 
 impl Keep {
@@ -406,6 +427,10 @@ pub fn attach_programs(
             (Program::FExit(f), _) => f.attach().map(drop),
             (Program::UProbe(u), AttachPoint::Uprobe { path, func, ret }) => {
                 attach_uprobe(u, path, func, *ret).map(|fd| keep.push(fd))
+            }
+            (Program::UProbe(u), AttachPoint::UprobePattern { path, pattern, ret }) => {
+                attach_uprobe_pattern(probe, p, u, (path, pattern, *ret), keep)?;
+                Ok(())
             }
             (Program::PerfEvent(e), AttachPoint::PerfEvent { freq, .. }) => {
                 attach_perf(e, *freq, keep)
@@ -552,8 +577,51 @@ fn attach_kprobe_pattern(
 
 /// Fills attach points written `{NAME}` (funccount's `kprobe/{pattern}`) with the string global NAME
 /// of the probe, as the tool's options set it.
-pub fn resolve_templates(probe: &ProbeObject, plan: &mut [PlannedProgram]) -> Result<(), Failure> {
-    for p in plan {
+pub fn resolve_templates(
+    probe: &ProbeObject,
+    plan: &mut Vec<PlannedProgram>,
+) -> Result<(), Failure> {
+    // A probe with both `kprobe/{NAME}` and `uprobe/{NAME}` (funccount) keeps the one the value is
+    // for: `PATH:PATTERN` (or `LIB:PATTERN`, `p:LIB:PATTERN`) is user space, anything else the kernel.
+    let user_spec =
+        |name: &str| crate::globals::read_string(probe, name).is_some_and(|v| v.contains(':'));
+    plan.retain(|p| match &p.point {
+        AttachPoint::Kprobe(f) | AttachPoint::Kretprobe(f) => {
+            template_name(f).is_none_or(|n| !user_spec(n))
+        }
+        AttachPoint::Uprobe { func, .. } => template_name(func).is_none_or(user_spec),
+        _ => true,
+    });
+    for p in plan.iter_mut() {
+        if let AttachPoint::Uprobe { func, ret, .. } = &p.point
+            && let Some(name) = template_name(func)
+        {
+            let value = crate::globals::read_string(probe, name).unwrap_or_default();
+            let spec = value.strip_prefix("p:").unwrap_or(&value);
+            let Some((path, pattern)) = spec
+                .rsplit_once(':')
+                .filter(|(a, b)| !a.is_empty() && !b.is_empty())
+            else {
+                return Err(Failure::new(
+                    Exit::Usage,
+                    format!(
+                        "probe {}: `{value}` is not LIBRARY:PATTERN or PATH:PATTERN",
+                        probe.name
+                    ),
+                )
+                .hint(format!(
+                    "as BCC's: ebpf-run {} 'c:malloc*' or '/usr/bin/app:handle_*'",
+                    probe.name
+                )));
+            };
+            p.point = AttachPoint::UprobePattern {
+                path: PathBuf::from(path),
+                pattern: pattern.to_owned(),
+                ret: *ret,
+            };
+        }
+    }
+    for p in plan.iter_mut() {
         if let AttachPoint::PerfEvent { freq, setting } = &mut p.point {
             if let Some(hz) = setting
                 .take()
@@ -576,7 +644,7 @@ pub fn resolve_templates(probe: &ProbeObject, plan: &mut [PlannedProgram]) -> Re
         let (AttachPoint::Kprobe(f) | AttachPoint::Kretprobe(f)) = &mut p.point else {
             continue;
         };
-        let Some(name) = f.strip_prefix('{').and_then(|r| r.strip_suffix('}')) else {
+        let Some(name) = template_name(f) else {
             continue;
         };
         let value = crate::globals::read_string(probe, name).unwrap_or_default();
@@ -595,6 +663,77 @@ pub fn resolve_templates(probe: &ProbeObject, plan: &mut [PlannedProgram]) -> Re
         }
         *f = value;
     }
+    Ok(())
+}
+
+/// `NAME` of an attach point written `{NAME}`.
+fn template_name(point: &str) -> Option<&str> {
+    point.strip_prefix('{').and_then(|r| r.strip_suffix('}'))
+}
+
+/// Attaches one uprobe program to every function of `path` matching `pattern` (a glob, or one name),
+/// each through a BPF link whose cookie numbers it; the names go to `keep.names` for the dump.
+fn attach_uprobe_pattern(
+    probe: &str,
+    p: &PlannedProgram,
+    u: &UProbe,
+    (path, pattern, ret): (&Path, &str, bool),
+    keep: &mut Keep,
+) -> Result<(), Failure> {
+    let fail = |what: String| {
+        Failure::new(
+            Exit::Attach,
+            format!("probe {probe}: program `{}`: {what}", p.function),
+        )
+    };
+    let file = uprobe::find_library(path).map_err(&fail)?;
+    let data = std::fs::read(&file).map_err(|e| fail(format!("{}: {e}", file.display())))?;
+    let functions =
+        uprobe::functions(&data).map_err(|e| fail(format!("{}: {e}", file.display())))?;
+    let matching: Vec<&(String, u64)> = functions
+        .iter()
+        .filter(|(name, _)| ebpf_pack_object::glob::wildcard_match(pattern, name))
+        .collect();
+    if matching.is_empty() {
+        return Err(fail(format!(
+            "no function of {} matches `{pattern}`",
+            file.display()
+        ))
+        .hint("list them with: nm -D --defined-only FILE (or nm FILE for an unstripped one)"));
+    }
+    if matching.len() > MAX_PATTERN_PROBES {
+        return Err(Failure::new(
+            Exit::Usage,
+            format!(
+                "probe {probe}: `{pattern}` matches {} functions of {}, more than {MAX_PATTERN_PROBES}",
+                matching.len(),
+                file.display()
+            ),
+        )
+        .hint("narrow the pattern"));
+    }
+    let prog = fd(u.fd()).map_err(|e| fail(e.to_string()))?;
+    for (name, offset) in matching.iter().map(|m| (&m.0, m.1)) {
+        let cookie = keep.names.len() as u64 + 1;
+        let (event, link) = sys::attach_uprobe_with_cookie(prog, &file, offset, ret, cookie)
+            .map_err(|e| {
+                let why = if e.raw_os_error() == Some(libc::EINVAL) {
+                    format!("{e} (BPF cookies on uprobes need Linux 5.15)")
+                } else {
+                    e.to_string()
+                };
+                fail(format!("cannot attach to {}:{name}: {why}", file.display()))
+            })?;
+        keep.push(event);
+        keep.push(link);
+        keep.names.push(name.clone());
+    }
+    eprintln!(
+        "ebpf-run: {probe}: {}: {} functions of {} match `{pattern}`",
+        p.function,
+        matching.len(),
+        file.display()
+    );
     Ok(())
 }
 
@@ -772,6 +911,14 @@ mod tests {
                 AttachPoint::PerfEvent {
                     freq: DEFAULT_FREQ,
                     setting: None,
+                },
+            ),
+            (
+                "uprobe/{pattern}",
+                AttachPoint::Uprobe {
+                    path: PathBuf::new(),
+                    func: "{pattern}".into(),
+                    ret: false,
                 },
             ),
             (

@@ -169,6 +169,7 @@ pub fn dump_maps(
     ebpf: &Ebpf,
     cpu_slots: Option<usize>,
     json: bool,
+    probe_names: &[String],
     out: &mut dyn Write,
 ) -> io::Result<()> {
     // Read from the object's data each round: cheap next to the map reads, and no state to carry.
@@ -218,7 +219,15 @@ pub fn dump_maps(
                 continue;
             }
         };
-        dump_map(probe.btf.as_ref(), &map, &raw, stacks.as_ref(), top, out)?;
+        dump_map(
+            probe.btf.as_ref(),
+            &map,
+            &raw,
+            stacks.as_ref(),
+            top,
+            probe_names,
+            out,
+        )?;
     }
     out.flush()
 }
@@ -314,6 +323,7 @@ fn dump_map(
     raw: &RawMap<'_>,
     stacks: Option<&StackMap<'_>>,
     top: Option<usize>,
+    probe_names: &[String],
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let decl = map.decl;
@@ -429,6 +439,7 @@ fn dump_map(
             Decoder::new(b)
         }
         .with_ksym(&ksym)
+        .with_probe_names(probe_names)
     });
     let mut line = String::new();
     let shown = top.map_or(MAX_ROWS, |t| t.min(MAX_ROWS));

@@ -393,7 +393,7 @@ pub fn run(opts: &Options) -> Result<(), Failure> {
     // snapshot of every map is complete (ebpf-pack run --interval redraws its view on it).
     let dump_round = |out: &mut dyn Write, end: &str| -> io::Result<()> {
         for (probe, ebpf) in probes.iter().zip(&loaded) {
-            dump::dump_maps(probe, ebpf, cpu_slots, json, out)?;
+            dump::dump_maps(probe, ebpf, cpu_slots, json, &keep.names, out)?;
         }
         if json {
             writeln!(out, "{{\"dump\":\"{end}\"}}")?;

@@ -374,14 +374,9 @@ fn perf_event_set_bpf(event: &OwnedFd, prog: BorrowedFd<'_>) -> io::Result<()> {
     Ok(())
 }
 
-/// Attaches program `prog` at file offset `offset` of `path` as a uprobe (a uretprobe when `ret`) for
-/// every process, through the uprobe PMU's perf event. The probe goes away when the fd closes.
-pub fn attach_uprobe(
-    prog: BorrowedFd<'_>,
-    path: &std::path::Path,
-    offset: u64,
-    ret: bool,
-) -> io::Result<OwnedFd> {
+/// Opens a uprobe (a uretprobe when `ret`) at file offset `offset` of `path` for every process,
+/// through the uprobe PMU's perf event. The probe goes away when the fd closes.
+fn open_uprobe(path: &std::path::Path, offset: u64, ret: bool) -> io::Result<OwnedFd> {
     use std::os::unix::ffi::OsStrExt;
     let path = CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
@@ -401,9 +396,46 @@ pub fn attach_uprobe(
         ..PerfEventAttr::default()
     };
     // pid -1 with cpu 0: every process (the program runs on whichever CPU hits the probe).
-    let event = perf_event_open(&attr, -1, 0)?;
+    perf_event_open(&attr, -1, 0)
+}
+
+/// Attaches program `prog` at file offset `offset` of `path` as a uprobe (a uretprobe when `ret`) for
+/// every process. The probe goes away when the fd closes.
+pub fn attach_uprobe(
+    prog: BorrowedFd<'_>,
+    path: &std::path::Path,
+    offset: u64,
+    ret: bool,
+) -> io::Result<OwnedFd> {
+    let event = open_uprobe(path, offset, ret)?;
     perf_event_set_bpf(&event, prog)?;
     Ok(event)
+}
+
+/// `BPF_PERF_EVENT`: the attach type of a BPF link to a perf event (Linux 5.15).
+const ATTACH_PERF_EVENT: u32 = 41;
+
+/// [`attach_uprobe`] through a BPF link carrying `cookie` (bpf_get_attach_cookie in the program):
+/// the perf event and the link, both to keep open.
+pub fn attach_uprobe_with_cookie(
+    prog: BorrowedFd<'_>,
+    path: &std::path::Path,
+    offset: u64,
+    ret: bool,
+    cookie: u64,
+) -> io::Result<(OwnedFd, OwnedFd)> {
+    let event = open_uprobe(path, offset, ret)?;
+    let mut link = LinkCreateAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        target: event.as_raw_fd() as u32,
+        attach_type: ATTACH_PERF_EVENT,
+        ..LinkCreateAttr::default()
+    };
+    link.tail[0] = cookie;
+    // SAFETY: the attr holds no pointers.
+    let fd = unsafe { bpf(BPF_LINK_CREATE, &mut link) }?;
+    // SAFETY: BPF_LINK_CREATE returned a new fd that nothing else owns.
+    Ok((event, unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
 /// Samples CPU `cpu` with the software cpu-clock event at `freq` Hz, running `prog` on each sample

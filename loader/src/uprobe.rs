@@ -43,6 +43,46 @@ pub fn find_binary(target: &Path) -> Result<PathBuf, String> {
     ))
 }
 
+/// The library or binary a funccount-style spec names: a path, a library file name, or a bare
+/// library name as BCC takes it (`c` is libc: `libc.so.6`, then `libc.so`).
+pub fn find_library(target: &Path) -> Result<PathBuf, String> {
+    let name = target.to_string_lossy();
+    match find_binary(target) {
+        Err(e) if !name.contains('/') && !name.contains(".so") => {
+            [format!("lib{name}.so.6"), format!("lib{name}.so")]
+                .iter()
+                .find_map(|n| find_binary(Path::new(n)).ok())
+                .ok_or(e)
+        }
+        found => found,
+    }
+}
+
+/// The defined functions of the ELF file `data` (static symbol table, and the dynamic one), each
+/// name once with its file offset, in name order.
+pub fn functions(data: &[u8]) -> Result<Vec<(String, u64)>, String> {
+    let elf =
+        Elf::parse(data).map_err(|e| format!("not an ELF file of this machine's class: {e}"))?;
+    let mut out: Vec<(String, u64)> = elf
+        .symbols()
+        .chain(elf.dynamic_symbols())
+        .filter(|s| s.is_definition() && s.kind() == object::SymbolKind::Text)
+        .filter_map(|sym| {
+            let name = sym.name().ok()?;
+            let section = elf.section_by_index(sym.section_index()?).ok()?;
+            let (file_start, _) = section.file_range()?;
+            let offset = sym
+                .address()
+                .checked_sub(section.address())?
+                .checked_add(file_start)?;
+            Some((name.to_owned(), offset))
+        })
+        .collect();
+    out.sort_unstable();
+    out.dedup_by(|b, a| a.0 == b.0);
+    Ok(out)
+}
+
 /// The file offset of function `func` in the ELF file `data` (static or dynamic symbol table).
 pub fn symbol_offset(data: &[u8], func: &str) -> Result<u64, String> {
     let elf =

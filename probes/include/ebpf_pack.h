@@ -307,6 +307,10 @@ typedef __u32 ep_dev_t;
  * /proc/kallsyms), or in hex where the addresses are hidden. */
 typedef __u64 ep_ksym_t;
 
+/* The BPF cookie of an attach point that ebpf-run numbers itself (1, 2, ... for each function a
+ * `uprobe/{NAME}` pattern matched: bpf_get_attach_cookie(), Linux 5.15): prints as that function. */
+typedef __u64 ep_probe_t;
+
 /* Stack ids from bpf_get_stackid() into the object's BPF_MAP_TYPE_STACK_TRACE map: a key holding them
  * prints as one folded stack per row (`comm;user frames;kernel frames_[k] count`, outermost frame
  * first), the kernel frames named from /proc/kallsyms and the user frames from the process's mappings
