@@ -45,8 +45,12 @@ declare -A spec=(
   [arm64-trixie]="arm64 arm64 no trixie"
 )
 # guest -> kernel modules to extract from its kernel package (paths under lib/modules/VERSION/kernel/)
+# (loop.ko: the loop devices biolatency and biosnoop read in the toolbox's part of the workload.)
 declare -A modules=(
-  [arm64]="net/sched/sch_ingress.ko net/sched/cls_bpf.ko"
+  [arm64]="net/sched/sch_ingress.ko net/sched/cls_bpf.ko drivers/block/loop.ko"
+  [arm]="drivers/block/loop.ko"
+  [s390x]="drivers/block/loop.ko"
+  [arm64-trixie]="drivers/block/loop.ko"
 )
 
 die() { echo "provision-test-kernels: error: $*" >&2; exit 1; }
@@ -72,9 +76,11 @@ trap 'rm -rf "${cleanup[@]}"' EXIT
 
 # complete ENV_FILE GUEST: every path the file names exists, and it names the guest's modules.
 complete() {
-  local f=$1 guest=$2 line
+  local f=$1 guest=$2 line m
   [ -s "$f" ] || return 1
-  [ -z "${modules[$guest]:-}" ] || grep -q '^modules=' "$f" || return 1
+  for m in ${modules[$guest]:-}; do
+    grep -q "^modules=.*/${m##*/}\( \|\$\)" "$f" || return 1
+  done
   while IFS= read -r line; do
     case "$line" in
       kernel=*|busybox=*|vmlinux=*) [ -s "${line#*=}" ] || return 1 ;;
@@ -96,6 +102,18 @@ extract() {
   rm -rf "$tmp"
 }
 
+# extract_module DEB MODULE OUT: kernel module MODULE (a path under lib/modules/VERSION/kernel/) of DEB
+# written to OUT, uncompressed (Debian 13 ships them as .ko.xz under /usr/lib).
+extract_module() {
+  local deb=$1 module=$2 out=$3
+  extract "$deb" "./*lib/modules/*/kernel/$module*" "$out.packed"
+  case "$(head -c 6 "$out.packed" | od -An -tx1 | tr -d ' ')" in
+    fd377a585a00) xz -dc "$out.packed" >"$out.tmp" && mv -f "$out.tmp" "$out" ;;
+    *) mv -f "$out.packed" "$out" ;;
+  esac
+  rm -f "$out.packed"
+}
+
 provision() {
   local arch=$1 debarch flavour needs_dbg suite
   read -r debarch flavour needs_dbg suite <<<"${spec[$arch]}"
@@ -105,6 +123,28 @@ provision() {
     log "$arch: cached ($(sed -n 's/^kernel_version=//p' "$env_file")); --refresh resolves again"
     cat "$env_file"
     return
+  fi
+  # A cached guest that only lacks modules added since: taken from its own kernel package, so the
+  # kernel (and its BTF) stays the one the cache holds.
+  if [ "$refresh" -eq 0 ] && [ -s "$env_file" ]; then
+    local pkg ver deb
+    pkg=$(sed -n 's/^kernel_package=//p' "$env_file")
+    ver=$(sed -n 's/^kernel_version=//p' "$env_file")
+    deb="$dir/${pkg}_${ver//:/%3a}_${debarch}.deb"
+    if [ -s "$deb" ]; then
+      local m paths=()
+      for m in ${modules[$arch]:-}; do
+        [ -s "$dir/${m##*/}" ] || extract_module "$deb" "$m" "$dir/${m##*/}"
+        paths+=("$dir/${m##*/}")
+      done
+      { grep -v '^modules=' "$env_file"; echo "modules=${paths[*]}"; } >"$env_file.tmp"
+      mv -f "$env_file.tmp" "$env_file"
+      if complete "$env_file" "$arch"; then
+        log "$arch: cached ($ver), modules added from $deb"
+        cat "$env_file"
+        return
+      fi
+    fi
   fi
   local apt="$dir/apt"
   debian_apt_setup "$apt" "$debarch" "$suite"
@@ -150,7 +190,7 @@ provision() {
   used+=("$deb")
   extract "$deb" './boot/vmlinuz-*' "$dir/vmlinuz"
   for module in ${modules[$arch]:-}; do
-    extract "$deb" "./lib/modules/*/kernel/$module" "$dir/${module##*/}"
+    extract_module "$deb" "$module" "$dir/${module##*/}"
     module_paths+=("$dir/${module##*/}")
   done
   deb=$(fetch busybox-static "$bb_version")

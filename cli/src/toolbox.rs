@@ -173,10 +173,23 @@ pub fn needs(name: &str, data: &[u8]) -> Result<ToolNeeds, String> {
         }
     };
     let mut trampolines = false;
+    // `kprobe/{NAME}` with `uprobe/{NAME}` (funccount): the loader keeps one of them, as the setting
+    // says; what the tool needs is what its kernel patterns need, user patterns need uprobes instead.
+    let kernel_template = |name: &str| {
+        obj.programs.iter().any(|q| {
+            matches!(&q.attach, Some((AttachKind::Kprobe | AttachKind::Kretprobe, Some(pt))) if pt == name)
+        })
+    };
     for p in &obj.programs {
         let Some((kind, point)) = &p.attach else {
             continue;
         };
+        if let (AttachKind::Uprobe | AttachKind::Uretprobe, Some(pt)) = (kind, point)
+            && pt.starts_with('{')
+            && kernel_template(pt)
+        {
+            continue;
+        }
         let point = match kind {
             // The rate (`perf_event/{sample_freq}`: a setting) is not where it attaches.
             AttachKind::PerfEvent => "cpu-clock".to_owned(),

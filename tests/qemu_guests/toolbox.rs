@@ -23,6 +23,10 @@ pub const TOOLS: &[&str] = &[
     "softirqs",
     "hardirqs",
     "profile",
+    "biolatency",
+    "-D",
+    "biosnoop",
+    "oomkill",
 ];
 
 /// The value of `name=` in an ebpf-run text line (quoted values unquoted, without escapes).
@@ -258,6 +262,40 @@ pub fn problems(o: &str, with_hardirqs: bool) -> Vec<String> {
             "profile: no stack of {comm} through vfs_read_[k] or vfs_write_[k] among {} stacks",
             stacks.len()
         ),
+    );
+    // biolatency -D and biosnoop: the 16 direct reads of the loop device, each one request.
+    let (disk, reads) = (m("workload bio", "disk"), m("workload bio", "count"));
+    let lines = dump(o, "biolatency", "hist_us");
+    let at = lines
+        .iter()
+        .position(|l| field(&format!(" {}", l.trim()), "disk") == Some(&disk));
+    let total = at.map_or(0, |i| {
+        let rest: Vec<&str> = lines[i + 1..]
+            .iter()
+            .take_while(|l| !l.trim_start().starts_with("disk="))
+            .copied()
+            .collect();
+        hist_total(&rest)
+    });
+    check(
+        total.to_string() == reads,
+        format!("biolatency -D: {total} requests of disk {disk}, the workload made {reads}"),
+    );
+    let snooped = events(o, "biosnoop")
+        .filter(|l| field(l, "disk") == Some(&disk) && field(l, "comm") == Some("dd"))
+        .filter(|l| field(l, "bytes") == Some("4096"))
+        .count();
+    check(
+        snooped.to_string() == reads,
+        format!(
+            "biosnoop: {snooped} reads of 4096 bytes by dd on {disk}, the workload made {reads}"
+        ),
+    );
+    // oomkill: the OOM killer chose dd in its 16 MiB cgroup.
+    let (victim, comm) = (m("workload oom", "pid"), m("workload oom", "comm"));
+    check(
+        seen(o, "oomkill", &[("tpid", &victim), ("tcomm", &comm)]),
+        format!("oomkill: no OOM kill of {comm} {victim}"),
     );
     if with_hardirqs {
         check(
