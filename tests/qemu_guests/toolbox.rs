@@ -27,6 +27,7 @@ pub const TOOLS: &[&str] = &[
     "-D",
     "biosnoop",
     "oomkill",
+    "tcpretrans",
 ];
 
 /// The value of `name=` in an ebpf-run text line (quoted values unquoted, without escapes).
@@ -296,6 +297,16 @@ pub fn problems(o: &str, with_hardirqs: bool) -> Vec<String> {
     check(
         seen(o, "oomkill", &[("tpid", &victim), ("tcomm", &comm)]),
         format!("oomkill: no OOM kill of {comm} {victim}"),
+    );
+    // tcpretrans: the SYN the kernel sent again.
+    let (raddr, rport) = (m("workload retrans", "raddr"), m("workload retrans", "rport"));
+    check(
+        seen(
+            o,
+            "tcpretrans",
+            &[("raddr", &raddr), ("rport", &rport), ("state", "SYN_SENT")],
+        ),
+        format!("tcpretrans: no retransmitted SYN to {raddr}:{rport}"),
     );
     if with_hardirqs {
         check(
