@@ -259,8 +259,24 @@ runqlat map hist_us:
         16 -> 31         : 12       |****************************************|
 softirqs map softirqs:
   key=timer  total_ns=12000 count=9
+biosnoop comm=dd pid=177 disk=7:0 t=RS sector=0 bytes=4096 lat_us=2185
+biosnoop comm=dd pid=177 disk=7:0 t=RS sector=8 bytes=4096 lat_us=222
+@@ebpf-pack: workload bio disk=7:0 count=2
+oomkill tpid=183 tcomm=dd kpid=183 kcomm=dd pages=67624
+@@ebpf-pack: workload oom pid=183 comm=dd status=137
+tcpretrans pid=0 ip=4 laddr=127.0.0.1 lport=33450 raddr=127.0.0.1 rport=4712 state=SYN_SENT
+@@ebpf-pack: workload retrans raddr=127.0.0.1 rport=4712
+@@ebpf-pack: workload profile comm=dd
 hardirqs map hardirqs:
   name=arch_timer  total_ns=9000 count=30
+profile map counts:
+dd;[unknown];el0_svc_[k];ksys_read_[k];vfs_read_[k];read_iter_zero_[k] 12
+sh;[unknown] 1
+biolatency map hist_us:
+  disk=7:0
+     usecs               : count    distribution
+        64 -> 127        : 1        |****************************************|
+      1024 -> 2047       : 1        |****************************************|
 @@ebpf-pack: ebpf-run exit=0 uptime=9.64
 ebpf-pack: ebpf-run exited 0 in the guest (10.4 s boot to result)
 ";
@@ -290,6 +306,23 @@ ebpf-pack: ebpf-run exited 0 in the guest (10.4 s boot to result)
         ),
         ("lport=4711\n", "tcpaccept: no accept on port 4711"),
         ("  key=timer", "softirqs: no timer softirq"),
+        ("tcomm=dd", "oomkill: no OOM kill of dd 183"),
+        (
+            "state=SYN_SENT",
+            "tcpretrans: no retransmitted SYN to 127.0.0.1:4712",
+        ),
+        (
+            "vfs_read_[k]",
+            "profile: no stack of dd through vfs_read_[k] or vfs_write_[k] among 2 stacks",
+        ),
+        (
+            "sector=8 bytes=4096",
+            "biosnoop: 1 reads of 4096 bytes by dd on 7:0, the workload made 2",
+        ),
+        (
+            "1024 -> 2047       : 1 ",
+            "biolatency -D: 1 requests of disk 7:0, the workload made 2",
+        ),
     ] {
         let bad = problems(&case, &outcome(&good.replacen(drop, "x=y", 1)));
         assert!(bad.iter().any(|b| b == named), "{drop}: {bad:?}");
@@ -302,8 +335,15 @@ ebpf-pack: ebpf-run exited 0 in the guest (10.4 s boot to result)
         "{bad:?}"
     );
     let report = report(&case, &outcome(&wrong), &bad);
+    // The console's last 60 lines, up to the guest's last one.
+    let tail = report
+        .split("--- console tail ---\n")
+        .nth(1)
+        .and_then(|t| t.split("\n--- rerun ---").next())
+        .expect("a console tail");
+    assert_eq!(tail.lines().count(), 60, "{report}");
     assert!(
-        report.contains("--- console tail ---\nebpf-pack: guest command"),
+        tail.ends_with("ebpf-pack: ebpf-run exited 0 in the guest (10.4 s boot to result)"),
         "{report}"
     );
     assert!(

@@ -299,7 +299,10 @@ pub fn problems(o: &str, with_hardirqs: bool) -> Vec<String> {
         format!("oomkill: no OOM kill of {comm} {victim}"),
     );
     // tcpretrans: the SYN the kernel sent again.
-    let (raddr, rport) = (m("workload retrans", "raddr"), m("workload retrans", "rport"));
+    let (raddr, rport) = (
+        m("workload retrans", "raddr"),
+        m("workload retrans", "rport"),
+    );
     check(
         seen(
             o,
