@@ -267,6 +267,7 @@ oomkill tpid=183 tcomm=dd kpid=183 kcomm=dd pages=67624
 tcpretrans pid=0 ip=4 laddr=127.0.0.1 lport=33450 raddr=127.0.0.1 rport=4712 state=SYN_SENT
 @@ebpf-pack: workload retrans raddr=127.0.0.1 rport=4712
 @@ebpf-pack: workload profile comm=dd
+verdict: ready: this kernel can run bindsnoop, biolatency, biosnoop, capable, cpudist, execsnoop, exitsnoop, filelife, funccount, hardirqs, killsnoop, mountsnoop, oomkill, opensnoop, profile, runqlat, softirqs, statsnoop, syscount, tcpaccept, tcpconnect, tcplife, tcpretrans, vfsstat
 hardirqs map hardirqs:
   name=arch_timer  total_ns=9000 count=30
 profile map counts:
@@ -322,6 +323,10 @@ ebpf-pack: ebpf-run exited 0 in the guest (10.4 s boot to result)
         (
             "1024 -> 2047       : 1 ",
             "biolatency -D: 1 requests of disk 7:0, the workload made 2",
+        ),
+        (
+            "oomkill, opensnoop",
+            "ebpf-run --check: not ready for [\"opensnoop\", \"oomkill\"] (verdict: \"bindsnoop, biolatency, biosnoop, capable, cpudist, execsnoop, exitsnoop, filelife, funccount, hardirqs, killsnoop, mountsnoop, x=y, profile, runqlat, softirqs, statsnoop, syscount, tcpaccept, tcpconnect, tcplife, tcpretrans, vfsstat\")",
         ),
     ] {
         let bad = problems(&case, &outcome(&good.replacen(drop, "x=y", 1)));

@@ -311,6 +311,27 @@ pub fn problems(o: &str, with_hardirqs: bool) -> Vec<String> {
         ),
         format!("tcpretrans: no retransmitted SYN to {raddr}:{rport}"),
     );
+    // --check agrees: every tool of the bundle can run on this kernel.
+    let verdict = o
+        .lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .find_map(|l| l.strip_prefix("verdict: ready: this kernel can run "))
+        .unwrap_or_default();
+    let ready: Vec<&str> = verdict.split(", ").collect();
+    let missing: Vec<&str> = ["opensnoop", "execsnoop", "syscount"]
+        .into_iter()
+        .chain(
+            TOOLS
+                .iter()
+                .copied()
+                .filter(|t| t.chars().all(|c| c.is_ascii_lowercase())),
+        )
+        .filter(|t| !ready.contains(t))
+        .collect();
+    check(
+        missing.is_empty(),
+        format!("ebpf-run --check: not ready for {missing:?} (verdict: {verdict:?})"),
+    );
     if with_hardirqs {
         check(
             dump(o, "hardirqs", "hardirqs")
