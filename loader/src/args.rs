@@ -9,7 +9,7 @@ ebpf-run - load, attach and watch the eBPF probes of an ebpf-pack bundle
 
 usage: ebpf-run [PROBE [TOOL OPTIONS] [interval [count]] | FILE.bpf.o ...] [--duration SECS]
                 [--interval SECS [--count N]] [--format text|json] [--set NAME=VALUE ...] [--btf FILE] [--bundle DIR] [--iface IFACE]
-                [--cgroup DIR] [--freq HZ] [--uprobe-path PATH --uprobe-func FUNC] [--perf-buffer]
+                [--cgroup DIR] [--freq HZ] [--attach PROG=TARGET ...] [--uprobe-path PATH --uprobe-func FUNC] [--perf-buffer]
                 [--tc-netlink] [--full-btf]
        ebpf-run --list [PROBE|FILE.bpf.o ...] [--bundle DIR]
        ebpf-run --check [PROBE|FILE.bpf.o ...] [--btf FILE] [--bundle DIR]
@@ -33,6 +33,11 @@ usage: ebpf-run [PROBE [TOOL OPTIONS] [interval [count]] | FILE.bpf.o ...] [--du
   --iface IFACE    network interface for xdp, tc/classifier and socket programs
   --cgroup DIR     cgroup v2 directory for cgroup_skb programs (default: the cgroup2 mount)
   --freq HZ        sampling frequency of perf_event programs, per CPU (default 99)
+  --attach PROG=TARGET
+                   where program PROG of a bare section (`kprobe`, `kretprobe`, `fentry`, `fexit`,
+                   `tracepoint`, `raw_tp`, `tp_btf`, `uprobe`: no target in the section, as libbpf
+                   objects whose user code attaches them) goes: a function, CATEGORY/NAME, a
+                   tracepoint name, or PATH:FUNC; repeatable
   --uprobe-path P  binary or library for bare `uprobe`/`uretprobe` sections
   --uprobe-func F  function in it (sections may name both: uprobe/PATH:FUNC)
   --tc-netlink     attach tc/classifier programs as netlink filters on a clsact qdisc (what
@@ -127,6 +132,8 @@ pub struct AttachOptions {
     pub uprobe_func: Option<String>,
     /// `--tc-netlink`: attach tc programs as netlink filters even where tcx links exist.
     pub tc_netlink: bool,
+    /// `--attach PROG=TARGET`: where programs in bare sections (`SEC("kprobe")`) attach.
+    pub targets: Vec<(String, String)>,
 }
 
 /// A word of the command line that is not one of ebpf-run's own `--` options: a probe, an object
@@ -249,6 +256,21 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Usage
             },
             "--uprobe-path" => {
                 opts.attach.uprobe_path = Some(PathBuf::from(value("--uprobe-path")?))
+            }
+            "--attach" => {
+                let text = text_value("--attach", value("--attach")?)?;
+                match text.split_once('=') {
+                    Some((prog, target)) if !prog.is_empty() && !target.is_empty() => opts
+                        .attach
+                        .targets
+                        .push((prog.to_owned(), target.to_owned())),
+                    _ => {
+                        return Err(UsageError(format!(
+                            "--attach `{text}`: expected PROG=TARGET (a program name, `=`, a function, \
+                             CATEGORY/NAME tracepoint or PATH:FUNC)"
+                        )));
+                    }
+                }
             }
             "--uprobe-func" => {
                 opts.attach.uprobe_func =
@@ -398,6 +420,9 @@ mod tests {
             "/bin/sh",
             "--uprobe-func",
             "main",
+            "--attach",
+            "on_open=do_sys_openat2",
+            "--attach=count=syscalls/sys_enter_getppid",
         ]) else {
             panic!("expected run");
         };
@@ -410,6 +435,10 @@ mod tests {
                 uprobe_path: Some("/bin/sh".into()),
                 uprobe_func: Some("main".into()),
                 tc_netlink: false,
+                targets: vec![
+                    ("on_open".into(), "do_sys_openat2".into()),
+                    ("count".into(), "syscalls/sys_enter_getppid".into()),
+                ],
             }
         );
         assert_eq!(o.format, Format::Json);

@@ -177,7 +177,48 @@ pub fn plan_program(
     };
     let needs = |what: &str| Failure::new(Exit::Usage, format!("{subject}: needs {what}"));
     let iface = || opts.iface.clone().ok_or_else(|| needs("--iface IFACE"));
-    let point = point.clone().unwrap_or_default();
+    // A bare section's target comes from --attach PROG=TARGET, as libbpf user code would name it.
+    let given = opts
+        .targets
+        .iter()
+        .rev()
+        .find(|(prog, _)| *prog == p.function)
+        .map(|(_, target)| target.clone());
+    let runtime = matches!(
+        kind,
+        AttachKind::Tracepoint
+            | AttachKind::RawTracepoint
+            | AttachKind::TpBtf
+            | AttachKind::Kprobe
+            | AttachKind::Kretprobe
+            | AttachKind::Fentry
+            | AttachKind::Fexit
+    );
+    let point = match (point, given) {
+        (_, Some(target)) => target,
+        (Some(point), None) => point.clone(),
+        (None, None) if runtime => {
+            let example = match kind {
+                AttachKind::Tracepoint => "CATEGORY/NAME",
+                AttachKind::RawTracepoint | AttachKind::TpBtf => "TRACEPOINT",
+                _ => "FUNCTION",
+            };
+            return Err(Failure::new(
+                Exit::Usage,
+                format!(
+                    "{subject}: a bare `{}` section names no target: its loader chooses one at run time",
+                    p.section
+                ),
+            )
+            .hint(format!("give it: --attach {}={example}", p.function)));
+        }
+        (None, None) => String::new(),
+    };
+    let point = match kind {
+        // bpftrace's spelling of a tracepoint works too.
+        AttachKind::Tracepoint if !point.contains('/') => point.replacen(':', "/", 1),
+        _ => point,
+    };
     Ok(match kind {
         AttachKind::Tracepoint => match point.split_once('/') {
             Some((category, name)) => AttachPoint::Tracepoint {
@@ -840,6 +881,7 @@ mod tests {
             uprobe_path: Some("/bin/t".into()),
             uprobe_func: Some("f".into()),
             tc_netlink: false,
+            targets: vec![("g".into(), "vfs_read".into())],
         }
     }
 
@@ -988,6 +1030,44 @@ mod tests {
             let err = plan_program("p", &spec(bad), &opts()).expect_err(bad);
             assert_eq!(err.exit, Exit::BadInput, "{bad}");
         }
+        // Bare run-time sections without --attach name the option and the program.
+        for (section, want) in [
+            ("kprobe", "--attach f=FUNCTION"),
+            ("fentry", "--attach f=FUNCTION"),
+            ("tracepoint", "--attach f=CATEGORY/NAME"),
+            ("raw_tp", "--attach f=TRACEPOINT"),
+        ] {
+            let err = plan_program("p", &spec(section), &none).expect_err(section);
+            assert_eq!(err.exit, Exit::Usage, "{section}");
+            assert!(
+                err.hint.as_deref().is_some_and(|h| h.contains(want)),
+                "{section}: {err:?}"
+            );
+        }
+        // With it: the target given, a tracepoint also as bpftrace spells it.
+        let given = |target: &str| AttachOptions {
+            targets: vec![("f".into(), target.into())],
+            ..AttachOptions::default()
+        };
+        assert_eq!(
+            plan_program("p", &spec("kretprobe"), &given("vfs_read")),
+            Ok(AttachPoint::Kretprobe("vfs_read".into()))
+        );
+        assert_eq!(
+            plan_program("p", &spec("tp"), &given("sched:sched_switch")),
+            Ok(AttachPoint::Tracepoint {
+                category: "sched".into(),
+                name: "sched_switch".into()
+            })
+        );
+        assert_eq!(
+            plan_program("p", &spec("uprobe"), &given("/bin/sh:main")),
+            Ok(AttachPoint::Uprobe {
+                path: "/bin/sh".into(),
+                func: "main".into(),
+                ret: false
+            })
+        );
         // aya 0.14 cannot parse `tc` sections: refused by name before anything loads.
         let err = plan_program("p", &spec("tc"), &opts()).expect_err("tc");
         assert_eq!(err.exit, Exit::Attach);
@@ -996,7 +1076,7 @@ mod tests {
 
     #[test]
     fn unknown_sections_are_bad_objects() {
-        for section in ["lsm/file_open", "tracepoint/syscalls", "weird"] {
+        for section in ["lsm/file_open", "tracepoint/syscalls", "kprobe/", "weird"] {
             let err = plan_program("p", &spec(section), &opts()).expect_err(section);
             assert_eq!(err.exit, Exit::BadInput, "{section}");
             assert!(err.message.contains(section));

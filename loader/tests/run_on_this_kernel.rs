@@ -13,8 +13,9 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-const FIXTURES: [&str; 8] = [
+const FIXTURES: [&str; 9] = [
     "ert_open",
+    "ert_bare",
     "ert_tc",
     "ert_reject",
     "ert_missing_tp",
@@ -1079,4 +1080,57 @@ fn check_reports_readiness_with_a_verdict() {
         }
         Err(e) => skip(TEST, &format!("no-BTF case needs unshare(1): {e}")),
     }
+}
+
+#[test]
+fn bare_sections_attach_where_attach_says_or_are_refused_naming_it() {
+    const TEST: &str = "bare_sections_attach_where_attach_says_or_are_refused_naming_it";
+    if !is_root() {
+        return skip(TEST, "needs root for BPF (run the tests as root)");
+    }
+    let Some(dir) = fixtures(TEST) else {
+        return;
+    };
+    ensure_tracefs();
+    let obj = dir.join("ert_bare.bpf.o");
+    // No target: refused before anything loads, with the option to give.
+    let out = ebpf_run()
+        .arg(&obj)
+        .args(["--duration", "1"])
+        .output()
+        .expect("ebpf-run");
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("a bare `tracepoint` section names no target")
+            && err.contains("give it: --attach count_calls=CATEGORY/NAME"),
+        "{err}"
+    );
+    // bpftrace's CATEGORY:NAME spelling; 25 getppid calls of this process, counted exactly.
+    let run = spawn(&[
+        obj.as_os_str(),
+        "--attach".as_ref(),
+        "count_calls=syscalls:sys_enter_getppid".as_ref(),
+        "--duration".as_ref(),
+        "3".as_ref(),
+    ]);
+    run.attached
+        .recv_timeout(Duration::from_secs(30))
+        .expect("attached");
+    for _ in 0..25 {
+        // SAFETY: getppid has no preconditions.
+        unsafe { libc::getppid() };
+    }
+    let (status, out, err) = run.finish(Duration::from_secs(60));
+    assert!(status.success(), "exit {status}; stderr:\n{err}");
+    let me = format!("  key={}  value=25", std::process::id());
+    assert!(out.lines().any(|l| l == me), "want `{me}`:\n{out}");
+    // A malformed --attach is a usage error.
+    let out = ebpf_run()
+        .arg(&obj)
+        .args(["--attach", "count_calls"])
+        .output()
+        .expect("ebpf-run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("expected PROG=TARGET"));
 }

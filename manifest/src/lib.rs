@@ -208,25 +208,31 @@ impl AttachKind {
     /// Parses a program section name into its attach kind and attach point.
     ///
     /// Returns `None` for a section that is no known program kind. A kind that needs an attach point
-    /// (`tracepoint/` needs `CATEGORY/NAME`, `kprobe/` a function) and lacks it is also `None`.
+    /// (`tracepoint/` needs `CATEGORY/NAME`, `kprobe/` a function) and lacks it after its `/` is also
+    /// `None`; written bare (`kprobe`, `tracepoint`) its point is `None`, named at run time.
     pub fn from_section(section: &str) -> Option<(AttachKind, Option<String>)> {
         let (prefix, rest) = match section.split_once('/') {
             Some((p, r)) => (p, Some(r)),
             None => (section, None),
         };
         let kind = SECTION_KINDS.iter().find(|(p, _)| *p == prefix)?.1;
+        // A bare `kprobe` (no `/`) is a program whose target its loader names at run time
+        // (libbpf's bpf_program__attach_kprobe; ebpf-run's --attach); `kprobe/` names none.
+        let bare = rest.is_none();
         let rest = rest.filter(|r| !r.is_empty()).map(str::to_owned);
         let ok = match kind {
-            AttachKind::Tracepoint => rest.as_deref().is_some_and(|r| {
-                r.split_once('/')
-                    .is_some_and(|(c, n)| !c.is_empty() && !n.is_empty() && !n.contains('/'))
-            }),
+            AttachKind::Tracepoint => {
+                bare || rest.as_deref().is_some_and(|r| {
+                    r.split_once('/')
+                        .is_some_and(|(c, n)| !c.is_empty() && !n.is_empty() && !n.contains('/'))
+                })
+            }
             AttachKind::RawTracepoint
             | AttachKind::TpBtf
             | AttachKind::Kprobe
             | AttachKind::Kretprobe
             | AttachKind::Fentry
-            | AttachKind::Fexit => rest.is_some(),
+            | AttachKind::Fexit => bare || rest.is_some(),
             AttachKind::CgroupSkb => matches!(rest.as_deref(), Some("ingress" | "egress")),
             AttachKind::Uprobe
             | AttachKind::Uretprobe
@@ -302,6 +308,9 @@ mod tests {
                 Some("do_sys_openat2"),
             ),
             ("uprobe", AttachKind::Uprobe, None),
+            ("kprobe", AttachKind::Kprobe, None),
+            ("tracepoint", AttachKind::Tracepoint, None),
+            ("fentry", AttachKind::Fentry, None),
             ("xdp", AttachKind::Xdp, None),
             ("classifier", AttachKind::Tc, None),
             ("cgroup_skb/egress", AttachKind::CgroupSkb, Some("egress")),
@@ -321,7 +330,6 @@ mod tests {
             "tracepoint/syscalls",
             "tracepoint/",
             "tracepoint/a/b/c",
-            "kprobe",
             "kprobe/",
             "cgroup_skb/sideways",
             "lsm/file_open",
