@@ -314,6 +314,16 @@ fn fentry_needs_trampolines_of_the_target_kernel() {
     verify_object("f.o", &data, rules(Arch::X86_64, 5, 5)).expect("x86_64 5.5");
     let err = verify_object("f.o", &data, rules(Arch::Arm, 6, 6)).expect_err("arm");
     assert!(err.problem.contains("does not have"), "{err}");
+    // With a kprobe twin on the same function (libbpf-tools' alternatives), ebpf-run runs the
+    // kprobe where trampolines are missing: fine for every arch and kernel.
+    let Some(pair) = compile_bpfel(
+        "SEC(\"fentry/do_sys_openat2\") int enter(void *ctx) { return 0; }\n\
+         SEC(\"kprobe/do_sys_openat2\") int enter_kprobe(void *ctx) { return 0; }\n",
+    ) else {
+        return;
+    };
+    verify_object("pair.o", &pair, rules(Arch::Arm, 6, 1)).expect("arm with a kprobe twin");
+    verify_object("pair.o", &pair, rules(Arch::Arm64, 6, 1)).expect("arm64 6.1 with a kprobe twin");
 }
 
 /// A ring buffer with a perf-buffer fallback (EBPF_PACK_EVENTS: opensnoop) is fine for a 5.4 kernel; a

@@ -378,6 +378,20 @@ pub fn verify_object(
         .map_err(|_| truncated(file, "section headers"))?;
     let mut has_btf = false;
     let mut license = None;
+    // Every section's name, for fentry programs with a kprobe twin (alternatives, as libbpf-tools
+    // write them: the loader runs the kprobe where the kernel has no trampolines).
+    let names: Vec<&[u8]> = sections
+        .iter()
+        .filter_map(|s| sections.section_name(e, s).ok())
+        .collect();
+    let has_twin = |sname: &str| {
+        let twin = match sname.split_once('/') {
+            Some(("fentry", f)) => format!("kprobe/{f}"),
+            Some(("fexit", f)) => format!("kretprobe/{f}"),
+            _ => return false,
+        };
+        names.contains(&twin.as_bytes())
+    };
     for section in sections.iter() {
         let name = sections
             .section_name(e, section)
@@ -413,7 +427,7 @@ pub fn verify_object(
                     ),
                 ));
             };
-            if matches!(kind, AttachKind::Fentry | AttachKind::Fexit) {
+            if matches!(kind, AttachKind::Fentry | AttachKind::Fexit) && !has_twin(&sname) {
                 match facts.trampoline_since {
                     None => {
                         return Err(fail(

@@ -10,7 +10,7 @@ ebpf-run - load, attach and watch the eBPF probes of an ebpf-pack bundle
 usage: ebpf-run [PROBE [TOOL OPTIONS] [interval [count]] | FILE.bpf.o ...] [--duration SECS]
                 [--interval SECS [--count N]] [--format text|json] [--set NAME=VALUE ...] [--btf FILE] [--bundle DIR] [--iface IFACE]
                 [--cgroup DIR] [--freq HZ] [--attach PROG=TARGET ...] [--uprobe-path PATH --uprobe-func FUNC] [--perf-buffer]
-                [--tc-netlink] [--full-btf]
+                [--tc-netlink] [--full-btf] [--strict]
        ebpf-run --list [PROBE|FILE.bpf.o ...] [--bundle DIR]
        ebpf-run --check [PROBE|FILE.bpf.o ...] [--btf FILE] [--bundle DIR]
 
@@ -43,6 +43,9 @@ usage: ebpf-run [PROBE [TOOL OPTIONS] [interval [count]] | FILE.bpf.o ...] [--du
   --tc-netlink     attach tc/classifier programs as netlink filters on a clsact qdisc (what
                    kernels before 6.6, without tcx links, get anyway); a qdisc added for the run
                    is deleted at exit
+  --strict         fail when any program of an object cannot load or attach here (default: skip
+                   it, say why, and run the object's others; an object none of whose programs
+                   runs always fails)
   --perf-buffer    send the records of ring buffers that declare a perf-buffer fallback
                    (EBPF_PACK_EVENTS) through it, as on kernels before 5.8, where it is automatic
   --full-btf       relocate CO-RE against the kernel's whole BTF, parsed by aya, instead of
@@ -172,6 +175,9 @@ pub struct Options {
     pub perf_buffer: bool,
     /// `--full-btf`: relocate against the kernel's whole BTF instead of the types the probes need.
     pub full_btf: bool,
+    /// `--strict`: a program of an object that cannot load or attach fails the run, instead of being
+    /// skipped while the object's others run.
+    pub strict: bool,
 }
 
 /// A usage error: what was wrong with the command line.
@@ -257,6 +263,7 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Usage
             "--uprobe-path" => {
                 opts.attach.uprobe_path = Some(PathBuf::from(value("--uprobe-path")?))
             }
+            "--strict" => opts.strict = true,
             "--attach" => {
                 let text = text_value("--attach", value("--attach")?)?;
                 match text.split_once('=') {

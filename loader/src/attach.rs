@@ -380,15 +380,72 @@ pub fn load(loader: &mut EbpfLoader<'_>, probe: &ProbeObject) -> Result<Ebpf, Fa
     result.map_err(|e| object_failure(&probe.name, &e))
 }
 
-/// Loads every planned program into the kernel (the verifier runs here); nothing is attached yet.
-/// `kernel` is the running kernel's own BTF, needed by fentry, fexit and tp_btf programs.
+/// A program of an object left out of the run, and why.
+#[derive(Debug, Clone)]
+pub struct Skipped {
+    /// What stopped it (its message names the probe and the program).
+    pub why: Failure,
+}
+
+/// The fallback of each planned program, as libbpf-tools pair them: a kprobe (kretprobe) on the
+/// function an fentry (fexit) of the same object traces runs only when that fentry cannot.
+/// `result[i] = Some(j)`: program `i` is the fallback of program `j`.
+pub fn fallbacks(plan: &[PlannedProgram]) -> Vec<Option<usize>> {
+    plan.iter()
+        .map(|p| {
+            plan.iter().position(|q| match (&p.point, &q.point) {
+                (AttachPoint::Kprobe(a), AttachPoint::Fentry(b))
+                | (AttachPoint::Kretprobe(a), AttachPoint::Fexit(b)) => a == b,
+                _ => false,
+            })
+        })
+        .collect()
+}
+
+/// Loads the planned programs into the kernel (the verifier runs here); nothing is attached yet.
+/// `kernel` is the running kernel's own BTF, needed by fentry, fexit and tp_btf programs (`missing`
+/// says why it is not there). A program that does not load is taken out of `plan` and returned;
+/// an object none of whose programs loads fails with the first reason.
 pub fn load_programs(
     probe: &str,
     ebpf: &mut Ebpf,
-    plan: &[PlannedProgram],
+    plan: &mut Vec<PlannedProgram>,
     kernel: Option<&Btf>,
+    missing: Option<&Failure>,
+) -> Result<Vec<Skipped>, Failure> {
+    let mut skipped = Vec::new();
+    let mut kept = Vec::with_capacity(plan.len());
+    for p in plan.drain(..) {
+        match load_program(probe, ebpf, &p, kernel, missing) {
+            Ok(()) => kept.push(p),
+            Err(why) => skipped.push(Skipped { why }),
+        }
+    }
+    *plan = kept;
+    if plan.is_empty() {
+        if let Some(first) = skipped.into_iter().next() {
+            return Err(first.why);
+        }
+        return Ok(Vec::new());
+    }
+    Ok(skipped)
+}
+
+/// Loads one planned program.
+fn load_program(
+    probe: &str,
+    ebpf: &mut Ebpf,
+    p: &PlannedProgram,
+    kernel: Option<&Btf>,
+    missing: Option<&Failure>,
 ) -> Result<(), Failure> {
-    for p in plan {
+    if p.point.needs_kernel_btf()
+        && kernel.is_none()
+        && let Some(why) = missing
+    {
+        return Err(why.clone());
+    }
+    {
         let name = match &p.point {
             AttachPoint::TpBtf(n) | AttachPoint::Fentry(n) | AttachPoint::Fexit(n) => n.as_str(),
             _ => "",
@@ -411,6 +468,44 @@ pub fn load_programs(
         loaded.map_err(|e| load_failure(probe, p, e))?;
     }
     Ok(())
+}
+
+/// Attaches the loaded programs of `plan`, each fallback only when its fentry twin did not attach.
+/// Programs that do not attach are taken out of `plan` and returned; an object none of whose
+/// programs attaches fails with the first reason.
+pub fn attach_programs(
+    probe: &str,
+    ebpf: &mut Ebpf,
+    plan: &mut Vec<PlannedProgram>,
+    keep: &mut Keep,
+) -> Result<Vec<Skipped>, Failure> {
+    let twins = fallbacks(plan);
+    let mut attached = vec![false; plan.len()];
+    let mut skipped = Vec::new();
+    // Primaries first, so each fallback knows whether it is needed.
+    let mut order: Vec<usize> = (0..plan.len()).filter(|&i| twins[i].is_none()).collect();
+    order.extend((0..plan.len()).filter(|&i| twins[i].is_some()));
+    for i in order {
+        if twins[i].is_some_and(|primary| attached[primary]) {
+            continue;
+        }
+        match attach_program(probe, ebpf, &plan[i], keep) {
+            Ok(()) => attached[i] = true,
+            Err(why) => skipped.push(Skipped { why }),
+        }
+    }
+    let mut index = 0;
+    plan.retain(|_| {
+        index += 1;
+        attached[index - 1]
+    });
+    if plan.is_empty() {
+        if let Some(first) = skipped.into_iter().next() {
+            return Err(first.why);
+        }
+        return Ok(Vec::new());
+    }
+    Ok(skipped)
 }
 
 /// What must stay open while programs are attached: the links and perf events ebpf-run made itself
@@ -438,15 +533,15 @@ impl Keep {
     }
 }
 
-/// Attaches every loaded program at its planned point. aya's links live as long as `ebpf`; the fds
+/// Attaches one loaded program at its planned point. aya's links live as long as `ebpf`; the fds
 /// ebpf-run attaches through itself are pushed to `keep`.
-pub fn attach_programs(
+fn attach_program(
     probe: &str,
     ebpf: &mut Ebpf,
-    plan: &[PlannedProgram],
+    p: &PlannedProgram,
     keep: &mut Keep,
 ) -> Result<(), Failure> {
-    for p in plan {
+    {
         let attached = match (find(probe, ebpf, p)?, &p.point) {
             (Program::TracePoint(t), AttachPoint::Tracepoint { category, name }) => {
                 t.attach(category, name).map(drop)

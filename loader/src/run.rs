@@ -333,27 +333,44 @@ pub fn run(opts: &Options) -> Result<(), Failure> {
         );
     }
 
-    let kernel = match by_type_id {
-        Some(p) => Some(Btf::from_sys_fs().map_err(|e| {
-            Failure::new(
-                Exit::Attach,
-                format!(
-                    "program `{}` ({}) attaches by the running kernel's own BTF, and {KERNEL_BTF}                      cannot be used: {}",
-                    p.function,
-                    p.section,
-                    chain(&e)
+    // Without the kernel's own BTF, the programs that attach by it are left out (or fail the run
+    // where nothing else runs).
+    let (kernel, missing) = match by_type_id {
+        Some(p) => match Btf::from_sys_fs() {
+            Ok(btf) => (Some(btf), None),
+            Err(e) => (
+                None,
+                Some(
+                    Failure::new(
+                        Exit::Attach,
+                        format!(
+                            "program `{}` ({}) attaches by the running kernel's own BTF, and {KERNEL_BTF}                      cannot be used: {}",
+                            p.function,
+                            p.section,
+                            chain(&e)
+                        ),
+                    )
+                    .hint("fentry, fexit and tp_btf need CONFIG_DEBUG_INFO_BTF in the running kernel"),
                 ),
-            )
-            .hint("fentry, fexit and tp_btf need CONFIG_DEBUG_INFO_BTF in the running kernel")
-        })?),
-        None => None,
+            ),
+        },
+        None => (None, None),
     };
+    let mut skipped: Vec<(String, attach::Skipped)> = Vec::new();
 
     let mut loaded: Vec<Ebpf> = Vec::with_capacity(probes.len());
     let mut loader = attach::loader(&btf, kernel.as_ref());
-    for (probe, plan) in probes.iter().zip(&plans) {
+    for (probe, plan) in probes.iter().zip(plans.iter_mut()) {
         let mut ebpf = attach::load(&mut loader, probe)?;
-        attach::load_programs(&probe.name, &mut ebpf, plan, kernel.as_ref())?;
+        for s in attach::load_programs(
+            &probe.name,
+            &mut ebpf,
+            plan,
+            kernel.as_ref(),
+            missing.as_ref(),
+        )? {
+            skipped.push((probe.name.clone(), s));
+        }
         loaded.push(ebpf);
     }
     drop(loader);
@@ -362,9 +379,26 @@ pub fn run(opts: &Options) -> Result<(), Failure> {
     drop(kernel);
     let mut programs = 0;
     let mut keep = attach::Keep::new();
-    for ((probe, plan), ebpf) in probes.iter().zip(&plans).zip(&mut loaded) {
-        attach::attach_programs(&probe.name, ebpf, plan, &mut keep)?;
+    for ((probe, plan), ebpf) in probes.iter().zip(plans.iter_mut()).zip(&mut loaded) {
+        for s in attach::attach_programs(&probe.name, ebpf, plan, &mut keep)? {
+            skipped.push((probe.name.clone(), s));
+        }
         programs += plan.len();
+    }
+    // Programs left out while others of their object run: said, or fatal under --strict.
+    for (_, s) in &skipped {
+        // The message names the probe and the program already.
+        eprintln!("ebpf-run: skipped: {}", s.why.message);
+        if let Some(hint) = &s.why.hint {
+            eprintln!("  help: {hint}");
+        }
+    }
+    if opts.strict
+        && let Some((_, first)) = skipped.into_iter().next()
+    {
+        return Err(first
+            .why
+            .hint("without --strict, the object's other programs run"));
     }
     let cpu_slots = dump::read_possible_cpu_slots();
     let mut streams = Vec::new();

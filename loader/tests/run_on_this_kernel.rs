@@ -13,8 +13,9 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-const FIXTURES: [&str; 9] = [
+const FIXTURES: [&str; 10] = [
     "ert_open",
+    "ert_alt",
     "ert_bare",
     "ert_tc",
     "ert_reject",
@@ -1106,11 +1107,12 @@ fn bare_sections_attach_where_attach_says_or_are_refused_naming_it() {
             && err.contains("give it: --attach count_calls=CATEGORY/NAME"),
         "{err}"
     );
-    // bpftrace's CATEGORY:NAME spelling; 25 getppid calls of this process, counted exactly.
+    // bpftrace's CATEGORY:NAME spelling; 25 getpriority calls of this process (a syscall no other
+    // test here makes), counted exactly.
     let run = spawn(&[
         obj.as_os_str(),
         "--attach".as_ref(),
-        "count_calls=syscalls:sys_enter_getppid".as_ref(),
+        "count_calls=syscalls:sys_enter_getpriority".as_ref(),
         "--duration".as_ref(),
         "3".as_ref(),
     ]);
@@ -1118,8 +1120,8 @@ fn bare_sections_attach_where_attach_says_or_are_refused_naming_it() {
         .recv_timeout(Duration::from_secs(30))
         .expect("attached");
     for _ in 0..25 {
-        // SAFETY: getppid has no preconditions.
-        unsafe { libc::getppid() };
+        // SAFETY: getpriority of this process has no preconditions.
+        unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
     }
     let (status, out, err) = run.finish(Duration::from_secs(60));
     assert!(status.success(), "exit {status}; stderr:\n{err}");
@@ -1133,4 +1135,72 @@ fn bare_sections_attach_where_attach_says_or_are_refused_naming_it() {
         .expect("ebpf-run");
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("expected PROG=TARGET"));
+}
+
+#[test]
+fn programs_that_cannot_run_here_are_skipped_while_the_others_run() {
+    const TEST: &str = "programs_that_cannot_run_here_are_skipped_while_the_others_run";
+    if !is_root() {
+        return skip(TEST, "needs root for BPF (run the tests as root)");
+    }
+    let Some(dir) = fixtures(TEST) else {
+        return;
+    };
+    ensure_tracefs();
+    let obj = dir.join("ert_alt.bpf.o");
+    let kprobes = Path::new("/sys/bus/event_source/devices/kprobe").exists();
+    let run = spawn(&[obj.as_os_str(), "--duration".as_ref(), "3".as_ref()]);
+    run.attached
+        .recv_timeout(Duration::from_secs(30))
+        .expect("attached");
+    open_repeatedly(Path::new("/etc/hostname"), 20);
+    let (status, out, err) = run.finish(Duration::from_secs(60));
+    assert!(status.success(), "exit {status}; stderr:\n{err}");
+    let slot = |k: u32| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(&format!("  key={k}  value=")))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // The tracepoint runs everywhere; the placeholder never attaches.
+    assert!(slot(3) >= 20, "tracepoint: {}\n{out}", slot(3));
+    assert_eq!(slot(2), 0, "{out}");
+    assert!(
+        err.contains("skipped: probe ert_alt: program `placeholder`: cannot attach to kprobe ert_placeholder_replaced_at_run_time"),
+        "{err}"
+    );
+    // Exactly one of the fentry/kprobe pair counts, or neither where this kernel has neither.
+    let (fentry, kprobe) = (slot(0), slot(1));
+    assert!(fentry == 0 || kprobe == 0, "both variants ran: {out}");
+    if fentry == 0 {
+        assert!(
+            err.contains("skipped: probe ert_alt: program `BPF_PROG_open_fentry`"),
+            "{err}"
+        );
+    }
+    if !kprobes {
+        assert_eq!(kprobe, 0);
+        assert!(
+            err.contains("skipped: probe ert_alt: program `open_kprobe`"),
+            "{err}"
+        );
+    } else if fentry == 0 {
+        assert!(kprobe >= 20, "the kprobe variant stands in: {out}");
+    }
+    assert!(
+        err.contains("1 program attached") || err.contains("2 programs attached"),
+        "{err}"
+    );
+    // --strict: any program left out fails the run, before it starts.
+    let out = ebpf_run()
+        .arg(&obj)
+        .args(["--strict", "--duration", "1"])
+        .output()
+        .expect("ebpf-run");
+    let err = text(&out.stderr);
+    assert!(matches!(out.status.code(), Some(3 | 4)), "{err}");
+    assert!(
+        err.contains("without --strict, the object's other programs run"),
+        "{err}"
+    );
 }
