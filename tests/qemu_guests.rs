@@ -271,6 +271,7 @@ fn probes_trace_on_arm64_armv7_and_s390x_kernels() {
         )
     };
     let mut kprobes = HashMap::new();
+    let mut alternatives = HashMap::new();
     let (mut fentry, mut tcount) = (None, None);
     for (arch, bundle) in [
         (Arch::Arm64, &arm64_bundle),
@@ -279,6 +280,7 @@ fn probes_trace_on_arm64_armv7_and_s390x_kernels() {
     ] {
         let loader = unpacked(bundle, &format!("{arch}-bundle")).join("ebpf-run");
         kprobes.insert(arch, fixture_object("kcount", arch, "6.1", &loader));
+        alternatives.insert(arch, fixture_object("acount", arch, "6.1", &loader));
         if arch == Arch::Arm64 {
             fentry = Some(fixture_object("fcount", arch, "6.12", &loader));
             tcount = Some(fixture_object("tcount", arch, "6.1", &loader));
@@ -313,7 +315,8 @@ fn probes_trace_on_arm64_armv7_and_s390x_kernels() {
         {
             args.extend(["--module".into(), module.to_string()]);
         }
-        let objects: Vec<&Path> = std::iter::once(kprobes[&arch].as_path())
+        let objects: Vec<&Path> = [kprobes[&arch].as_path(), alternatives[&arch].as_path()]
+            .into_iter()
             .chain(extra.iter().copied())
             .collect();
         for object in &objects {

@@ -404,14 +404,14 @@ pub fn fallbacks(plan: &[PlannedProgram]) -> Vec<Option<usize>> {
 
 /// Loads the planned programs into the kernel (the verifier runs here); nothing is attached yet.
 /// `kernel` is the running kernel's own BTF, needed by fentry, fexit and tp_btf programs (`missing`
-/// says why it is not there). A program that does not load is taken out of `plan` and returned;
+/// says why it cannot be read). A program that does not load is taken out of `plan` and returned;
 /// an object none of whose programs loads fails with the first reason.
 pub fn load_programs(
     probe: &str,
     ebpf: &mut Ebpf,
     plan: &mut Vec<PlannedProgram>,
     kernel: Option<&Btf>,
-    missing: Option<&Failure>,
+    missing: Option<&str>,
 ) -> Result<Vec<Skipped>, Failure> {
     let mut skipped = Vec::new();
     let mut kept = Vec::with_capacity(plan.len());
@@ -437,13 +437,23 @@ fn load_program(
     ebpf: &mut Ebpf,
     p: &PlannedProgram,
     kernel: Option<&Btf>,
-    missing: Option<&Failure>,
+    missing: Option<&str>,
 ) -> Result<(), Failure> {
     if p.point.needs_kernel_btf()
         && kernel.is_none()
         && let Some(why) = missing
     {
-        return Err(why.clone());
+        return Err(Failure::new(
+            Exit::Attach,
+            format!(
+                "probe {probe}: program `{}` ({}) attaches by the running kernel's own BTF, and \
+                 {} cannot be used: {why}",
+                p.function,
+                p.section,
+                crate::bundle::KERNEL_BTF
+            ),
+        )
+        .hint("fentry, fexit and tp_btf need CONFIG_DEBUG_INFO_BTF in the running kernel"));
     }
     {
         let name = match &p.point {

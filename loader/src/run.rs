@@ -334,25 +334,11 @@ pub fn run(opts: &Options) -> Result<(), Failure> {
     }
 
     // Without the kernel's own BTF, the programs that attach by it are left out (or fail the run
-    // where nothing else runs).
+    // where nothing else of their object runs): `missing` says why.
     let (kernel, missing) = match by_type_id {
-        Some(p) => match Btf::from_sys_fs() {
+        Some(_) => match Btf::from_sys_fs() {
             Ok(btf) => (Some(btf), None),
-            Err(e) => (
-                None,
-                Some(
-                    Failure::new(
-                        Exit::Attach,
-                        format!(
-                            "program `{}` ({}) attaches by the running kernel's own BTF, and {KERNEL_BTF}                      cannot be used: {}",
-                            p.function,
-                            p.section,
-                            chain(&e)
-                        ),
-                    )
-                    .hint("fentry, fexit and tp_btf need CONFIG_DEBUG_INFO_BTF in the running kernel"),
-                ),
-            ),
+            Err(e) => (None, Some(chain(&e))),
         },
         None => (None, None),
     };
@@ -367,7 +353,7 @@ pub fn run(opts: &Options) -> Result<(), Failure> {
             &mut ebpf,
             plan,
             kernel.as_ref(),
-            missing.as_ref(),
+            missing.as_deref(),
         )? {
             skipped.push((probe.name.clone(), s));
         }

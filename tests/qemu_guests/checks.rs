@@ -176,6 +176,28 @@ pub fn problems(case: &Case, out: &Outcome) -> Vec<String> {
             ),
         );
     }
+    // Alternatives: of acount's fentry/kprobe pair exactly one ran, the fentry where trampolines
+    // exist (the 6.12 guest), else the kprobe, with the fentry's skip said.
+    let (by_fentry, by_kprobe) = (
+        map_value(o, "acount map calls:", 0),
+        map_value(o, "acount map calls:", 1),
+    );
+    let (ran, idle) = if case.fentry {
+        (by_fentry, by_kprobe)
+    } else {
+        (by_kprobe, by_fentry)
+    };
+    check(
+        ran.is_some_and(|n| n >= opens as u64) && idle.is_none(),
+        format!(
+            "acount: fentry counted {by_fentry:?}, kprobe {by_kprobe:?}; want only the {} with at least the workload's {opens} opens",
+            if case.fentry { "fentry" } else { "kprobe" }
+        ),
+    );
+    check(
+        case.fentry || o.contains("skipped: probe acount: program `enter_fentry`"),
+        "acount: the skipped fentry is not said".into(),
+    );
     // The toolbox: one event per tool for its part of the workload.
     bad.extend(super::toolbox::problems(o, g.machine != "s390x"));
     bad
@@ -220,6 +242,8 @@ kcount map calls:
 fcount map calls:
   key=0  value=8
   key=1  value=8
+acount map calls:
+  key=0  value=8
 @@ebpf-pack: workload ping sent=6 received=6
 tcount map packets:
   key=0  value=12
@@ -363,6 +387,14 @@ ebpf-pack: ebpf-run exited 0 in the guest (10.4 s boot to result)
     assert!(problems(&case, &outcome(&no_kprobe))[0].starts_with("kprobe do_sys_openat2"));
     let no_fexit = good.replace("  key=1  value=8", "  key=1  value=1");
     assert!(problems(&case, &outcome(&no_fexit))[0].starts_with("fexit do_sys_openat2"));
+    let both = good.replace(
+        "acount map calls:\n  key=0  value=8\n",
+        "acount map calls:\n  key=0  value=8\n  key=1  value=8\n",
+    );
+    assert!(
+        problems(&case, &outcome(&both))[0]
+            .starts_with("acount: fentry counted Some(8), kprobe Some(8)")
+    );
     let lost_ping = good.replace("  key=1  value=12", "  key=1  value=11");
     assert!(problems(&case, &outcome(&lost_ping))[0].starts_with("tc on lo: Some(11)"));
     let netlink = good.replace(
