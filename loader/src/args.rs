@@ -10,7 +10,7 @@ ebpf-run - load, attach and watch the eBPF probes of an ebpf-pack bundle
 usage: ebpf-run [PROBE [TOOL OPTIONS] [interval [count]] | FILE.bpf.o ...] [--duration SECS]
                 [--interval SECS [--count N]] [--format text|json] [--set NAME=VALUE ...] [--btf FILE] [--bundle DIR] [--iface IFACE]
                 [--cgroup DIR] [--freq HZ] [--attach PROG=TARGET ...] [--uprobe-path PATH --uprobe-func FUNC] [--perf-buffer]
-                [--tc-netlink] [--full-btf] [--strict]
+                [--tc-netlink] [--full-btf] [--strict] [--map-size NAME=N ...]
        ebpf-run --list [PROBE|FILE.bpf.o ...] [--bundle DIR]
        ebpf-run --check [PROBE|FILE.bpf.o ...] [--btf FILE] [--bundle DIR]
 
@@ -43,6 +43,10 @@ usage: ebpf-run [PROBE [TOOL OPTIONS] [interval [count]] | FILE.bpf.o ...] [--du
   --tc-netlink     attach tc/classifier programs as netlink filters on a clsact qdisc (what
                    kernels before 6.6, without tcx links, get anyway); a qdisc added for the run
                    is deleted at exit
+  --map-size NAME=N
+                   max_entries of map NAME (a ring buffer: its size in bytes), for maps whose user
+                   code sizes them at run time; a map declaring 0 gets 10240 entries (ring buffers
+                   256 KiB, perf event arrays one slot per CPU), said in one line; repeatable
   --strict         fail when any program of an object cannot load or attach here (default: skip
                    it, say why, and run the object's others; an object none of whose programs
                    runs always fails)
@@ -175,6 +179,8 @@ pub struct Options {
     pub perf_buffer: bool,
     /// `--full-btf`: relocate against the kernel's whole BTF instead of the types the probes need.
     pub full_btf: bool,
+    /// `--map-size NAME=N`: max_entries of map NAME (ring buffers: bytes), whatever it declares.
+    pub map_sizes: Vec<(String, u32)>,
     /// `--strict`: a program of an object that cannot load or attach fails the run, instead of being
     /// skipped while the object's others run.
     pub strict: bool,
@@ -264,6 +270,22 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Usage
                 opts.attach.uprobe_path = Some(PathBuf::from(value("--uprobe-path")?))
             }
             "--strict" => opts.strict = true,
+            "--map-size" => {
+                let text = text_value("--map-size", value("--map-size")?)?;
+                let parsed = text
+                    .split_once('=')
+                    .and_then(|(n, v)| Some((n, v.parse::<u32>().ok().filter(|&v| v > 0)?)))
+                    .filter(|(n, _)| !n.is_empty());
+                match parsed {
+                    Some((name, size)) => opts.map_sizes.push((name.to_owned(), size)),
+                    None => {
+                        return Err(UsageError(format!(
+                            "--map-size `{text}`: expected NAME=N, N a positive number of entries \
+                             (bytes for a ring buffer)"
+                        )));
+                    }
+                }
+            }
             "--attach" => {
                 let text = text_value("--attach", value("--attach")?)?;
                 match text.split_once('=') {

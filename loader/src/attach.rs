@@ -361,6 +361,60 @@ pub fn loader<'b>(btf: &'b KernelBtf, full: Option<&'b Btf>) -> EbpfLoader<'b> {
     loader
 }
 
+/// `max_entries` of a map that declares 0 (its user code sizes it at run time, as libbpf-tools'
+/// `bpf_map__set_max_entries`) and that `--map-size` does not size: libbpf-tools' usual MAX_ENTRIES.
+pub const DEFAULT_MAX_ENTRIES: u32 = 10240;
+/// Size of a ring buffer that declares 0: 256 KiB.
+pub const DEFAULT_RINGBUF_BYTES: u32 = 256 << 10;
+
+/// Sets the sizes of `probe`'s maps on `loader` before it loads them: `--map-size NAME=N` first, then
+/// the defaults for maps that declare none (a perf event array is left to aya, which gives it one
+/// slot per CPU as libbpf does). Every map of the probe is set (to its own declared size if nothing
+/// else), so one probe's sizes never carry over to the next object the shared loader loads.
+/// Returns the notes to print, one line per map sized here.
+pub fn size_maps<'a>(
+    loader: &mut EbpfLoader<'a>,
+    probe: &'a ProbeObject,
+    sizes: &'a [(String, u32)],
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    for decl in &probe.maps {
+        let given = sizes
+            .iter()
+            .rev()
+            .find(|(n, _)| *n == decl.name)
+            .map(|(_, n)| *n);
+        let size = match (given, decl.max_entries, decl.map_type) {
+            (Some(n), ..) => {
+                notes.push(format!(
+                    "{}: map {} sized {n} (--map-size)",
+                    probe.name, decl.name
+                ));
+                n
+            }
+            (None, Some(0), Some(crate::map_types::PERF_EVENT_ARRAY)) => continue,
+            (None, Some(0), Some(crate::map_types::RINGBUF)) => {
+                notes.push(format!(
+                    "{}: map {} declares no size: {DEFAULT_RINGBUF_BYTES} bytes (--map-size {}=N to choose)",
+                    probe.name, decl.name, decl.name
+                ));
+                DEFAULT_RINGBUF_BYTES
+            }
+            (None, Some(0), _) => {
+                notes.push(format!(
+                    "{}: map {} declares no size: {DEFAULT_MAX_ENTRIES} entries (--map-size {}=N to choose)",
+                    probe.name, decl.name, decl.name
+                ));
+                DEFAULT_MAX_ENTRIES
+            }
+            (None, Some(n), _) => n,
+            (None, None, _) => continue,
+        };
+        loader.map_max_entries(&decl.name, size);
+    }
+    notes
+}
+
 /// Creates the object's maps and prepares its programs (nothing is attached yet).
 ///
 /// Maps that ask to be pinned by name are unpinned right away when this run created the pin, so

@@ -347,6 +347,9 @@ pub fn run(opts: &Options) -> Result<(), Failure> {
     let mut loaded: Vec<Ebpf> = Vec::with_capacity(probes.len());
     let mut loader = attach::loader(&btf, kernel.as_ref());
     for (probe, plan) in probes.iter().zip(plans.iter_mut()) {
+        for note in attach::size_maps(&mut loader, probe, &opts.map_sizes) {
+            eprintln!("ebpf-run: {note}");
+        }
         let mut ebpf = attach::load(&mut loader, probe)?;
         for s in attach::load_programs(
             &probe.name,

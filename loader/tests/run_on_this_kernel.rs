@@ -13,8 +13,9 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-const FIXTURES: [&str; 10] = [
+const FIXTURES: [&str; 11] = [
     "ert_open",
+    "ert_sizes",
     "ert_alt",
     "ert_bare",
     "ert_tc",
@@ -1203,4 +1204,57 @@ fn programs_that_cannot_run_here_are_skipped_while_the_others_run() {
         err.contains("without --strict, the object's other programs run"),
         "{err}"
     );
+}
+
+#[test]
+fn maps_declaring_no_size_get_a_default_or_the_size_given() {
+    const TEST: &str = "maps_declaring_no_size_get_a_default_or_the_size_given";
+    if !is_root() {
+        return skip(TEST, "needs root for BPF (run the tests as root)");
+    }
+    let Some(dir) = fixtures(TEST) else {
+        return;
+    };
+    ensure_tracefs();
+    let obj = dir.join("ert_sizes.bpf.o");
+    // Entries of `slots` after a getpgid call (a syscall no other test here makes): as many of keys 0..7 as the map holds.
+    let entries = |extra: &[&str]| {
+        let mut args: Vec<&std::ffi::OsStr> = vec![obj.as_os_str()];
+        args.extend(extra.iter().map(std::ffi::OsStr::new));
+        args.extend([
+            std::ffi::OsStr::new("--duration"),
+            std::ffi::OsStr::new("2"),
+        ]);
+        let run = spawn(&args);
+        run.attached
+            .recv_timeout(Duration::from_secs(30))
+            .expect("attached");
+        // SAFETY: getpgid of this process has no preconditions.
+        unsafe { libc::getpgid(0) };
+        let (status, out, err) = run.finish(Duration::from_secs(60));
+        assert!(status.success(), "exit {status}; stderr:\n{err}");
+        let n = out.lines().filter(|l| l.starts_with("  key=")).count();
+        (n, err)
+    };
+    let (n, err) = entries(&[]);
+    assert_eq!(n, 8, "the default holds all 8 keys");
+    assert!(
+        err.contains(
+            "ert_sizes: map slots declares no size: 10240 entries (--map-size slots=N to choose)"
+        ),
+        "{err}"
+    );
+    let (n, err) = entries(&["--map-size", "slots=3"]);
+    assert_eq!(n, 3, "--map-size slots=3 holds 3 keys");
+    assert!(
+        err.contains("ert_sizes: map slots sized 3 (--map-size)"),
+        "{err}"
+    );
+    let out = ebpf_run()
+        .arg(&obj)
+        .args(["--map-size", "slots=0"])
+        .output()
+        .expect("ebpf-run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("expected NAME=N, N a positive number"));
 }
