@@ -243,12 +243,13 @@ fn help_text_is_stable() {
 
 /// The stripped static aarch64-musl loader must stay within its flash budget of 640 KiB
 /// (docs/PERFORMANCE.md), which the default build (std rebuilt, panics abort at once) meets; the
-/// `--full-std` build with the stable toolchain's prebuilt std is held to 768 KiB, a tripwire for
-/// growth. The `--full-std` bundle verifies like any other.
+/// `--full-std` build with the stable toolchain's prebuilt std is held to 800 KiB, a tripwire for
+/// growth (768 KiB until libbpf-style loading, PERFORMANCE.md). The `--full-std` bundle verifies like
+/// any other.
 #[test]
 fn aarch64_loader_fits_its_size_budget() {
     const BUDGET: usize = 640 * 1024;
-    const FULL_STD_BUDGET: usize = 768 * 1024;
+    const FULL_STD_BUDGET: usize = 800 * 1024;
     let loader_size = |bundle: &Path| {
         let files = ebpf_pack::bundle::read_bundle("rpi4", &std::fs::read(bundle).expect("bundle"))
             .expect("bundle reads")
