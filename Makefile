@@ -36,6 +36,7 @@ bench: $(EBPF_PACK)
 	@bash scripts/bench-run.sh
 	@bash scripts/bench-serial.sh
 	@bash scripts/bench-toolbox.sh
+	@bash scripts/bench-corpus.sh
 	$(CARGO) bench --locked -q -p ebpf-pack --bench render
 
 clean:

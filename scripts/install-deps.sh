@@ -16,7 +16,8 @@ apt_packages=(
   git rsync                                       # tests: gitlab-ci-local runs the generated pipeline
   openssh-server openssh-client                   # tests: `ebpf-pack run --via ssh` against a loopback sshd
   gcc libc6-dev                                   # make bench: the static libbpf comparison loader
-  libbpf-tools                                    # make bench: BCC's libbpf-tools beside the toolbox
+  libbpf-tools python3                            # make bench: BCC's libbpf-tools beside the toolbox, and
+                                                  # their embedded objects as the libbpf corpus
   qemu-system-arm qemu-system-misc                # `ebpf-pack try` and the QEMU guest tests: arm, aarch64, s390x
   chromium-headless-shell fonts-dejavu-core       # tests: profile's flame graph rendered by a browser
   tesseract-ocr tesseract-ocr-eng                 # tests: the flame graph's screenshot read back as text

@@ -248,6 +248,22 @@ pub fn plan_program(
                 Some((path, func)) if !path.is_empty() && !func.is_empty() => {
                     (PathBuf::from(path), func.to_owned())
                 }
+                // `uretprobe/readline`: the function, the binary chosen at run time.
+                _ if !point.is_empty() && !point.contains(':') => match &opts.uprobe_path {
+                    Some(path) => (path.clone(), point.clone()),
+                    None => {
+                        return Err(Failure::new(
+                            Exit::Usage,
+                            format!(
+                                "{subject}: names the function `{point}` but not the binary: its loader chooses it at run time"
+                            ),
+                        )
+                        .hint(format!(
+                            "give it: --attach {}=PATH:{point} (or --uprobe-path PATH)",
+                            p.function
+                        )));
+                    }
+                },
                 _ if !point.is_empty() => {
                     return Err(Failure::new(
                         Exit::BadInput,
@@ -384,7 +400,9 @@ pub fn size_maps<'a>(
             .rev()
             .find(|(n, _)| *n == decl.name)
             .map(|(_, n)| *n);
-        let size = match (given, decl.max_entries, decl.map_type) {
+        // A BTF-defined map without `__uint(max_entries, ...)` declares 0 too.
+        let declared = decl.max_entries.or(decl.map_type.map(|_| 0));
+        let size = match (given, declared, decl.map_type) {
             (Some(n), ..) => {
                 notes.push(format!(
                     "{}: map {} sized {n} (--map-size)",
@@ -442,14 +460,16 @@ pub struct Skipped {
 }
 
 /// The fallback of each planned program, as libbpf-tools pair them: a kprobe (kretprobe) on the
-/// function an fentry (fexit) of the same object traces runs only when that fentry cannot.
+/// function an fentry (fexit) of the same object traces runs only when that fentry cannot, and a
+/// raw_tp on the tracepoint a tp_btf of the object takes only when that tp_btf cannot.
 /// `result[i] = Some(j)`: program `i` is the fallback of program `j`.
 pub fn fallbacks(plan: &[PlannedProgram]) -> Vec<Option<usize>> {
     plan.iter()
         .map(|p| {
             plan.iter().position(|q| match (&p.point, &q.point) {
                 (AttachPoint::Kprobe(a), AttachPoint::Fentry(b))
-                | (AttachPoint::Kretprobe(a), AttachPoint::Fexit(b)) => a == b,
+                | (AttachPoint::Kretprobe(a), AttachPoint::Fexit(b))
+                | (AttachPoint::RawTracepoint(a), AttachPoint::TpBtf(b)) => a == b,
                 _ => false,
             })
         })
@@ -1185,7 +1205,24 @@ mod tests {
                 err.message
             );
         }
-        for bad in ["uprobe/nocolon", "classifier/sideways"] {
+        // A function without its binary: the binary comes from --attach or --uprobe-path.
+        let err = plan_program("p", &spec("uretprobe/readline"), &none).expect_err("no path");
+        assert_eq!(err.exit, Exit::Usage);
+        assert!(
+            err.hint
+                .as_deref()
+                .is_some_and(|h| h.contains("--attach f=PATH:readline")),
+            "{err:?}"
+        );
+        assert_eq!(
+            plan_program("p", &spec("uretprobe/readline"), &opts()),
+            Ok(AttachPoint::Uprobe {
+                path: "/bin/t".into(),
+                func: "readline".into(),
+                ret: true
+            })
+        );
+        for bad in ["uprobe/:f", "classifier/sideways"] {
             let err = plan_program("p", &spec(bad), &opts()).expect_err(bad);
             assert_eq!(err.exit, Exit::BadInput, "{bad}");
         }
@@ -1231,6 +1268,29 @@ mod tests {
         let err = plan_program("p", &spec("tc"), &opts()).expect_err("tc");
         assert_eq!(err.exit, Exit::Attach);
         assert!(err.message.contains("`classifier`"), "{}", err.message);
+    }
+
+    #[test]
+    fn kprobes_and_raw_tracepoints_fall_back_for_their_fentry_and_tp_btf_twins() {
+        let planned = |point: AttachPoint| PlannedProgram {
+            function: "f".into(),
+            section: "s".into(),
+            point,
+        };
+        let plan = [
+            planned(AttachPoint::Fentry("vfs_read".into())),
+            planned(AttachPoint::Kprobe("vfs_read".into())),
+            planned(AttachPoint::Kprobe("vfs_write".into())),
+            planned(AttachPoint::Kretprobe("vfs_read".into())),
+            planned(AttachPoint::TpBtf("sched_switch".into())),
+            planned(AttachPoint::RawTracepoint("sched_switch".into())),
+            planned(AttachPoint::RawTracepoint("sched_wakeup".into())),
+        ];
+        assert_eq!(
+            fallbacks(&plan),
+            [None, Some(0), None, None, None, Some(4), None],
+            "a kretprobe is no fexit's twin here: there is no fexit"
+        );
     }
 
     #[test]
