@@ -165,6 +165,16 @@ pub fn plan_program(
         p.function, p.section
     );
     let Some((kind, point)) = &p.attach else {
+        if p.section == "usdt" || p.section.starts_with("usdt/") {
+            return Err(Failure::new(
+                Exit::Attach,
+                format!(
+                    "{subject}: USDT probes are not supported by this ebpf-run: it does not read the \
+                     target's .note.stapsdt notes, nor set up libbpf's USDT argument specs"
+                ),
+            )
+            .hint("trace the same spot with a uprobe on the function (uprobe/PATH:FUNC)"));
+        }
         let known: Vec<&str> = AttachKind::known_prefixes().collect();
         return Err(Failure::new(
             Exit::BadInput,
@@ -1291,6 +1301,18 @@ mod tests {
             [None, Some(0), None, None, None, Some(4), None],
             "a kretprobe is no fexit's twin here: there is no fexit"
         );
+    }
+
+    #[test]
+    fn usdt_sections_are_refused_naming_the_gap() {
+        for section in ["usdt", "usdt/libjvm.so:hotspot:gc__end"] {
+            let err = plan_program("p", &spec(section), &opts()).expect_err(section);
+            assert_eq!(err.exit, Exit::Attach);
+            assert!(
+                err.message.contains("USDT probes are not supported"),
+                "{err:?}"
+            );
+        }
     }
 
     #[test]
