@@ -52,6 +52,11 @@ struct Report {
     text: String,
     failed: Vec<String>,
     blocked: Vec<Vec<String>>,
+    /// Per probe, per program: a failed requirement of that program alone (its kind, its
+    /// tracepoint). A probe runs while one of its programs can (the others are skipped).
+    program_blocked: Vec<Vec<bool>>,
+    /// Per probe: a failed requirement of the whole object (BTF, a map type, bpf(2)).
+    probe_blocked: Vec<bool>,
 }
 
 impl Report {
@@ -63,27 +68,54 @@ impl Report {
         }
     }
 
-    /// A failed requirement that the probes `who` (indexes) need.
+    /// A failed requirement that the probes `who` (indexes) need as a whole.
     fn fail(&mut self, what: &str, detail: &str, who: impl IntoIterator<Item = usize>) {
         self.line("FAIL", what, detail);
         for i in who {
-            if let Some(b) = self.blocked.get_mut(i)
-                && !b.iter().any(|w| w == what)
-            {
-                b.push(what.to_owned());
+            self.need(i, what);
+            if let Some(b) = self.probe_blocked.get_mut(i) {
+                *b = true;
             }
         }
     }
+
+    /// A failed requirement of the programs `who` (probe, program indexes) alone.
+    fn fail_programs(&mut self, what: &str, detail: &str, who: &[(usize, usize)]) {
+        self.line("FAIL", what, detail);
+        for &(i, j) in who {
+            self.need(i, what);
+            if let Some(b) = self.program_blocked.get_mut(i).and_then(|p| p.get_mut(j)) {
+                *b = true;
+            }
+        }
+    }
+
+    fn need(&mut self, i: usize, what: &str) {
+        if let Some(b) = self.blocked.get_mut(i)
+            && !b.iter().any(|w| w == what)
+        {
+            b.push(what.to_owned());
+        }
+    }
+
+    /// Whether probe `i` can run here: no requirement of the whole object failed and one of its
+    /// programs has all it needs.
+    fn runs(&self, i: usize) -> bool {
+        !self.probe_blocked[i] && self.program_blocked[i].iter().any(|b| !b)
+    }
 }
 
-/// Indexes of the probes with a program of one of `kinds`.
-fn with_kind(probes: &[ProbeObject], kinds: &[AttachKind]) -> Vec<usize> {
-    (0..probes.len())
-        .filter(|&i| {
-            probes[i]
-                .programs
+/// The (probe, program) indexes of the programs of one of `kinds`.
+fn with_kind(probes: &[ProbeObject], kinds: &[AttachKind]) -> Vec<(usize, usize)> {
+    probes
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| {
+            p.programs
                 .iter()
-                .any(|p| p.attach.as_ref().is_some_and(|(k, _)| kinds.contains(k)))
+                .enumerate()
+                .filter(|(_, prog)| prog.attach.as_ref().is_some_and(|(k, _)| kinds.contains(k)))
+                .map(move |(j, _)| (i, j))
         })
         .collect()
 }
@@ -118,6 +150,11 @@ pub fn check(
         text: String::new(),
         failed: Vec::new(),
         blocked: vec![Vec::new(); probes.len()],
+        program_blocked: probes
+            .iter()
+            .map(|p| vec![false; p.programs.len()])
+            .collect(),
+        probe_blocked: vec![false; probes.len()],
     };
     let all = || 0..probes.len();
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
@@ -250,10 +287,10 @@ pub fn check(
                             .map(|(k, _)| *k)
                             .filter(|k| prog_type(*k).is_some_and(|(_, pt)| pt == t))
                             .collect();
-                        r.fail(
+                        r.fail_programs(
                             &format!("program type {type_name}"),
                             &format!("{e} ({probe})"),
-                            with_kind(probes, &same_type),
+                            &with_kind(probes, &same_type),
                         )
                     }
                 }
@@ -265,10 +302,10 @@ pub fn check(
                 "the kernel's own BTF exists; BPF trampolines are not probed (some kernels refuse \
                  them at load)",
             ),
-            None => r.fail(
+            None => r.fail_programs(
                 name,
                 "attaches by the kernel's own BTF, and this kernel has none",
-                with_kind(probes, &[*kind]),
+                &with_kind(probes, &[*kind]),
             ),
         }
         let pmu = match kind {
@@ -290,10 +327,10 @@ pub fn check(
             if Path::new(&dir).exists() {
                 r.line("ok", &format!("{pmu}s"), &dir);
             } else {
-                r.fail(
+                r.fail_programs(
                     &format!("{pmu}s"),
                     &format!("no {dir}: the kernel lacks CONFIG_{config}"),
-                    with_kind(probes, &pair),
+                    &with_kind(probes, &pair),
                 );
             }
         }
@@ -344,10 +381,10 @@ pub fn check(
         .find(|d| Path::new(d).join("events").exists());
     match tracefs {
         Some(dir) => r.line("ok", "tracefs", &format!("mounted at {dir}")),
-        None if needs_tracefs => r.fail(
+        None if needs_tracefs => r.fail_programs(
             "tracefs",
             "not mounted, and tracepoints need it: mount -t tracefs tracefs /sys/kernel/tracing",
-            with_kind(probes, &[AttachKind::Tracepoint]),
+            &with_kind(probes, &[AttachKind::Tracepoint]),
         ),
         None => r.line("warn", "tracefs", "not mounted (no probe here needs it)"),
     }
@@ -357,7 +394,7 @@ pub fn check(
     if let Some(dir) = tracefs {
         let events = Path::new(dir).join("events");
         for (i, p) in probes.iter().enumerate() {
-            for prog in &p.programs {
+            for (j, prog) in p.programs.iter().enumerate() {
                 let Some((
                     kind @ (AttachKind::Tracepoint | AttachKind::RawTracepoint),
                     Some(point),
@@ -368,22 +405,24 @@ pub fn check(
                 if !point.is_empty()
                     && !tracepoint_exists(&events, point, *kind == AttachKind::RawTracepoint)
                 {
-                    r.fail(
+                    r.fail_programs(
                         &format!("tracepoint {point}"),
                         &format!("not in this kernel ({}, program {})", p.name, prog.function),
-                        [i],
+                        &[(i, j)],
                     );
                 }
             }
         }
     }
 
-    // 7. Per probe: which can run here, and why not the others.
+    // 7. Per probe: which can run here (all of it, or the programs that have what they need, the
+    // others skipped as a run skips them), and why not the others.
     let runnable: Vec<&str> = all()
-        .filter(|&i| r.blocked[i].is_empty())
+        .filter(|&i| r.runs(i))
         .map(|i| probes[i].name.as_str())
         .collect();
-    if probes.len() > 1 && !r.failed.is_empty() {
+    let partial = all().any(|i| r.runs(i) && !r.blocked[i].is_empty());
+    if (probes.len() > 1 || partial) && !r.failed.is_empty() {
         r.text.push_str(&format!(
             "  can run: {}\n",
             if runnable.is_empty() {
@@ -393,12 +432,18 @@ pub fn check(
             }
         ));
         for (i, p) in probes.iter().enumerate() {
-            if !r.blocked[i].is_empty() {
+            if r.blocked[i].is_empty() {
+                continue;
+            }
+            let needs = r.blocked[i].join(", ");
+            if r.runs(i) {
                 r.text.push_str(&format!(
-                    "  cannot run: {}: needs {}\n",
-                    p.name,
-                    r.blocked[i].join(", ")
+                    "  can run in part: {}: its programs that need {needs} are skipped\n",
+                    p.name
                 ));
+            } else {
+                r.text
+                    .push_str(&format!("  cannot run: {}: needs {needs}\n", p.name));
             }
         }
     }
