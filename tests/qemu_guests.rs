@@ -494,9 +494,13 @@ fn init_example_probe_reports_forks_on_armv7_with_jit_and_on_big_endian_s390x() 
             .zip(&bundles)
             .map(|((key, _, jit), bundle)| {
                 let env = &envs[*key];
+                let project = &project;
                 s.spawn(move || {
                     let mut cmd = ebpf_pack();
-                    cmd.arg("try")
+                    // In the project, so the guest's files go to its build/, not the crate's.
+                    cmd.arg("-C")
+                        .arg(&project)
+                        .arg("try")
                         .arg("--bundle")
                         .arg(bundle)
                         .arg("--kernel")
