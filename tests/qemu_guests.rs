@@ -192,6 +192,8 @@ struct Case {
     fentry: bool,
     /// The tc fixture runs on the guest's loopback, and how it must attach.
     tc: Option<TcPath>,
+    /// The kernel's own version (Debian's package version, `6.1.192-3`: its release says 6.1.0).
+    kernel_version: String,
 }
 
 /// How ebpf-run attaches a tc classifier on a kernel.
@@ -354,6 +356,7 @@ fn probes_trace_on_arm64_armv7_and_s390x_kernels() {
             btf: "yes",
             fentry: false,
             tc: Some(TcPath::Netlink),
+            kernel_version: arm64["kernel_version"].clone(),
         },
         // The same bundle (its BTF from Debian 12's 6.1 kernel) on 6.12: CO-RE across kernel versions,
         // fentry/fexit attached through BPF trampolines, tc through a tcx link (6.1: netlink).
@@ -371,6 +374,7 @@ fn probes_trace_on_arm64_armv7_and_s390x_kernels() {
             btf: "yes",
             fentry: true,
             tc: Some(TcPath::Tcx),
+            kernel_version: arm64_612["kernel_version"].clone(),
         },
         Case {
             name: "armv7-jit-off",
@@ -380,6 +384,7 @@ fn probes_trace_on_arm64_armv7_and_s390x_kernels() {
             btf: "no",
             fentry: false,
             tc: None,
+            kernel_version: arm["kernel_version"].clone(),
         },
         Case {
             name: "armv7-jit-on",
@@ -389,6 +394,7 @@ fn probes_trace_on_arm64_armv7_and_s390x_kernels() {
             btf: "no",
             fentry: false,
             tc: None,
+            kernel_version: arm["kernel_version"].clone(),
         },
         // Through try's own build (up to date by now): the path a user takes.
         Case {
@@ -408,6 +414,7 @@ fn probes_trace_on_arm64_armv7_and_s390x_kernels() {
             btf: "no",
             fentry: false,
             tc: None,
+            kernel_version: s390x["kernel_version"].clone(),
         },
     ];
     let outcomes: Vec<Outcome> = std::thread::scope(|s| {
@@ -499,7 +506,7 @@ fn init_example_probe_reports_forks_on_armv7_with_jit_and_on_big_endian_s390x() 
                     let mut cmd = ebpf_pack();
                     // In the project, so the guest's files go to its build/, not the crate's.
                     cmd.arg("-C")
-                        .arg(&project)
+                        .arg(project)
                         .arg("try")
                         .arg("--bundle")
                         .arg(bundle)

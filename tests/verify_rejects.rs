@@ -535,3 +535,74 @@ fn kernel_btf_inputs_are_classified_by_content() {
         .to_string();
     assert!(err.contains("kernel.btf: cannot read"), "{err}");
 }
+
+#[test]
+fn kconfig_externs_are_checked_for_type_name_and_the_board_config() {
+    use ebpf_pack::verify::verify_kconfig;
+    use ebpf_pack_object::kconfig::{KernelFacts, parse_config};
+    let Some(good) = compile_bpfel(
+        "extern int CONFIG_HZ __kconfig;\n\
+         extern _Bool CONFIG_EP_OPTIONAL __kconfig __weak;\n\
+         extern unsigned int LINUX_KERNEL_VERSION __kconfig;\n\
+         int out;\n\
+         SEC(\"tracepoint/syscalls/sys_enter_getsid\") int p(void *ctx)\n\
+         { out = CONFIG_HZ + CONFIG_EP_OPTIONAL + LINUX_KERNEL_VERSION; return 0; }\n",
+    ) else {
+        return;
+    };
+    let rules = ObjectRules {
+        arch: Arch::X86_64,
+        kernel: KernelVersion::new(6, 1),
+    };
+    verify_object("k.bpf.o", &good, rules).expect("known names and types");
+    let board = |config: &str| KernelFacts {
+        release: "6.1".into(),
+        config: Some(parse_config(config)),
+        config_source: "boards/gw.config".into(),
+        ..KernelFacts::default()
+    };
+    // The board's config decides: a strong extern needs its option there; a weak one does not.
+    verify_kconfig("k.bpf.o", &good, Some(&board("CONFIG_HZ=250\n"))).expect("has CONFIG_HZ");
+    let err = verify_kconfig("k.bpf.o", &good, Some(&board("CONFIG_BPF=y\n")))
+        .expect_err("lacks CONFIG_HZ");
+    assert!(
+        err.problem.contains(
+            "CONFIG_HZ is not set in the kernel's config (boards/gw.config), and not __weak"
+        ),
+        "{err}"
+    );
+    assert!(err.help.contains("declare the externs __weak"), "{err}");
+    let err = verify_kconfig("k.bpf.o", &good, Some(&board("CONFIG_HZ=fast\n")))
+        .expect_err("not a number");
+    assert!(
+        err.problem.contains("CONFIG_HZ is `fast`, not a number"),
+        "{err}"
+    );
+
+    // Names no kernel gives, and types no value fits, are refused whatever the board.
+    let Some(unknown) = compile_bpfel(
+        "extern int LINUX_EP_NOPE __kconfig;\nint out;\n\
+         SEC(\"tracepoint/syscalls/sys_enter_getsid\") int p(void *ctx) { out = LINUX_EP_NOPE; return 0; }\n",
+    ) else {
+        return;
+    };
+    let err = verify_object("u.bpf.o", &unknown, rules).expect_err("unknown name");
+    assert!(
+        err.problem
+            .contains("unrecognized .kconfig extern LINUX_EP_NOPE"),
+        "{err}"
+    );
+    let Some(shaped) = compile_bpfel(
+        "struct ep_pair { int a, b; };\nextern struct ep_pair CONFIG_EP_PAIR __kconfig;\nint out;\n\
+         SEC(\"tracepoint/syscalls/sys_enter_getsid\") int p(void *ctx) { out = CONFIG_EP_PAIR.b; return 0; }\n",
+    ) else {
+        return;
+    };
+    let err = verify_object("s.bpf.o", &shaped, rules).expect_err("struct extern");
+    assert!(
+        err.problem.contains(
+            ".kconfig extern CONFIG_EP_PAIR has type `struct ep_pair`, which takes no kernel config value"
+        ),
+        "{err}"
+    );
+}

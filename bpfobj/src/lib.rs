@@ -5,7 +5,9 @@
 
 pub mod btf;
 pub mod decode;
+pub mod elf_edit;
 pub mod glob;
+pub mod kconfig;
 pub mod map_types;
 pub mod options;
 pub mod probe;

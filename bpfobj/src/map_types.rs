@@ -8,6 +8,8 @@ pub const ARRAY: u32 = 2;
 pub const PERCPU_HASH: u32 = 5;
 /// `BPF_MAP_TYPE_PERCPU_ARRAY`.
 pub const PERCPU_ARRAY: u32 = 6;
+/// `BPF_MAP_TYPE_STACK_TRACE`.
+pub const STACK_TRACE: u32 = 7;
 /// `BPF_MAP_TYPE_LRU_HASH`.
 pub const LRU_HASH: u32 = 9;
 /// `BPF_MAP_TYPE_LRU_PERCPU_HASH`.

@@ -173,6 +173,7 @@ impl ProbeObject {
                     value: None,
                     pinning: 0,
                     max_entries,
+                    value_size: word(2),
                 });
             }
         }

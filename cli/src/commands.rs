@@ -381,6 +381,14 @@ fn build_targets(args: &BuildArgs, objects_only: bool) -> Result<Vec<(Target, Bu
                     kernel: t.kernel.version,
                 };
                 crate::verify::verify_object(&file.display().to_string(), &data, rules)
+                    .and_then(|_| {
+                        let board = crate::kconfig::target_facts(&t)?;
+                        crate::verify::verify_kconfig(
+                            &file.display().to_string(),
+                            &data,
+                            board.as_ref(),
+                        )
+                    })
                     .map_err(|e| failure(EXIT_BAD_INPUT, format!("target {}: {e}", t.name)))?;
                 prebuilt.push((name, path));
             }
@@ -571,6 +579,31 @@ pub fn verify(bundle: &Path, target: Option<&str>) -> Result<(), Failure> {
             println!(
                 "  needs {config} in the board's kernel: {}",
                 tools.join(", ")
+            );
+        }
+        // Strong `.kconfig` externs: their options must be in the board's config for the probe
+        // to load (the board reads /proc/config.gz or /boot/config-*).
+        let mut read: Vec<(String, Vec<&str>)> = Vec::new();
+        for p in &m.probes {
+            let externs = verified
+                .files
+                .get(&p.object)
+                .and_then(|d| ebpf_pack_object::kconfig::kconfig_externs(d).ok())
+                .unwrap_or_default();
+            for e in externs
+                .into_iter()
+                .filter(|e| !e.weak && e.name.starts_with("CONFIG_"))
+            {
+                match read.iter_mut().find(|(k, _)| *k == e.name) {
+                    Some((_, probes)) => probes.push(&p.name),
+                    None => read.push((e.name, vec![&p.name])),
+                }
+            }
+        }
+        for (config, probes) in &read {
+            println!(
+                "  needs {config} in the board's kernel config (a .kconfig extern, not __weak): {}",
+                probes.join(", ")
             );
         }
         for c in &cannot {

@@ -253,10 +253,13 @@ pub fn compile_objects(
         arch: target.arch,
         kernel: target.kernel.version,
     };
+    let board = crate::kconfig::target_facts(target)?;
     let mut out = Vec::new();
     for (name, path) in &plan.objects {
         let data = read(&root.join(path))?;
-        verify_object(&format!("{name}.bpf.o"), &data, rules)?;
+        let file = format!("{name}.bpf.o");
+        verify_object(&file, &data, rules)?;
+        crate::verify::verify_kconfig(&file, &data, board.as_ref())?;
         out.push((name.clone(), data));
     }
     Ok(out)
@@ -459,6 +462,7 @@ fn verify_stage(
         arch: target.arch,
         kernel: target.kernel.version,
     };
+    let board = crate::kconfig::target_facts(target)?;
     let btf_mode = match inputs.btf {
         BtfInput::Builtin => BtfMode::Kernel,
         BtfInput::Btf(_) | BtfInput::Dwarf(_) => BtfMode::Bundled,
@@ -473,6 +477,7 @@ fn verify_stage(
         let data = read(&root.join(obj))?;
         let rel = format!("{BPF_DIR}/{name}.bpf.o");
         let facts = verify_object(&obj.display().to_string(), &data, rules)?;
+        crate::verify::verify_kconfig(&obj.display().to_string(), &data, board.as_ref())?;
         if facts.core && btf_mode == BtfMode::None {
             return Err(VerifyError {
                 file: obj.display().to_string(),

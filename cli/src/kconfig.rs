@@ -1,6 +1,37 @@
 //! Checks a board kernel's `.config` (the target's `kernel.config`) for the options eBPF tracing needs.
 
-use crate::target::BtfSource;
+use ebpf_pack_object::kconfig::{KernelFacts, parse_config};
+
+use crate::target::{BtfSource, Target};
+
+/// What the board's kernel offers `.kconfig` externs, from the target's `kernel.version` and
+/// `kernel.config` text (`config_path` names it in messages); `LINUX_HAS_*` are not judged on the
+/// host (the board finds them when it runs).
+pub fn board_facts(target: &Target, text: &str, config_path: &str) -> KernelFacts {
+    KernelFacts {
+        release: target.kernel.version.to_string(),
+        config: Some(parse_config(text)),
+        config_source: config_path.to_owned(),
+        ..KernelFacts::default()
+    }
+}
+
+/// [`board_facts`] of `target` when it names a `kernel.config`.
+pub fn target_facts(target: &Target) -> Result<Option<KernelFacts>, crate::verify::VerifyError> {
+    let Some(path) = &target.kernel.config else {
+        return Ok(None);
+    };
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| crate::verify::VerifyError {
+        file: shown.clone(),
+        problem: format!(
+            "kernel.config of target {} cannot be read: {e}",
+            target.name
+        ),
+        help: "point kernel.config at the board kernel's .config".into(),
+    })?;
+    Ok(Some(board_facts(target, &text, &shown)))
+}
 
 /// What a `.config` lacks: errors stop the build, warnings are printed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

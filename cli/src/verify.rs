@@ -7,6 +7,7 @@ use object::read::elf::{Dyn, FileHeader, ProgramHeader, SectionHeader};
 use object::{Endianness, FileKind};
 
 use ebpf_pack_manifest::{AttachKind, Endian, MapInfo, Probe, ProgramInfo};
+use ebpf_pack_object::kconfig::{KernelFacts, kconfig_externs};
 use ebpf_pack_object::map_types;
 use ebpf_pack_object::probe::ProbeObject;
 
@@ -316,6 +317,45 @@ impl ObjectFacts {
     }
 }
 
+/// Checks an object's `.kconfig` externs: each of a type and name the loader can give a value to
+/// (as libbpf can), and, with `board` (a target's `kernel.version` and `kernel.config`), each
+/// value there — a strong `CONFIG_*` extern whose option the board's config does not have would
+/// stop the probe from loading on the board.
+pub fn verify_kconfig(
+    file: &str,
+    data: &[u8],
+    board: Option<&KernelFacts>,
+) -> Result<(), VerifyError> {
+    let externs = kconfig_externs(data).map_err(|e| {
+        fail(
+            file,
+            e,
+            "declare it as bool, enum libbpf_tristate, char, an integer or a char array",
+        )
+    })?;
+    if let Some(bad) = externs
+        .iter()
+        .find_map(|e| KernelFacts::default().raw_value(&e.name).err())
+        .filter(|e| e.starts_with("unrecognized"))
+    {
+        return Err(fail(file, bad, "rename the extern, or drop its __kconfig"));
+    }
+    let big_endian = data.get(5) == Some(&2);
+    if let Some(board) = board
+        && let Err(errors) = board.values(&externs, big_endian)
+    {
+        return Err(fail(
+            file,
+            format!(
+                "the board's kernel cannot give its .kconfig externs values: {}",
+                errors.join("; ")
+            ),
+            "enable the options in the board's kernel (and kernel.config), or declare the externs __weak",
+        ));
+    }
+    Ok(())
+}
+
 /// What an object's target kernel and arch allow.
 #[derive(Debug, Clone, Copy)]
 pub struct ObjectRules {
@@ -502,6 +542,7 @@ pub fn verify_object(
             "rebuild it with clang `-g`",
         ));
     };
+    verify_kconfig(file, data, None)?;
     let core = obj.core;
     let mut programs = Vec::new();
     for p in &obj.programs {

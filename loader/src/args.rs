@@ -10,9 +10,9 @@ ebpf-run - load, attach and watch the eBPF probes of an ebpf-pack bundle
 usage: ebpf-run [PROBE [TOOL OPTIONS] [interval [count]] | FILE.bpf.o ...] [--duration SECS]
                 [--interval SECS [--count N]] [--format text|json] [--set NAME=VALUE ...] [--btf FILE] [--bundle DIR] [--iface IFACE]
                 [--cgroup DIR] [--freq HZ] [--attach PROG=TARGET ...] [--uprobe-path PATH --uprobe-func FUNC] [--perf-buffer]
-                [--tc-netlink] [--full-btf] [--strict] [--map-size NAME=N ...]
+                [--tc-netlink] [--full-btf] [--strict] [--map-size NAME=N ...] [--kconfig FILE]
        ebpf-run --list [PROBE|FILE.bpf.o ...] [--bundle DIR]
-       ebpf-run --check [PROBE|FILE.bpf.o ...] [--btf FILE] [--bundle DIR]
+       ebpf-run --check [PROBE|FILE.bpf.o ...] [--btf FILE] [--bundle DIR] [--kconfig FILE]
 
   PROBE            a probe of the bundle (bpf/PROBE.bpf.o); default: all of them
   FILE.bpf.o       any BPF object file (an argument ending in .o)
@@ -47,6 +47,9 @@ usage: ebpf-run [PROBE [TOOL OPTIONS] [interval [count]] | FILE.bpf.o ...] [--du
                    max_entries of map NAME (a ring buffer: its size in bytes), for maps whose user
                    code sizes them at run time; a map declaring 0 gets 10240 entries (ring buffers
                    256 KiB, perf event arrays one slot per CPU), said in one line; repeatable
+  --kconfig FILE   the running kernel's .config (plain or gzip) for `.kconfig` externs
+                   (`extern bool CONFIG_X __kconfig;`; default: /boot/config-$(uname -r), else
+                   /proc/config.gz, as libbpf reads it)
   --strict         fail when any program of an object cannot load or attach here (default: skip
                    it, say why, and run the object's others; an object none of whose programs
                    runs always fails)
@@ -181,6 +184,8 @@ pub struct Options {
     pub full_btf: bool,
     /// `--map-size NAME=N`: max_entries of map NAME (ring buffers: bytes), whatever it declares.
     pub map_sizes: Vec<(String, u32)>,
+    /// `--kconfig FILE`: the kernel config `.kconfig` externs take their values from.
+    pub kconfig: Option<PathBuf>,
     /// `--strict`: a program of an object that cannot load or attach fails the run, instead of being
     /// skipped while the object's others run.
     pub strict: bool,
@@ -306,6 +311,7 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Usage
                     Some(text_value("--uprobe-func", value("--uprobe-func")?)?)
             }
             "--btf" => opts.btf = Some(PathBuf::from(value("--btf")?)),
+            "--kconfig" => opts.kconfig = Some(PathBuf::from(value("--kconfig")?)),
             "--bundle" => opts.bundle = Some(PathBuf::from(value("--bundle")?)),
             _ => return Err(UsageError(format!("unknown option `{text}`"))),
         }
@@ -420,11 +426,17 @@ mod tests {
 
     #[test]
     fn options_take_values_separately_or_inline() {
-        let Ok(Command::Run(o)) =
-            parse_strs(&["--duration", "3", "--btf=/b.btf", "--bundle", "/opt/bundle"])
-        else {
+        let Ok(Command::Run(o)) = parse_strs(&[
+            "--duration",
+            "3",
+            "--btf=/b.btf",
+            "--bundle",
+            "/opt/bundle",
+            "--kconfig=/c",
+        ]) else {
             panic!("expected run");
         };
+        assert_eq!(o.kconfig, Some(PathBuf::from("/c")));
         assert_eq!(o.duration_secs, Some(3));
         assert_eq!(o.btf, Some(PathBuf::from("/b.btf")));
         assert_eq!(o.bundle, Some(PathBuf::from("/opt/bundle")));

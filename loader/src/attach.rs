@@ -10,6 +10,8 @@ use aya::programs::{
 };
 use aya::{Btf, Ebpf, EbpfLoader};
 use ebpf_pack_manifest::AttachKind;
+use object::read::elf::ElfFile64;
+use object::{Endianness, Object, ObjectSection};
 
 use crate::args::AttachOptions;
 use crate::diagnose::{attach_failure, load_failure, object_failure};
@@ -441,6 +443,54 @@ pub fn size_maps<'a>(
         loader.map_max_entries(&decl.name, size);
     }
     notes
+}
+
+/// Frames a stack-trace map holds when it declares no value size: libbpf-tools' default
+/// `perf_max_stack_depth`, 8 bytes an address (the kernel stores 64-bit addresses on every arch).
+pub const DEFAULT_STACK_FRAMES: u32 = 127;
+
+/// Gives each stack-trace map of `probe` that declares neither a value type nor a value size (its
+/// user code sets one, `bpf_map__set_value_size`) room for [`DEFAULT_STACK_FRAMES`] frames, written
+/// into the object's BTF before aya, which cannot set a value size, creates it. Returns the notes
+/// to print, one line per map.
+pub fn size_stack_values(probe: &mut ProbeObject) -> Result<Vec<String>, Failure> {
+    let mut notes = Vec::new();
+    let unsized_maps: Vec<String> = probe
+        .maps
+        .iter()
+        .filter(|m| m.map_type == Some(crate::map_types::STACK_TRACE))
+        .filter(|m| m.value.is_none() && m.value_size.unwrap_or(0) == 0)
+        .map(|m| m.name.clone())
+        .collect();
+    let bytes = DEFAULT_STACK_FRAMES * 8;
+    for name in unsized_maps {
+        let grown = ElfFile64::<Endianness>::parse(&*probe.data)
+            .map_err(|e| e.to_string())
+            .and_then(|elf| {
+                let btf = elf.section_by_name(".BTF").ok_or("no .BTF section")?;
+                let blob = btf.data().map_err(|e| e.to_string())?;
+                crate::btf::add_map_value_size(blob, &name, bytes).map_err(|e| e.to_string())
+            })
+            .and_then(|btf| crate::elf_edit::replace_section(&probe.data, ".BTF", &btf));
+        probe.data = grown.map_err(|e| {
+            Failure::new(
+                Exit::BadInput,
+                format!(
+                    "probe {}: cannot give stack-trace map `{name}` a value size: {e}",
+                    probe.name
+                ),
+            )
+            .hint("declare it with __uint(value_size, FRAMES * 8)")
+        })?;
+        if let Some(decl) = probe.maps.iter_mut().find(|m| m.name == name) {
+            decl.value_size = Some(bytes);
+        }
+        notes.push(format!(
+            "{}: map {name} declares no value size: {DEFAULT_STACK_FRAMES} frames ({bytes} bytes)",
+            probe.name
+        ));
+    }
+    Ok(notes)
 }
 
 /// Creates the object's maps and prepares its programs (nothing is attached yet).

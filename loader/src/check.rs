@@ -145,6 +145,7 @@ pub fn check(
     btf: BtfSource,
     read: &dyn Fn(&Path) -> io::Result<Vec<u8>>,
     min_kernel: Option<&str>,
+    kconfig: Option<&Path>,
 ) -> Result<(), Failure> {
     let mut r = Report {
         text: String::new(),
@@ -415,7 +416,42 @@ pub fn check(
         }
     }
 
-    // 7. Per probe: which can run here (all of it, or the programs that have what they need, the
+    // 7. `.kconfig` externs: values for each (a strong CONFIG_* the kernel's config lacks blocks
+    // the object, as it fails the run).
+    match crate::kconfig::externs_of(probes)
+        .and_then(|all| Ok((crate::kconfig::facts(&all, kconfig)?, all)))
+    {
+        Ok((None, _)) => {}
+        Ok((Some(facts), all)) => {
+            for (i, (p, externs)) in probes.iter().zip(&all).enumerate() {
+                if externs.is_empty() {
+                    continue;
+                }
+                let big_endian = p.btf.as_ref().is_some_and(|b| b.is_big_endian());
+                let what = format!("kconfig {}", p.name);
+                match facts.values(externs, big_endian) {
+                    Ok(_) => {
+                        let from = match &facts.config {
+                            Some(_) => format!(", config {}", facts.config_source),
+                            None if externs.iter().any(|e| e.name.starts_with("CONFIG_")) => {
+                                ", no kernel config: __weak CONFIG_* are 0".to_owned()
+                            }
+                            None => String::new(),
+                        };
+                        r.line(
+                            "ok",
+                            &what,
+                            &format!("{} .kconfig extern(s) have values{from}", externs.len()),
+                        );
+                    }
+                    Err(errors) => r.fail(&what, &errors.join("; "), [i]),
+                }
+            }
+        }
+        Err(f) => r.fail("kconfig", &f.message, all()),
+    }
+
+    // 8. Per probe: which can run here (all of it, or the programs that have what they need, the
     // others skipped as a run skips them), and why not the others.
     let runnable: Vec<&str> = all()
         .filter(|&i| r.runs(i))

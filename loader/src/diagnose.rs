@@ -65,6 +65,15 @@ pub fn load_failure(probe: &str, p: &PlannedProgram, e: ProgramError) -> Failure
         f.details.extend(tail.iter().map(|l| format!("  {l}")));
         f.details.push(save_verifier_log(probe, &p.function, &log));
     }
+    // aya, as libbpf, turns an instruction whose CO-RE relocation found no match in the kernel's
+    // BTF into `call 0xbad2310`, which the verifier then refuses as an unknown function.
+    if log.contains("unknown#195896080") {
+        return f.hint(
+            "the object reads a kernel type or field this kernel does not have (a CO-RE relocation \
+             matched nothing, so its instruction was poisoned, as libbpf poisons it): the probe \
+             needs a variant for this kernel (bpf_core_field_exists) or another kernel",
+        );
+    }
     let trampoline = matches!(p.point, AttachPoint::Fentry(_) | AttachPoint::Fexit(_));
     match errno {
         Some(libc::EPERM | libc::EINVAL | ENOTSUPP) if trampoline && lines.is_empty() => f.hint(

@@ -197,6 +197,28 @@ pub fn describe(probe: &ProbeObject, opts: &AttachOptions, out: &mut String) {
             out.push_str(")\n");
         }
     }
+    // `.kconfig` externs: filled from the running kernel when the probe runs.
+    let externs = match probe.btf {
+        Some(_) => crate::kconfig_values::kconfig_externs(&probe.data),
+        None => Ok(Vec::new()),
+    };
+    if let Ok(externs) = &externs
+        && !externs.is_empty()
+    {
+        out.push_str("  kconfig");
+        for e in externs {
+            out.push(' ');
+            out.push_str(&e.name);
+            if e.weak {
+                out.push_str(" (weak)");
+            }
+        }
+        out.push('\n');
+    } else if let Err(e) = externs {
+        out.push_str("  kconfig: ");
+        out.push_str(&e);
+        out.push('\n');
+    }
     for m in &probe.maps {
         out.push_str("  map ");
         out.push_str(&m.name);
@@ -275,6 +297,7 @@ mod tests {
                 value: None,
                 pinning: 0,
                 max_entries: Some(1024),
+                value_size: None,
             }],
             btf: None,
             btf_problem: None,

@@ -14,6 +14,7 @@ mod events;
 mod failure;
 mod fallback;
 mod globals;
+mod kconfig;
 mod ksyms;
 mod list;
 mod run;
@@ -28,7 +29,8 @@ mod clang_tests;
 mod tailor_tests;
 
 // Object reading and BTF decoding are shared with the host CLI.
-use ebpf_pack_object::{btf, decode, map_types, options, probe, symbols};
+use ebpf_pack_object::kconfig as kconfig_values;
+use ebpf_pack_object::{btf, decode, elf_edit, map_types, options, probe, symbols};
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -15,7 +15,7 @@ use crate::bundle::{self, BtfSource, Bundle, KERNEL_BTF};
 use crate::failure::{Exit, Failure, chain};
 use crate::probe::ProbeObject;
 use crate::tool_args::{self, ToolArgs};
-use crate::{btf, dump, events, fallback, globals, list, map_types, options, sys};
+use crate::{btf, dump, events, fallback, globals, kconfig, list, map_types, options, sys};
 
 /// Reads and parses one object file (from the bundle when it lies in it).
 fn read_probe(bundle: &Bundle, name: String, path: &Path) -> Result<ProbeObject, Failure> {
@@ -154,7 +154,13 @@ pub fn check(opts: &Options) -> Result<(), Failure> {
     let min_kernel = bundle_manifest(&bundle, &probes)
         .and_then(Result::ok)
         .and_then(|m| m.get("target")?.str_at("kernel_version").map(str::to_owned));
-    crate::check::check(&probes, source, &|p| bundle.read(p), min_kernel.as_deref())
+    crate::check::check(
+        &probes,
+        source,
+        &|p| bundle.read(p),
+        min_kernel.as_deref(),
+        opts.kconfig.as_deref(),
+    )
 }
 
 /// Parses the chosen kernel BTF (or decides none is needed), refusing CO-RE objects without one. From
@@ -310,6 +316,14 @@ pub fn run(opts: &Options) -> Result<(), Failure> {
     let settings = globals::resolve(&opts.sets, &tool.sets, &probes)?;
     for (probe, settings) in probes.iter_mut().zip(settings) {
         globals::apply(probe, &settings)?;
+    }
+    for note in kconfig::apply(&mut probes, opts.kconfig.as_deref())? {
+        eprintln!("ebpf-run: {note}");
+    }
+    for probe in probes.iter_mut() {
+        for note in attach::size_stack_values(probe)? {
+            eprintln!("ebpf-run: {note}");
+        }
     }
     let mut plans = plans;
     for (probe, plan) in probes.iter().zip(plans.iter_mut()) {

@@ -233,10 +233,28 @@ pub fn probe_prog_type(prog_type: u32, expected_attach_type: u32) -> io::Result<
     // `mov64 r0, 0; exit` as struct bpf_insn bytes (opcode first, all else zero: the same in either
     // byte order).
     let insns: [[u8; 8]; 2] = [[0xb7, 0, 0, 0, 0, 0, 0, 0], [0x95, 0, 0, 0, 0, 0, 0, 0]];
+    probe_prog(prog_type, expected_attach_type, &insns)
+}
+
+/// `BPF_FUNC_get_attach_cookie`.
+const FUNC_GET_ATTACH_COOKIE: i32 = 174;
+
+/// Whether programs may call `bpf_get_attach_cookie` (kernel 5.15, or a backport): a tracepoint
+/// program calling it is loaded and unloaded, as libbpf probes it for `LINUX_HAS_BPF_COOKIE`.
+pub fn has_bpf_cookie() -> bool {
+    // `call get_attach_cookie; exit`: the call's imm (bytes 4..8) is in the machine's byte order.
+    let mut call = [0x85, 0, 0, 0, 0, 0, 0, 0];
+    call[4..].copy_from_slice(&FUNC_GET_ATTACH_COOKIE.to_ne_bytes());
+    let insns = [call, [0x95, 0, 0, 0, 0, 0, 0, 0]];
+    probe_prog(5, 0, &insns).is_ok()
+}
+
+/// Loads (and unloads again) `insns` as a GPL program of type `prog_type`.
+fn probe_prog(prog_type: u32, expected_attach_type: u32, insns: &[[u8; 8]]) -> io::Result<()> {
     let license = b"GPL\0";
     let mut attr = ProgLoadAttr {
         prog_type,
-        insn_cnt: 2,
+        insn_cnt: insns.len() as u32,
         insns: addr(insns.as_ptr().cast()),
         license: addr(license.as_ptr()),
         expected_attach_type,

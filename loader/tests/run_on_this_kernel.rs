@@ -13,8 +13,10 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-const FIXTURES: [&str; 11] = [
+const FIXTURES: [&str; 13] = [
     "ert_open",
+    "ert_poison",
+    "ert_kconfig",
     "ert_sizes",
     "ert_alt",
     "ert_bare",
@@ -1233,11 +1235,31 @@ fn maps_declaring_no_size_get_a_default_or_the_size_given() {
         unsafe { libc::getpgid(0) };
         let (status, out, err) = run.finish(Duration::from_secs(60));
         assert!(status.success(), "exit {status}; stderr:\n{err}");
-        let n = out.lines().filter(|l| l.starts_with("  key=")).count();
-        (n, err)
+        // `slots` is dumped first; its entries are the `key=` lines up to the next map.
+        let n = out
+            .split("ert_sizes map ")
+            .find(|m| m.starts_with("slots"))
+            .map_or(0, |m| m.lines().filter(|l| l.starts_with("  key=")).count());
+        (n, format!("{err}\n{out}"))
     };
     let (n, err) = entries(&[]);
     assert_eq!(n, 8, "the default holds all 8 keys");
+    // The stack map got room for 127 frames and 10240 stacks: the call's kernel stack is in it.
+    assert!(
+        err.contains("ert_sizes: map stacks declares no value size: 127 frames (1016 bytes)"),
+        "{err}"
+    );
+    let stack_id = err
+        .split("ert_sizes map stack_id:")
+        .nth(1)
+        .expect("stack_id dumped");
+    assert!(
+        stack_id
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("  key=0  value=")),
+        "the stack landed (slot 0 holds its id, not slot 1 an error):\n{stack_id}"
+    );
     assert!(
         err.contains(
             "ert_sizes: map slots declares no size: 10240 entries (--map-size slots=N to choose)"
@@ -1257,4 +1279,204 @@ fn maps_declaring_no_size_get_a_default_or_the_size_given() {
         .expect("ebpf-run");
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("expected NAME=N, N a positive number"));
+}
+
+/// The one record `ert_kconfig` writes for a getsid(2) call, run with `extra` arguments; or the
+/// failed run's exit code and stderr.
+fn kconfig_record(
+    obj: &Path,
+    extra: &[&str],
+) -> Result<(serde_json::Value, String), (i32, String)> {
+    let mut args: Vec<&std::ffi::OsStr> = vec![obj.as_os_str()];
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
+    args.extend(["--duration", "2", "--format", "json"].map(std::ffi::OsStr::new));
+    let run = spawn(&args);
+    if run.attached.recv_timeout(Duration::from_secs(30)).is_err() {
+        let (status, _, err) = run.finish(Duration::from_secs(60));
+        return Err((status.code().unwrap_or(-1), err));
+    }
+    // SAFETY: getsid of this process has no preconditions (a syscall no other test here makes).
+    unsafe { libc::getsid(0) };
+    let (status, out, err) = run.finish(Duration::from_secs(60));
+    assert!(status.success(), "exit {status}; stderr:\n{err}");
+    let records: Vec<serde_json::Value> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("kernel_version").is_some())
+        .collect();
+    assert_eq!(records.len(), 1, "one getsid, one record:\n{out}");
+    Ok((records[0].clone(), err))
+}
+
+/// `KERNEL_VERSION(a, b, c)` of this kernel as libbpf computes LINUX_KERNEL_VERSION: Ubuntu's
+/// version signature, Debian's `uname -v`, else the release.
+fn this_kernel_version() -> u64 {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").expect("osrelease");
+    let uname_v = std::fs::read_to_string("/proc/sys/kernel/version").unwrap_or_default();
+    let version = match std::fs::read_to_string("/proc/version_signature") {
+        Ok(sig) => sig.split_whitespace().nth(2).unwrap_or_default().to_owned(),
+        Err(_) => match uname_v.split_once(" Debian ") {
+            Some((_, v)) => v.split_whitespace().next().unwrap_or_default().to_owned(),
+            None => release,
+        },
+    };
+    let nums: Vec<u64> = version
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .take(3)
+        .map(|n| n.parse().unwrap_or(0))
+        .collect();
+    nums[0] << 16 | nums[1] << 8 | nums[2].min(255)
+}
+
+#[test]
+fn kconfig_externs_get_the_values_libbpf_gives_them() {
+    const TEST: &str = "kconfig_externs_get_the_values_libbpf_gives_them";
+    if !is_root() {
+        return skip(TEST, "needs root for BPF (run the tests as root)");
+    }
+    let Some(dir) = fixtures(TEST) else {
+        return;
+    };
+    ensure_tracefs();
+    let obj = dir.join("ert_kconfig.bpf.o");
+    let config = dir.join("kconfig-every-type");
+    std::fs::write(
+        &config,
+        "CONFIG_BPF_SYSCALL=y\nCONFIG_HZ=1000\nCONFIG_EP_TRISTATE_M=m\nCONFIG_EP_CHAR=y\n\
+         CONFIG_EP_U8=200\nCONFIG_EP_S16=-300\nCONFIG_EP_HEX=0x123456789\n\
+         CONFIG_EP_STRING=\"embedded-linux\"\n# CONFIG_EP_MISSING_BOOL is not set\n",
+    )
+    .expect("write config");
+    let kallsyms = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
+    let wrapper = kallsyms.lines().any(|l| {
+        l.rsplit(' ')
+            .next()
+            .is_some_and(|s| s.starts_with("__") && s.ends_with("_sys_bpf") && s != "__sys_bpf")
+    });
+    let (v, _) = kconfig_record(&obj, &["--kconfig", &config.to_string_lossy()])
+        .expect("runs with the given config");
+    let expect = serde_json::json!({
+        "probe": "ert_kconfig",
+        "map": "ert_kconfig_events",
+        "kernel_version": this_kernel_version(),
+        // The kernel has bpf_get_attach_cookie from 5.15; this host's is newer.
+        "has_cookie": 1,
+        "has_wrapper": u8::from(wrapper),
+        "bpf_syscall": 1,
+        "ch": u32::from(b'y'),
+        "tristate": 2,
+        "hz": 1000,
+        "u8_value": 200,
+        "missing_bool": 0,
+        "s16_value": -300,
+        "hex": 0x1_2345_6789u64,
+        "missing_u64": 0,
+        // Cut to the 8-byte array, NUL-terminated, as libbpf cuts it.
+        "string": "embedde",
+    });
+    assert_eq!(v, expect);
+
+    // By default the kernel's own config, as libbpf reads it: /boot/config-$(uname -r), else
+    // /proc/config.gz.
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").expect("osrelease");
+    let boot = PathBuf::from(format!("/boot/config-{}", release.trim()));
+    let own = if boot.exists() {
+        std::fs::read_to_string(&boot).ok()
+    } else {
+        Command::new("gzip")
+            .args(["-dc", "/proc/config.gz"])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| text(&o.stdout))
+    };
+    match own {
+        Some(own) => {
+            let hz: i64 = own
+                .lines()
+                .find_map(|l| l.strip_prefix("CONFIG_HZ="))
+                .and_then(|v| v.parse().ok())
+                .expect("the kernel's config has CONFIG_HZ");
+            let (v, _) = kconfig_record(&obj, &[]).expect("runs with the kernel's config");
+            assert_eq!(v["hz"], hz, "{v}");
+            assert_eq!(v["bpf_syscall"], 1, "{v}");
+            assert_eq!(v["kernel_version"], this_kernel_version(), "{v}");
+            // Not in any kernel's config: 0 for these __weak externs.
+            assert_eq!(
+                (&v["missing_bool"], &v["missing_u64"]),
+                (&0.into(), &0.into())
+            );
+        }
+        None => skip(TEST, "this kernel has no /boot/config-R or /proc/config.gz"),
+    }
+
+    // A strong extern the config lacks fails before anything loads, naming it.
+    let lacking = dir.join("kconfig-lacking");
+    std::fs::write(&lacking, "CONFIG_HZ=100\n").expect("write config");
+    let err = kconfig_record(&obj, &["--kconfig", &lacking.to_string_lossy()])
+        .expect_err("CONFIG_BPF_SYSCALL is missing");
+    assert_eq!(err.0, 3, "{}", err.1);
+    assert!(
+        err.1
+            .contains("CONFIG_BPF_SYSCALL is not set in the kernel's config")
+            && err.1.contains("not __weak"),
+        "{}",
+        err.1
+    );
+    let out = ebpf_run()
+        .arg("--check")
+        .arg(&obj)
+        .arg("--kconfig")
+        .arg(&lacking)
+        .output()
+        .expect("ebpf-run --check");
+    let report = text(&out.stdout);
+    assert!(
+        report.contains("FAIL  kconfig ert_kconfig: CONFIG_BPF_SYSCALL is not set"),
+        "{report}"
+    );
+    let out = ebpf_run()
+        .arg("--check")
+        .arg(&obj)
+        .arg("--kconfig")
+        .arg(&config)
+        .output()
+        .expect("ebpf-run --check");
+    let report = text(&out.stdout);
+    assert!(
+        report.contains("ok    kconfig ert_kconfig: 13 .kconfig extern(s) have values"),
+        "{report}"
+    );
+    // A --kconfig that cannot be read is bad input, whatever the probe.
+    let out = ebpf_run()
+        .arg(&obj)
+        .args(["--kconfig", "/nonexistent/config"])
+        .output()
+        .expect("ebpf-run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--kconfig /nonexistent/config: cannot read"));
+}
+
+#[test]
+fn a_field_no_kernel_has_is_named_as_a_core_mismatch() {
+    const TEST: &str = "a_field_no_kernel_has_is_named_as_a_core_mismatch";
+    if !is_root() {
+        return skip(TEST, "needs root for BPF (run the tests as root)");
+    }
+    let Some(dir) = fixtures(TEST) else {
+        return;
+    };
+    let out = ebpf_run()
+        .arg(dir.join("ert_poison.bpf.o"))
+        .args(["--duration", "1"])
+        .output()
+        .expect("ebpf-run");
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("the verifier rejected it"), "{err}");
+    assert!(
+        err.contains("the object reads a kernel type or field this kernel does not have"),
+        "{err}"
+    );
 }

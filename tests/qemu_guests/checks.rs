@@ -34,6 +34,14 @@ pub fn map_value(output: &str, header: &str, key: u32) -> Option<u64> {
     })
 }
 
+/// `KERNEL_VERSION(a, b, c)` of a version `a.b.c...`, the patch level capped at 255.
+fn version_code(version: &str) -> Option<u64> {
+    let mut n = version
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u64>().ok());
+    Some(n.next()?? << 16 | n.next()?? << 8 | n.next()??.min(255))
+}
+
 /// Every problem with one guest's results (empty: all good).
 pub fn problems(case: &Case, out: &Outcome) -> Vec<String> {
     let o = &out.output;
@@ -198,6 +206,20 @@ pub fn problems(case: &Case, out: &Outcome) -> Vec<String> {
         case.fentry || o.contains("skipped: probe acount: program `enter_fentry`"),
         "acount: the skipped fentry is not said".into(),
     );
+    // acount's .kconfig externs: the guest kernel's own version (Debian's, which its release
+    // hides), its syscall wrappers (none on 32-bit ARM), bpf_get_attach_cookie (every guest
+    // kernel is 5.15+), 0 for the absent __weak one.
+    let version = version_code(&case.kernel_version);
+    let kconfig: Vec<Option<u64>> = (0..4)
+        .map(|k| map_value(o, "acount map kconfig:", k))
+        .collect();
+    let wrapper = u64::from(g.machine != "armv7l");
+    check(
+        version.is_some() && kconfig == [version, Some(wrapper), Some(1), Some(0)],
+        format!(
+            "acount kconfig: {kconfig:?}, want [{version:?} (the guest's kernel), {wrapper} (syscall wrappers), 1 (cookie), 0 (absent __weak)]"
+        ),
+    );
     // The toolbox: one event per tool for its part of the workload.
     bad.extend(super::toolbox::problems(o, g.machine != "s390x"));
     bad
@@ -244,6 +266,11 @@ fcount map calls:
   key=1  value=8
 acount map calls:
   key=0  value=8
+acount map kconfig:
+  key=0  value=393630
+  key=1  value=1
+  key=2  value=1
+  key=3  value=0
 @@ebpf-pack: workload ping sent=6 received=6
 tcount map packets:
   key=0  value=12
@@ -313,6 +340,7 @@ ebpf-pack: ebpf-run exited 0 in the guest (10.4 s boot to result)
         btf: "yes",
         fentry: true,
         tc: Some(TcPath::Tcx),
+        kernel_version: "6.1.158-1".into(),
     };
     let outcome = |output: &str| Outcome {
         ok: true,
@@ -395,6 +423,10 @@ ebpf-pack: ebpf-run exited 0 in the guest (10.4 s boot to result)
         problems(&case, &outcome(&both))[0]
             .starts_with("acount: fentry counted Some(8), kprobe Some(8)")
     );
+    let old_kernel = good.replace("  key=0  value=393630", "  key=0  value=331520");
+    assert!(problems(&case, &outcome(&old_kernel))[0].starts_with(
+        "acount kconfig: [Some(331520), Some(1), Some(1), Some(0)], want [Some(393630)"
+    ));
     let lost_ping = good.replace("  key=1  value=12", "  key=1  value=11");
     assert!(problems(&case, &outcome(&lost_ping))[0].starts_with("tc on lo: Some(11)"));
     let netlink = good.replace(

@@ -46,6 +46,8 @@ pub struct MapDef {
     pub pinning: u32,
     /// Declared `max_entries`.
     pub max_entries: Option<u32>,
+    /// Declared `value_size` (`__uint(value_size, N)`), when the value has no type.
+    pub value_size: Option<u32>,
 }
 
 impl Btf {
@@ -119,6 +121,7 @@ impl Btf {
                 value: None,
                 pinning: 0,
                 max_entries: None,
+                value_size: None,
             };
             let Some(body) = self.ty(self.resolve(var.size_or_type)) else {
                 continue;
@@ -139,6 +142,7 @@ impl Btf {
                     "value" => def.value = Some(pointee),
                     "pinning" => def.pinning = count.unwrap_or(0),
                     "max_entries" => def.max_entries = count,
+                    "value_size" => def.value_size = count,
                     _ => {}
                 }
             }

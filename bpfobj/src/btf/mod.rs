@@ -314,6 +314,181 @@ pub fn retype_var(data: &mut [u8], var: u32, ty: u32) -> Result<(), BtfError> {
     Ok(())
 }
 
+/// The offset, inside the type section, of the record of type `id` (1-based).
+fn type_offset(types: &[u8], big_endian: bool, id: u32) -> Result<usize, BtfError> {
+    let index = id
+        .checked_sub(1)
+        .ok_or(BtfError("type id 0 has no record"))?;
+    type_offsets(types, big_endian)
+        .nth(index as usize)
+        .transpose()?
+        .ok_or(BtfError("type id out of range"))
+}
+
+/// Writes `value` at `at` of `data` in the blob's byte order.
+fn put_u32(data: &mut [u8], at: usize, value: u32, big_endian: bool) -> Result<(), BtfError> {
+    let bytes = if big_endian {
+        value.to_be_bytes()
+    } else {
+        value.to_le_bytes()
+    };
+    at.checked_add(4)
+        .and_then(|end| data.get_mut(at..end))
+        .ok_or(BtfError("BTF data truncated"))?
+        .copy_from_slice(&bytes);
+    Ok(())
+}
+
+/// Lays out the DATASEC `datasec` of a raw BTF blob in place (the blob keeps its size): its size,
+/// and for each `(var, offset, size)` the entry of VAR `var`, whose linkage becomes global
+/// allocated. How `.kconfig` externs, which have no section of their own, become variables the
+/// kernel accepts (it refuses extern linkage) once their values are placed in a data section.
+pub fn define_datasec(
+    data: &mut [u8],
+    datasec: u32,
+    size: u32,
+    entries: &[(u32, u32, u32)],
+) -> Result<(), BtfError> {
+    let (big_endian, types, _) = sections(data)?;
+    let r = Reader {
+        data: types,
+        big_endian,
+    };
+    let sec = type_offset(types, big_endian, datasec)?;
+    let info = r.u32(sec + 4)?;
+    if (info >> 24) & 0x1f != 15 {
+        return Err(BtfError("not a DATASEC type id"));
+    }
+    let vlen = (info & 0xffff) as usize;
+    // Positions in the whole blob: the type section starts at hdr_len + type_off.
+    let whole = Reader { data, big_endian };
+    let base = (whole.u32(4)? as usize)
+        .checked_add(whole.u32(8)? as usize)
+        .ok_or(BtfError("BTF type section out of bounds"))?;
+    let mut writes = vec![(base + sec + 8, size)];
+    for &(var, offset, len) in entries {
+        let entry = (0..vlen)
+            .map(|i| sec + TYPE_HEADER + 12 * i)
+            .find(|&at| r.u32(at).is_ok_and(|ty| ty == var))
+            .ok_or(BtfError("variable is not in the DATASEC"))?;
+        writes.push((base + entry + 4, offset));
+        writes.push((base + entry + 8, len));
+        let v = type_offset(types, big_endian, var)?;
+        if (r.u32(v + 4)? >> 24) & 0x1f != 14 {
+            return Err(BtfError("DATASEC entry is not a VAR"));
+        }
+        // BTF_VAR_GLOBAL_ALLOCATED.
+        writes.push((base + v + TYPE_HEADER, 1));
+    }
+    for (at, value) in writes {
+        put_u32(data, at, value, big_endian)?;
+    }
+    Ok(())
+}
+
+/// A copy of the raw BTF blob `data` in which the BTF-defined map `map` (the VAR of that name, a
+/// struct of `__uint`/`__type` pointers) also declares `__uint(value_size, size)`: how a map whose
+/// user code sets its value size at run time (`bpf_map__set_value_size`, stack-trace maps) gets one
+/// before aya, which has no such setting, creates it. The struct gains a `value_size` member
+/// pointing to a new `int[size]` array; the member shares the offset of the struct's last one (the
+/// kernel accepts members at equal offsets), so the struct keeps the size its data section entry
+/// holds. Type ids and string offsets already in use keep their meaning (`.BTF.ext` refers to them).
+pub fn add_map_value_size(data: &[u8], map: &str, size: u32) -> Result<Vec<u8>, BtfError> {
+    let (big_endian, types, strings) = sections(data)?;
+    let r = Reader {
+        data: types,
+        big_endian,
+    };
+    let parsed = Btf::parse(data)?;
+    let var = (1..parsed.type_count() as u32)
+        .find(|&id| {
+            parsed
+                .ty(id)
+                .is_some_and(|t| t.kind == Kind::Var && parsed.string(t.name_off) == map)
+        })
+        .ok_or(BtfError("no such map variable"))?;
+    let def = parsed
+        .ty(var)
+        .map(|v| parsed.resolve(v.size_or_type))
+        .ok_or(BtfError("no such map variable"))?;
+    let body = parsed
+        .ty(def)
+        .filter(|t| t.kind == Kind::Struct)
+        .ok_or(BtfError("the map's definition is not a struct"))?;
+    // The element and index types of an `int[N]` the definition already uses (its `type`).
+    let int_array = parsed
+        .members(body)
+        .iter()
+        .filter_map(|m| {
+            parsed
+                .ty(parsed.resolve(m.ty))
+                .filter(|p| p.kind == Kind::Ptr)
+        })
+        .find_map(|p| match parsed.ty(parsed.resolve(p.size_or_type))?.kind {
+            Kind::Array { .. } => Some(parsed.resolve(p.size_or_type)),
+            _ => None,
+        })
+        .ok_or(BtfError("the map's definition declares no __uint field"))?;
+    let array_at = type_offset(types, big_endian, int_array)?;
+    let (elem, index) = (
+        r.u32(array_at + TYPE_HEADER)?,
+        r.u32(array_at + TYPE_HEADER + 4)?,
+    );
+    let last_offset = parsed.members(body).last().map_or(0, |m| m.offset);
+
+    let struct_at = type_offset(types, big_endian, def)?;
+    let info = r.u32(struct_at + 4)?;
+    let vlen = info & 0xffff;
+    if vlen == 0xffff {
+        return Err(BtfError("the map's definition has too many members"));
+    }
+    let struct_end = struct_at + TYPE_HEADER + 12 * vlen as usize;
+    let count = parsed.type_count() as u32;
+    let (array_id, ptr_id) = (count, count + 1);
+    let name_off = strings.len() as u32;
+    let word = |v: u32| {
+        if big_endian {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    };
+    let mut new_types = Vec::with_capacity(types.len() + 48);
+    new_types.extend_from_slice(
+        types
+            .get(..struct_end)
+            .ok_or(BtfError("BTF data truncated"))?,
+    );
+    for v in [name_off, ptr_id, last_offset] {
+        new_types.extend_from_slice(&word(v));
+    }
+    new_types.extend_from_slice(&types[struct_end..]);
+    new_types[struct_at + 4..struct_at + 8].copy_from_slice(&word(info + 1));
+    // `int[size]`, then the pointer to it.
+    for v in [0, 3 << 24, 0, elem, index, size, 0, 2 << 24, array_id] {
+        new_types.extend_from_slice(&word(v));
+    }
+    let mut new_strings = strings.to_vec();
+    new_strings.extend_from_slice(b"value_size\0");
+    let hdr_len = Reader { data, big_endian }.u32(4)? as usize;
+    let mut out = data
+        .get(..hdr_len)
+        .ok_or(BtfError("BTF data truncated"))?
+        .to_vec();
+    let type_len = new_types.len() as u32;
+    for (at, v) in [
+        (8, 0),
+        (12, type_len),
+        (16, type_len),
+        (20, new_strings.len() as u32),
+    ] {
+        put_u32(&mut out, at, v, big_endian)?;
+    }
+    out.extend_from_slice(&new_types);
+    out.extend_from_slice(&new_strings);
+    Ok(out)
+}
+
 impl Btf {
     /// Parses a raw BTF blob (the content of a `.BTF` section or a `vmlinux.btf` file).
     pub fn parse(data: &[u8]) -> Result<Btf, BtfError> {

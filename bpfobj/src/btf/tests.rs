@@ -118,3 +118,99 @@ fn self_nesting_structs_decode_in_bounded_time() {
         &out[out.len().saturating_sub(40)..]
     );
 }
+
+#[test]
+fn a_map_definition_gains_a_value_size_and_keeps_every_id() {
+    // The shape clang gives `struct { __uint(type, 7); __uint(key_size, 4); } stackmap SEC(".maps");`
+    // followed by a type after it (ids must not move):
+    // 1 int, 2 __ARRAY_SIZE_TYPE__, 3 int[7], 4 ptr->3, 5 int[4], 6 ptr->5,
+    // 7 struct { type: 4 @0, key_size: 6 @64 } (16 bytes), 8 VAR stackmap -> 7, 9 int "after".
+    let strings = b"\0int\0__ARRAY_SIZE_TYPE__\0type\0key_size\0stackmap\0after\0";
+    let s = |name: &str| {
+        let at = strings
+            .windows(name.len() + 1)
+            .position(|w| &w[..name.len()] == name.as_bytes() && w[name.len()] == 0)
+            .expect("string");
+        at as u32
+    };
+    let words = [
+        s("int"),
+        1 << 24,
+        4,
+        (1 << 24) | 32,
+        s("__ARRAY_SIZE_TYPE__"),
+        1 << 24,
+        4,
+        32,
+        0,
+        3 << 24,
+        0,
+        1,
+        2,
+        7,
+        0,
+        2 << 24,
+        3,
+        0,
+        3 << 24,
+        0,
+        1,
+        2,
+        4,
+        0,
+        2 << 24,
+        5,
+        0,
+        (4 << 24) | 2,
+        16,
+        s("type"),
+        4,
+        0,
+        s("key_size"),
+        6,
+        64,
+        s("stackmap"),
+        14 << 24,
+        7,
+        1,
+        s("after"),
+        1 << 24,
+        8,
+        (1 << 24) | 64,
+    ];
+    for big in [false, true] {
+        let grown =
+            add_map_value_size(&blob(big, &words, strings), "stackmap", 1016).expect("grown");
+        let btf = Btf::parse(&grown).expect("parses");
+        let defs = btf.map_defs();
+        assert!(defs.is_empty(), "no .maps DATASEC in this blob");
+        let body = btf.ty(7).expect("struct");
+        let members = btf.members(body);
+        assert_eq!(members.len(), 3);
+        assert_eq!(btf.string(members[2].name_off), "value_size");
+        assert_eq!(members[2].offset, 64, "shares the last member's offset");
+        assert_eq!(btf.size_of(7), Some(16), "the struct keeps its size");
+        let ptr = btf.ty(members[2].ty).expect("ptr");
+        assert_eq!(ptr.kind, Kind::Ptr);
+        assert_eq!(
+            btf.ty(ptr.size_or_type).map(|t| t.kind),
+            Some(Kind::Array {
+                elem: 1,
+                nelems: 1016
+            })
+        );
+        assert_eq!(btf.type_name(9), "after", "later ids keep their types");
+        assert_eq!(btf.size_of(9), Some(8));
+        assert_eq!(
+            btf.string(s("stackmap")),
+            "stackmap",
+            "string offsets keep their strings"
+        );
+        assert!(check(&grown).is_ok());
+    }
+    let plain = blob(false, &words, strings);
+    assert_eq!(
+        add_map_value_size(&plain, "nope", 8),
+        Err(BtfError("no such map variable"))
+    );
+}
