@@ -21,6 +21,7 @@ apt_packages=(
   qemu-system-arm qemu-system-misc                # `ebpf-pack try` and the QEMU guest tests: arm, aarch64, s390x
   chromium-headless-shell fonts-dejavu-core       # tests: profile's flame graph rendered by a browser
   tesseract-ocr tesseract-ocr-eng                 # tests: the flame graph's screenshot read back as text
+  bpftrace                                        # tests and make bench: one-liners against bpftrace itself
 )
 rust_targets=(
   x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf

@@ -581,3 +581,82 @@ fn deps_lists_what_build_would_miss_and_install_says_what_it_cannot_do() {
         }
     }
 }
+
+#[test]
+fn kconfig_externs_are_checked_against_the_target_kernel_config() {
+    let i = installed();
+    let project = i.dir.join("projects/kconfig-check");
+    run_ok(
+        installed_cli(&i.dir)
+            .args(["init"])
+            .arg(&project)
+            .args(["--ci", "none"]),
+    );
+    fs::write(
+        project.join("probes/kc.bpf.c"),
+        "#include \"vmlinux.h\"\n#include <bpf/bpf_helpers.h>\n\
+         char LICENSE[] SEC(\"license\") = \"GPL\";\n\
+         extern int CONFIG_EP_BOARD_HZ __kconfig;\n\
+         extern bool CONFIG_EP_BOARD_OPTIONAL __kconfig __weak;\nint seen;\n\
+         SEC(\"tracepoint/syscalls/sys_enter_getsid\") int kc(void *ctx)\n\
+         { seen = CONFIG_EP_BOARD_HZ + CONFIG_EP_BOARD_OPTIONAL; return 0; }\n",
+    )
+    .expect("probe");
+    let base = "CONFIG_BPF=y\nCONFIG_BPF_SYSCALL=y\nCONFIG_BPF_EVENTS=y\nCONFIG_DEBUG_INFO_BTF=y\n\
+                CONFIG_BPF_JIT=y\nCONFIG_FTRACE_SYSCALLS=y\nCONFIG_KPROBES=y\nCONFIG_KPROBE_EVENTS=y\n";
+    let config = project.join("board.config");
+    fs::write(&config, base).expect("config");
+    fs::create_dir_all(project.join("targets")).expect("targets/");
+    fs::write(
+        project.join("targets/kc-board.yaml"),
+        "schema: 1\nname: kc-board\ndescription: a board whose config decides\narch: x86_64\n\
+         libc: musl\nkernel:\n  version: \"6.1\"\n  btf: builtin\n  config: ../board.config\n",
+    )
+    .expect("target");
+    let scratch = tempdir();
+    let top = unpack(&bundle("x86_64"), scratch.path());
+    let build = || {
+        installed_cli(&project)
+            .args(["build", "--target", "kc-board", "--loader"])
+            .arg(top.join("ebpf-run"))
+            .output()
+            .expect("run build")
+    };
+    // The strong extern's option is not in the board's config: refused, naming both, nothing written.
+    let out = build();
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("kc.bpf.o")
+            && err.contains("CONFIG_EP_BOARD_HZ is not set in the kernel's config")
+            && err.contains("board.config"),
+        "{err}"
+    );
+    assert!(err.contains("declare the externs __weak"), "{err}");
+    let dist = project.join("dist/kconfig-check-0.1.0-kc-board.tar.gz");
+    assert!(!dist.exists(), "a refused build wrote {}", dist.display());
+
+    // With it (the weak one may stay missing), the bundle builds, and verify names what the board
+    // kernel's config must hold.
+    fs::write(&config, format!("{base}CONFIG_EP_BOARD_HZ=250\n")).expect("config");
+    let out = build();
+    let (o, e) = text(&out);
+    assert!(out.status.success(), "{o}\n{e}");
+    let out = installed_cli(&project)
+        .arg("verify")
+        .arg(&dist)
+        .output()
+        .expect("verify");
+    let (o, e) = text(&out);
+    assert!(out.status.success(), "{o}\n{e}");
+    assert!(
+        o.contains(
+            "needs CONFIG_EP_BOARD_HZ in the board's kernel config (a .kconfig extern, not __weak): kc"
+        ),
+        "{o}"
+    );
+    assert!(
+        !o.contains("CONFIG_EP_BOARD_OPTIONAL"),
+        "a weak extern is no need:\n{o}"
+    );
+}
