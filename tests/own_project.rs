@@ -622,10 +622,15 @@ fn kconfig_externs_are_checked_against_the_target_kernel_config() {
             .output()
             .expect("run build")
     };
-    // The strong extern's option is not in the board's config: refused, naming both, nothing written.
+    // The strong extern's option is not in the board's config: verification refuses the object,
+    // naming the option and the config, and writes no bundle.
     let out = build();
     let (_, err) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("verification failed, no bundle written"),
+        "{err}"
+    );
     assert!(
         err.contains("kc.bpf.o")
             && err.contains("CONFIG_EP_BOARD_HZ is not set in the kernel's config")

@@ -15,6 +15,7 @@ pub mod histogram;
 pub mod initramfs;
 pub mod kconfig;
 pub mod live;
+pub mod oneliners;
 pub mod plan;
 pub mod project;
 pub mod project_file;

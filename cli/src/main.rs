@@ -163,10 +163,15 @@ enum Command {
         /// The guest of `--via qemu`.
         #[command(flatten)]
         guest: GuestOpts,
+        /// A bpftrace program (docs/ONELINERS.md) compiled here for the target and run on the
+        /// board; its maps print as bpftrace prints them. A FILE.bt among the probes does the same.
+        #[arg(short = 'e', value_name = "PROGRAM", conflicts_with = "bundle")]
+        program: Option<String>,
         /// What to run: probes of the bundle by name, and loose FILE.bpf.c (compiled for the board
-        /// with the target's flags) or FILE.bpf.o (verified against it), built with the project's
-        /// probes into a bundle of its own for the run (dist/NAME-run-*); default: every probe.
-        #[arg(value_name = "PROBE|FILE.bpf.c|FILE.bpf.o")]
+        /// with the target's flags), FILE.bpf.o (verified against it) or FILE.bt (a bpftrace
+        /// program), built with the project's probes into a bundle of its own for the run
+        /// (dist/NAME-run-*); default: every probe.
+        #[arg(value_name = "PROBE|FILE.bpf.c|FILE.bpf.o|FILE.bt")]
         probes: Vec<String>,
         /// Arguments of ebpf-run on the board: --duration SECS, --set NAME=VALUE ...
         #[arg(last = true, value_name = "EBPF-RUN ARGS")]
@@ -433,6 +438,7 @@ fn main() -> ExitCode {
             flamegraph,
             folded,
             guest,
+            program,
             probes,
             loader_args,
         } => ebpf_pack::run_command::run(&ebpf_pack::run_command::RunArgs {
@@ -452,6 +458,7 @@ fn main() -> ExitCode {
             },
             interval,
             guest: guest.spec(),
+            program,
             probes,
             loader_args,
             symbols,

@@ -4,7 +4,7 @@
 //! arrives); a dropped connection stops it too (the board-side script watches its stdin).
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -43,8 +43,10 @@ pub struct RunArgs {
     pub format: RunFormat,
     /// Also record ebpf-run's JSON lines here.
     pub output: Option<PathBuf>,
-    /// What to run: probe names of the bundle, and loose `FILE.bpf.c` / `FILE.bpf.o` built into a
-    /// bundle of the target for this run; empty: every probe.
+    /// `-e PROGRAM`: a bpftrace program compiled for the target and run.
+    pub program: Option<String>,
+    /// What to run: probe names of the bundle, and loose `FILE.bpf.c` / `FILE.bpf.o` / `FILE.bt`
+    /// built into a bundle of the target for this run; empty: every probe.
     pub probes: Vec<String>,
     /// Arguments of ebpf-run (--duration, --set ...).
     pub loader_args: Vec<String>,
@@ -155,7 +157,55 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     // Probes to run by name; loose files become probes of a bundle built for this run.
     let mut loose = Vec::new();
     let mut names = Vec::new();
-    for item in &args.probes {
+    // A bpftrace program (-e, or a .bt file): compiled for the target into a loose probe.
+    let mut scripts: Vec<(String, String, String)> = Vec::new();
+    if let Some(text) = &args.program {
+        scripts.push(("-e".into(), text.clone(), "oneliner".into()));
+    }
+    for item in args.probes.iter().filter(|p| p.ends_with(".bt")) {
+        let text = std::fs::read_to_string(item)
+            .map_err(|e| failure(EXIT_BAD_INPUT, format!("{item}: cannot read: {e}")))?;
+        let stem = Path::new(item)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("script")
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "_");
+        scripts.push((item.clone(), text, stem));
+    }
+    if scripts.len() > 1 {
+        return Err(failure(
+            EXIT_BAD_INPUT,
+            "one bpftrace program per run\n  help: give -e PROGRAM or one FILE.bt",
+        ));
+    }
+    let mut oneliner = None;
+    if let Some((shown, text, name)) = scripts.into_iter().next() {
+        let Some(target) = &args.target else {
+            return Err(failure(
+                EXIT_BAD_INPUT,
+                "a bpftrace program is compiled for a target\n  help: pass --target NAME",
+            ));
+        };
+        let project =
+            crate::project::Project::open(&args.project).map_err(|e| failure(EXIT_BAD_INPUT, e))?;
+        let t = project
+            .target(target)
+            .map_err(|e| failure(EXIT_BAD_INPUT, e))?;
+        let dir = project.root.join("build").join(target).join("oneliner");
+        let compiled =
+            crate::oneliners::compile_to(&text, &shown, &name, t.arch, &dir).map_err(|e| {
+                let e = e.trim_end();
+                // The diagnostic says `error:` itself, as the failure's own prefix would.
+                failure(
+                    EXIT_BAD_INPUT,
+                    e.strip_prefix("error: ").unwrap_or(e).to_owned(),
+                )
+            })?;
+        loose.push(compiled.source.clone());
+        names.push(compiled.name.clone());
+        oneliner = Some(compiled);
+    }
+    for item in args.probes.iter().filter(|p| !p.ends_with(".bt")) {
         if item.ends_with(".bpf.c") || item.ends_with(".bpf.o") || item.contains('/') {
             let file = PathBuf::from(item);
             let (name, _) = loose_probe(&file).map_err(|e| failure(EXIT_BAD_INPUT, e))?;
@@ -379,9 +429,25 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         }
         _ => None,
     };
+    // A bpftrace program's map entries, printed as bpftrace prints them when the dump ends.
+    let mut held_entries = Vec::new();
     let mut on_line = |text: &str| {
         if let Some(f) = record.as_mut() {
             let _ = writeln!(f, "{text}");
+        }
+        if let Some(ol) = oneliner.as_ref().filter(|_| args.format == RunFormat::Text) {
+            if let Some(entry) = crate::oneliners::map_entry(&ol.layout, &ol.name, text) {
+                held_entries.push(entry);
+                return;
+            }
+            if text.starts_with("{\"dump\":") {
+                let shown = ebpf_pack_oneliner::render::render_maps(&ol.layout, &held_entries);
+                held_entries.clear();
+                let mut lock = stdout.lock();
+                let _ = write!(lock, "{shown}");
+                let _ = lock.flush();
+                return;
+            }
         }
         if let Some((view, screen)) = live.as_mut() {
             let lines = renderer.line_at(text, Arrival::now(started));

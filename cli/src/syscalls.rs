@@ -55,6 +55,11 @@ pub fn syscall_name(arch: Arch, nr: u64) -> Option<&'static str> {
         .map(|i| table[i].1)
 }
 
+/// Every syscall name of `arch`, in number order.
+pub fn syscall_names(arch: Arch) -> impl Iterator<Item = &'static str> {
+    entries(arch).iter().map(|&(_, name)| name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,9 +3,12 @@
 //! path builds for the board like any probe. The board never sees the language, only the object.
 
 pub mod ast;
+pub mod compile;
 pub mod diagnostic;
 pub mod lexer;
 pub mod parser;
+pub mod render;
 
+pub use compile::{Compiled, Layout, Target, compile};
 pub use diagnostic::{Diagnostic, Span};
 pub use parser::parse;

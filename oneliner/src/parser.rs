@@ -205,6 +205,11 @@ impl Parser<'_> {
             let s = self.stmt()?;
             let compound = matches!(s, Stmt::If { .. } | Stmt::Unroll { .. });
             stmts.push(s);
+            if self.peek(0)?.tok == Tok::Eof {
+                return Err(
+                    Diagnostic::new(open, "this block is never closed").hint("end it with }")
+                );
+            }
             if !compound && !self.is_punct(0, "}")? {
                 self.expect(";", "between statements")?;
             }

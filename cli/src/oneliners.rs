@@ -1,0 +1,159 @@
+//! One-liners in the CLI: a bpftrace program (`-e PROGRAM` or a `.bt` file) compiled for a target
+//! into BPF C that the build takes as a loose probe — the one compile path — and the maps of the
+//! run read back from ebpf-run's JSON and printed as bpftrace prints them.
+
+use std::path::{Path, PathBuf};
+
+use ebpf_pack_oneliner::render::{Entry, KeyValue, Value};
+use ebpf_pack_oneliner::{Layout, compile::KeyKind};
+
+use crate::arch::Arch;
+
+/// A one-liner compiled for a target: where its C was written and how to print its maps.
+#[derive(Debug, Clone)]
+pub struct OneLiner {
+    /// The probe's name in the bundle (the C file's stem).
+    pub name: String,
+    /// The written `NAME.bpf.c`.
+    pub source: PathBuf,
+    /// The maps as the host prints them.
+    pub layout: Layout,
+}
+
+/// Compiles `text` (named `shown` in messages: `-e` or the script's path) for `arch` and writes
+/// its C as `dir/NAME.bpf.c`. A problem comes back as the rendered diagnostic.
+pub fn compile_to(
+    text: &str,
+    shown: &str,
+    name: &str,
+    arch: Arch,
+    dir: &Path,
+) -> Result<OneLiner, String> {
+    let program = ebpf_pack_oneliner::parse(text).map_err(|d| d.render(shown, text))?;
+    let target = ebpf_pack_oneliner::Target {
+        syscalls: crate::syscalls::syscall_names(arch)
+            .map(str::to_owned)
+            .collect(),
+    };
+    let compiled =
+        ebpf_pack_oneliner::compile(&program, &target).map_err(|d| d.render(shown, text))?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let source = dir.join(format!("{name}.bpf.c"));
+    // Written whole or not at all: a temporary beside it, renamed over it.
+    let tmp = dir.join(format!(".{name}.bpf.c.tmp"));
+    std::fs::write(&tmp, &compiled.c)
+        .and_then(|()| std::fs::rename(&tmp, &source))
+        .map_err(|e| format!("{}: {e}", source.display()))?;
+    Ok(OneLiner {
+        name: name.to_owned(),
+        source,
+        layout: compiled.layout,
+    })
+}
+
+/// The map entry of a one-liner's map in one JSON line of ebpf-run (`{"probe":..,"map":..,
+/// "key":..,"value":..}`), or `None` for any other line.
+pub fn map_entry(layout: &Layout, probe: &str, line: &str) -> Option<Entry> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    if v.get("probe")?.as_str()? != probe {
+        return None;
+    }
+    let map = v.get("map")?.as_str()?;
+    let m = layout.maps.iter().find(|m| m.c_name == map)?;
+    let key = v.get("key")?;
+    let keys = m
+        .keys
+        .iter()
+        .enumerate()
+        .map(|(i, kind)| {
+            let field = key.get(format!("k{i}"))?;
+            Some(match kind {
+                KeyKind::Str { .. } => KeyValue::Str(field.as_str()?.to_owned()),
+                KeyKind::Int { .. } => KeyValue::Int(number(field)?),
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let value = v.get("value")?;
+    let value = if let Some(slots) = value.get("slots").and_then(|s| s.as_array()) {
+        Value::Slots(slots.iter().map(|n| n.as_u64().unwrap_or(0)).collect())
+    } else if let (Some(count), Some(total)) = (value.get("count"), value.get("total")) {
+        Value::Avg {
+            count: count.as_u64()?,
+            total: number(total)?,
+        }
+    } else {
+        Value::Int(number(value)?)
+    };
+    Some(Entry {
+        map: map.to_owned(),
+        keys,
+        value,
+    })
+}
+
+/// A JSON number as an integer of any sign.
+fn number(v: &serde_json::Value) -> Option<i128> {
+    v.as_i64()
+        .map(i128::from)
+        .or_else(|| v.as_u64().map(i128::from))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ebpf_pack_oneliner::compile::{MapKind, MapLayout};
+
+    #[test]
+    fn ebpf_run_json_lines_become_map_entries() {
+        let layout = Layout {
+            maps: vec![
+                MapLayout {
+                    name: "s".into(),
+                    c_name: "at_s".into(),
+                    kind: MapKind::Sum,
+                    keys: vec![KeyKind::Int { signed: false }, KeyKind::Str { len: 16 }],
+                },
+                MapLayout {
+                    name: "a".into(),
+                    c_name: "at_a".into(),
+                    kind: MapKind::Avg,
+                    keys: vec![],
+                },
+                MapLayout {
+                    name: "h".into(),
+                    c_name: "at_h".into(),
+                    kind: MapKind::Hist,
+                    keys: vec![],
+                },
+            ],
+        };
+        let line = r#"{"probe":"bt","map":"at_s","key":{"k0":7848,"k1":"cat"},"value":31}"#;
+        assert_eq!(
+            map_entry(&layout, "bt", line),
+            Some(Entry {
+                map: "at_s".into(),
+                keys: vec![KeyValue::Int(7848), KeyValue::Str("cat".into())],
+                value: Value::Int(31),
+            })
+        );
+        let avg = r#"{"probe":"bt","map":"at_a","key":0,"value":{"count":93,"total":45613056}}"#;
+        assert_eq!(
+            map_entry(&layout, "bt", avg).map(|e| e.value),
+            Some(Value::Avg {
+                count: 93,
+                total: 45_613_056
+            })
+        );
+        let hist = r#"{"probe":"bt","map":"at_h","key":0,"value":{"slots":[0,6,0,87]}}"#;
+        assert_eq!(
+            map_entry(&layout, "bt", hist).map(|e| e.value),
+            Some(Value::Slots(vec![0, 6, 0, 87]))
+        );
+        assert_eq!(
+            map_entry(&layout, "other", line),
+            None,
+            "another probe's map"
+        );
+        assert_eq!(map_entry(&layout, "bt", r#"{"dump":"exit"}"#), None);
+    }
+}

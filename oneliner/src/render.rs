@@ -1,0 +1,331 @@
+//! The maps of a compiled program printed as bpftrace prints them at exit: maps in name order,
+//! `@name[key, ...]: value` lines sorted by value, `avg()` maps followed by a blank line, and
+//! `hist()`/`lhist()` drawn with bpftrace's bucket labels (`[4K, 8K)`, `(..., 0)`, `[max, ...)`)
+//! and 52-character bars. Input is the map entries ebpf-run dumped, already summed over CPUs.
+
+use std::fmt::Write as _;
+
+use crate::compile::{Layout, MapKind};
+
+/// One key of a map entry.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum KeyValue {
+    /// A number.
+    Int(i128),
+    /// A string.
+    Str(String),
+}
+
+/// The value of a map entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// `count()`, `sum()` or a plain value.
+    Int(i128),
+    /// `avg()`: how many values and their total.
+    Avg {
+        /// Values added.
+        count: u64,
+        /// Their sum.
+        total: i128,
+    },
+    /// `hist()` or `lhist()` slots.
+    Slots(Vec<u64>),
+}
+
+/// One entry of a map, as ebpf-run dumped it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The map's name in the object (`MapLayout::c_name`).
+    pub map: String,
+    /// Its keys (none for a map without keys).
+    pub keys: Vec<KeyValue>,
+    /// Its value.
+    pub value: Value,
+}
+
+/// Width of a histogram bar at its longest.
+const BAR: u64 = 52;
+
+/// The text bpftrace prints for the maps of `layout` holding `entries`.
+pub fn render_maps(layout: &Layout, entries: &[Entry]) -> String {
+    let mut out = String::new();
+    for map in &layout.maps {
+        let mut rows: Vec<&Entry> = entries.iter().filter(|e| e.map == map.c_name).collect();
+        if rows.is_empty() {
+            continue;
+        }
+        rows.sort_by(|a, b| {
+            order(&a.value)
+                .cmp(&order(&b.value))
+                .then(a.keys.cmp(&b.keys))
+        });
+        for e in &rows {
+            let head = format!("@{}{}", map.name, keys_text(&e.keys));
+            match (&map.kind, &e.value) {
+                (MapKind::Hist, Value::Slots(slots)) => {
+                    let _ = writeln!(out, "{head}: ");
+                    out.push_str(&hist_text(slots, hist_label));
+                    out.push('\n');
+                }
+                (MapKind::Lhist { min, max, step }, Value::Slots(slots)) => {
+                    let _ = writeln!(out, "{head}: ");
+                    let label = |i: usize| lhist_label(i, slots.len(), *min, *max, *step);
+                    out.push_str(&hist_text(slots, label));
+                    out.push('\n');
+                }
+                (_, Value::Avg { count, total }) => {
+                    let avg = if *count == 0 {
+                        0
+                    } else {
+                        total / i128::from(*count)
+                    };
+                    let _ = writeln!(out, "{head}: {avg}");
+                }
+                (_, Value::Int(v)) => {
+                    let _ = writeln!(out, "{head}: {v}");
+                }
+                (_, Value::Slots(slots)) => {
+                    let _ = writeln!(out, "{head}: {}", slots.iter().sum::<u64>());
+                }
+            }
+        }
+        if map.kind == MapKind::Avg {
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// What entries of a map sort by: their value, a histogram's total.
+fn order(v: &Value) -> i128 {
+    match v {
+        Value::Int(n) => *n,
+        Value::Avg { count, total } if *count > 0 => total / i128::from(*count),
+        Value::Avg { .. } => 0,
+        Value::Slots(s) => s.iter().map(|&n| i128::from(n)).sum(),
+    }
+}
+
+fn keys_text(keys: &[KeyValue]) -> String {
+    if keys.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = keys
+        .iter()
+        .map(|k| match k {
+            KeyValue::Int(n) => n.to_string(),
+            KeyValue::Str(s) => s.clone(),
+        })
+        .collect();
+    format!("[{}]", parts.join(", "))
+}
+
+/// A power of two as bpftrace writes it: `512`, `1K`, `2M`, ...
+fn power_label(p: u32) -> String {
+    const SUFFIXES: [&str; 7] = ["", "K", "M", "G", "T", "P", "E"];
+    let unit = (p / 10) as usize;
+    format!("{}{}", 1u64 << (p % 10), SUFFIXES[unit.min(6)])
+}
+
+/// The label of `hist()` slot `i` (see `compile::HIST_SLOTS`).
+fn hist_label(i: usize) -> String {
+    match i {
+        0 => "(..., 0)".into(),
+        1 => "[0]".into(),
+        2 => "[1]".into(),
+        _ => {
+            let p = (i - 2) as u32;
+            format!("[{}, {})", power_label(p), power_label(p + 1))
+        }
+    }
+}
+
+/// A bucket bound as bpftrace writes it: with `K`, `M`, ... when it is a multiple of 1024
+/// (`131072` is `128K`), else in digits.
+fn bound_label(n: u64) -> String {
+    const SUFFIXES: [&str; 7] = ["", "K", "M", "G", "T", "P", "E"];
+    let (mut v, mut unit) = (n, 0);
+    while v != 0 && v % 1024 == 0 && unit < 6 {
+        v /= 1024;
+        unit += 1;
+    }
+    format!("{v}{}", SUFFIXES[unit])
+}
+
+/// The label of `lhist()` slot `i` of `n`.
+fn lhist_label(i: usize, n: usize, min: u64, max: u64, step: u64) -> String {
+    if i == 0 {
+        format!("(..., {})", bound_label(min))
+    } else if i + 1 == n {
+        format!("[{}, ...)", bound_label(max))
+    } else {
+        let lo = min + (i as u64 - 1) * step;
+        format!(
+            "[{}, {})",
+            bound_label(lo),
+            bound_label((lo + step).min(max))
+        )
+    }
+}
+
+/// Bucket lines from the first to the last non-empty slot, with bars scaled to the largest.
+fn hist_text(slots: &[u64], label: impl Fn(usize) -> String) -> String {
+    let mut out = String::new();
+    let (Some(first), Some(last)) = (
+        slots.iter().position(|&n| n > 0),
+        slots.iter().rposition(|&n| n > 0),
+    ) else {
+        return out;
+    };
+    let max = slots.iter().copied().max().unwrap_or(1).max(1);
+    for (i, &n) in slots.iter().enumerate().take(last + 1).skip(first) {
+        let bar = "@".repeat((u128::from(n) * u128::from(BAR) / u128::from(max)) as usize);
+        let _ = writeln!(out, "{:<16}{n:>8} |{bar:<52}|", label(i));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compile::{KeyKind, MapLayout};
+
+    fn map(name: &str, kind: MapKind, keys: Vec<KeyKind>) -> MapLayout {
+        MapLayout {
+            c_name: format!("at_{name}"),
+            name: name.into(),
+            kind,
+            keys,
+        }
+    }
+
+    /// The layout bpftrace 0.17 printed for the same maps on this host (its text copied here).
+    #[test]
+    fn maps_print_as_bpftrace_prints_them() {
+        let s = KeyKind::Str { len: 16 };
+        let layout = Layout {
+            maps: vec![
+                map("", MapKind::Count, vec![s]),
+                map("a", MapKind::Avg, vec![]),
+                map("h", MapKind::Hist, vec![]),
+                map(
+                    "l",
+                    MapKind::Lhist {
+                        min: 0,
+                        max: 100_000,
+                        step: 20_000,
+                    },
+                    vec![],
+                ),
+                map("s", MapKind::Sum, vec![KeyKind::Int { signed: false }, s]),
+            ],
+        };
+        let str_key = |k: &str| vec![KeyValue::Str(k.into())];
+        let mut h = vec![0u64; 66];
+        h[1] = 7;
+        h[2 + 9] = 3;
+        h[2 + 19] = 116;
+        let entries = vec![
+            Entry {
+                map: "at_".into(),
+                keys: str_key("cat"),
+                value: Value::Int(93),
+            },
+            Entry {
+                map: "at_".into(),
+                keys: str_key("bash"),
+                value: Value::Int(3),
+            },
+            Entry {
+                map: "at_".into(),
+                keys: str_key("sleep"),
+                value: Value::Int(30),
+            },
+            Entry {
+                map: "at_a".into(),
+                keys: vec![],
+                value: Value::Avg {
+                    count: 126,
+                    total: 60_819_139,
+                },
+            },
+            Entry {
+                map: "at_h".into(),
+                keys: vec![],
+                value: Value::Slots(h),
+            },
+            Entry {
+                map: "at_l".into(),
+                keys: vec![],
+                value: Value::Slots(vec![0, 10, 0, 0, 0, 0, 116]),
+            },
+            Entry {
+                map: "at_s".into(),
+                keys: vec![KeyValue::Int(4500), KeyValue::Str("sleep".into())],
+                value: Value::Int(30),
+            },
+            Entry {
+                map: "at_s".into(),
+                keys: vec![KeyValue::Int(4499), KeyValue::Str("bash".into())],
+                value: Value::Int(1),
+            },
+        ];
+        let bars = |n: usize| format!("|{:<52}|", "@".repeat(n));
+        let mut want = String::from("@[bash]: 3\n@[sleep]: 30\n@[cat]: 93\n@a: 482691\n\n@h: \n");
+        for (label, n, bar) in [
+            ("[0]", 7, 3),
+            ("[1]", 0, 0),
+            ("[2, 4)", 0, 0),
+            ("[4, 8)", 0, 0),
+            ("[8, 16)", 0, 0),
+            ("[16, 32)", 0, 0),
+            ("[32, 64)", 0, 0),
+            ("[64, 128)", 0, 0),
+            ("[128, 256)", 0, 0),
+            ("[256, 512)", 0, 0),
+            ("[512, 1K)", 3, 1),
+            ("[1K, 2K)", 0, 0),
+            ("[2K, 4K)", 0, 0),
+            ("[4K, 8K)", 0, 0),
+            ("[8K, 16K)", 0, 0),
+            ("[16K, 32K)", 0, 0),
+            ("[32K, 64K)", 0, 0),
+            ("[64K, 128K)", 0, 0),
+            ("[128K, 256K)", 0, 0),
+            ("[256K, 512K)", 0, 0),
+            ("[512K, 1M)", 116, 52),
+        ] {
+            want.push_str(&format!("{label:<16}{n:>8} {}\n", bars(bar)));
+        }
+        want.push_str("\n@l: \n");
+        for (label, n, bar) in [
+            ("[0, 20000)", 10, 4),
+            ("[20000, 40000)", 0, 0),
+            ("[40000, 60000)", 0, 0),
+            ("[60000, 80000)", 0, 0),
+            ("[80000, 100000)", 0, 0),
+            ("[100000, ...)", 116, 52),
+        ] {
+            want.push_str(&format!("{label:<16}{n:>8} {}\n", bars(bar)));
+        }
+        want.push_str("\n@s[4499, bash]: 1\n@s[4500, sleep]: 30\n");
+        assert_eq!(render_maps(&layout, &entries), want);
+    }
+
+    #[test]
+    fn bucket_labels_follow_bpftrace() {
+        assert_eq!(hist_label(0), "(..., 0)");
+        assert_eq!(hist_label(2 + 10), "[1K, 2K)");
+        assert_eq!(hist_label(2 + 63), "[8E, 16E)");
+        assert_eq!(lhist_label(0, 4, 0, 10, 5), "(..., 0)");
+        assert_eq!(lhist_label(2, 4, 0, 10, 5), "[5, 10)");
+        assert_eq!(lhist_label(3, 4, 0, 10, 5), "[10, ...)");
+        // A last step cut short by max.
+        assert_eq!(lhist_label(2, 4, 0, 7, 5), "[5, 7)");
+        // Multiples of 1024 take a suffix, as bpftrace 0.17 printed lhist(x, 0, 262144, 65536).
+        assert_eq!(lhist_label(3, 6, 0, 262_144, 65_536), "[128K, 192K)");
+        assert_eq!(lhist_label(5, 6, 0, 262_144, 65_536), "[256K, ...)");
+        assert_eq!(bound_label(20_000), "20000");
+        assert_eq!(bound_label(3 << 20), "3M");
+    }
+}

@@ -1,0 +1,340 @@
+//! One-liners on this kernel: bpftrace programs given to `ebpf-pack run --target x86_64 --via local
+//! -e`, compiled on the host, built into the repository's x86_64 bundle as a loose probe, run by
+//! ebpf-run, and their maps printed here in bpftrace's layout — against workloads whose effect is
+//! known (exact counts), beside Debian's bpftrace on the same workload, and the bad-input table:
+//! each a located error, exit code 2, nothing built.
+//!
+//! Needs root, BTF and tracefs (and bpftrace for the comparison); under CI=true a missing one fails.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use support::*;
+
+/// A copy of `bin` named `name` in `dir`: its processes have that comm.
+fn renamed(bin: &str, dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::copy(bin, &path).unwrap_or_else(|e| panic!("copy {bin}: {e}"));
+    path
+}
+
+/// Starts `ebpf-pack run -e PROGRAM` on this machine and waits until its probe is attached.
+fn start_oneliner(program: &str) -> Attached {
+    start_attached(
+        ebpf_pack()
+            .arg("-C")
+            .arg(repo())
+            .args(["run", "--target", "x86_64", "--via", "local", "-e", program]),
+    )
+}
+
+/// Stops a run with SIGINT (its maps print then) and returns its stdout, checking it succeeded.
+fn stop(run: Attached) -> String {
+    run.signal(libc::SIGINT);
+    let (status, out, err) = run.wait();
+    assert!(
+        status.success(),
+        "exit {status}\nstdout:\n{out}\nstderr:\n{err}"
+    );
+    out
+}
+
+/// The program of the read/open workload, in the spelling both bpftrace 0.17 and ebpf-pack take.
+const READS: &str = "tracepoint:syscalls:sys_enter_read /comm == \"oltest_cat\" && args->fd == 0/ \
+     { @reads = count(); @fds = hist(args->fd); @r[tid] = 1; @sz = lhist(args->count, 0, 262144, 65536); } \
+     tracepoint:syscalls:sys_exit_read /@r[tid]/ { @bytes = sum(args->ret); @avg = avg(args->ret); delete(@r[tid]); } \
+     tracepoint:syscalls:sys_enter_openat /comm == \"oltest_cat\"/ { @opens[str(args->filename)] = count(); }";
+
+/// Runs the workload of [`READS`]: `oltest_cat < input` 5 times (two reads of fd 0 each: the 5000
+/// bytes, then end of file) and `oltest_cat unique` 3 times.
+fn reads_workload(dir: &Path) -> PathBuf {
+    let cat = renamed("/usr/bin/cat", dir, "oltest_cat");
+    let input = dir.join("input");
+    std::fs::write(&input, vec![b'x'; 5000]).expect("input");
+    let unique = dir.join(format!("opened-{}", std::process::id()));
+    std::fs::write(&unique, "u\n").expect("unique file");
+    for _ in 0..5 {
+        let status = Command::new(&cat)
+            .stdin(std::fs::File::open(&input).expect("input"))
+            .stdout(Stdio::null())
+            .status()
+            .expect("run oltest_cat");
+        assert!(status.success());
+    }
+    for _ in 0..3 {
+        let status = Command::new(&cat)
+            .arg(&unique)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .status()
+            .expect("run oltest_cat");
+        assert!(status.success());
+    }
+    unique
+}
+
+/// The lines of the map `@name` in bpftrace's text: its scalar line, or its block of hist lines.
+fn map_block<'t>(text: &'t str, name: &str) -> Vec<&'t str> {
+    let mut lines = text
+        .lines()
+        .skip_while(|l| !l.starts_with(&format!("{name}:")));
+    let Some(first) = lines.next() else {
+        return Vec::new();
+    };
+    let mut out = vec![first];
+    if first.ends_with(": ") {
+        out.extend(lines.take_while(|l| !l.is_empty()));
+    }
+    out
+}
+
+fn bar(n: usize) -> String {
+    format!("|{:<52}|", "@".repeat(n))
+}
+
+#[test]
+fn one_liners_count_exactly_what_the_workload_did() {
+    if !can_load_bpf() {
+        return;
+    }
+    ensure_tracefs();
+    let _guard = build_lock();
+    let dir = tempdir();
+    let run = start_oneliner(READS);
+    let unique = reads_workload(dir.path());
+    let out = stop(run);
+    assert_eq!(map_block(&out, "@reads"), ["@reads: 10"], "{out}");
+    assert_eq!(map_block(&out, "@bytes"), ["@bytes: 25000"], "{out}");
+    assert_eq!(map_block(&out, "@avg"), ["@avg: 2500"], "{out}");
+    assert_eq!(
+        map_block(&out, "@fds"),
+        ["@fds: ".to_owned(), format!("[0]{:>21} {}", 10, bar(52))],
+        "{out}"
+    );
+    // cat reads 128 KiB at a time: every read falls in [128K, 192K).
+    assert_eq!(
+        map_block(&out, "@sz"),
+        [
+            "@sz: ".to_owned(),
+            format!("[128K, 192K){:>12} {}", 10, bar(52))
+        ],
+        "{out}"
+    );
+    let opened = format!("@opens[{}]: 3", unique.display());
+    assert!(out.lines().any(|l| l == opened), "{opened} in:\n{out}");
+
+    // A known sleep lands in its bucket; if/else, scratch variables, ++ and a wildcard with
+    // `probe` count what the three sleeps did.
+    let sleep = renamed("/usr/bin/sleep", dir.path(), "oltest_sleep");
+    let run = start_oneliner(
+        "tracepoint:syscalls:sys_enter_clock_nanosleep /comm == \"oltest_sleep\"/ { @s[tid] = nsecs; } \
+         tracepoint:syscalls:sys_exit_clock_nanosleep /@s[tid]/ { $d = nsecs - @s[tid]; \
+         @ms = hist($d / 1000000); delete(@s[tid]); if ($d > 50000000) { @long++; } else { @short++; } } \
+         tracepoint:syscalls:sys_enter_exit_g* /comm == \"oltest_sleep\"/ { @[probe] = count(); }",
+    );
+    for _ in 0..3 {
+        let status = Command::new(&sleep).arg("0.1").status().expect("sleep");
+        assert!(status.success());
+    }
+    let out = stop(run);
+    assert_eq!(
+        map_block(&out, "@ms"),
+        [
+            "@ms: ".to_owned(),
+            format!("[64, 128){:>15} {}", 3, bar(52))
+        ],
+        "a 100 ms sleep is in [64, 128) ms:\n{out}"
+    );
+    assert_eq!(map_block(&out, "@long"), ["@long: 3"], "{out}");
+    assert!(map_block(&out, "@short").is_empty(), "{out}");
+    assert_eq!(
+        map_block(&out, "@[tracepoint:syscalls:sys_enter_exit_group]"),
+        ["@[tracepoint:syscalls:sys_enter_exit_group]: 3"],
+        "{out}"
+    );
+}
+
+/// Starts bpftrace on `program` (with a BEGIN that says when every probe is attached) and waits
+/// for it; its stdout so far is kept by the reader thread.
+fn start_bpftrace(program: &str) -> (std::process::Child, std::thread::JoinHandle<String>) {
+    let mut child = Command::new("bpftrace")
+        .arg("-e")
+        .arg(format!("BEGIN {{ printf(\"ready\\n\"); }} {program}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start bpftrace");
+    let out = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        // Bytes, not lines: a map key may hold bytes that are not UTF-8.
+        let mut all = Vec::new();
+        let mut out = BufReader::new(out);
+        let mut line = Vec::new();
+        while out.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+            if line == b"ready\n" {
+                let _ = tx.send(());
+            }
+            all.append(&mut line);
+        }
+        String::from_utf8_lossy(&all).into_owned()
+    });
+    if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+        let _ = child.kill();
+        panic!(
+            "bpftrace did not start: {}",
+            reader.join().unwrap_or_default()
+        );
+    }
+    (child, reader)
+}
+
+#[test]
+fn one_liners_hold_what_bpftrace_holds_on_the_same_workload() {
+    if !can_load_bpf() {
+        return;
+    }
+    if !require(
+        Command::new("bpftrace").arg("--version").output().is_ok(),
+        "bpftrace (Debian's package; scripts/install-deps.sh installs it)",
+    ) {
+        return;
+    }
+    ensure_tracefs();
+    let _guard = build_lock();
+    let dir = tempdir();
+    // Both attached to the same workload at once.
+    let ours = start_oneliner(READS);
+    let (mut theirs, reader) = start_bpftrace(READS);
+    reads_workload(dir.path());
+    let pid = i32::try_from(theirs.id()).expect("pid");
+    // SAFETY: kill(2) on our own child, not yet waited for.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let status = theirs.wait().expect("wait bpftrace");
+    assert!(status.success(), "bpftrace: {status}");
+    let bpftrace = reader.join().unwrap_or_default();
+    let out = stop(ours);
+    // The same maps with the same contents (entries of equal value may come in either order).
+    for map in ["@reads", "@bytes", "@avg", "@fds", "@sz"] {
+        assert_eq!(
+            map_block(&out, map),
+            map_block(&bpftrace, map),
+            "{map}\nebpf-pack:\n{out}\nbpftrace:\n{bpftrace}"
+        );
+    }
+    let opens = |text: &str| {
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|l| l.starts_with("@opens["))
+            .map(str::to_owned)
+            .collect();
+        lines.sort();
+        lines
+    };
+    assert_eq!(
+        opens(&out),
+        opens(&bpftrace),
+        "ebpf-pack:\n{out}\nbpftrace:\n{bpftrace}"
+    );
+}
+
+#[test]
+fn bad_programs_are_located_errors_and_nothing_is_built() {
+    let cases: &[(&str, &str, &str)] = &[
+        // (program, the message, the caret's line text at the place)
+        (
+            "tracepoint:syscalls:sys_enter_openat { @[comm] = count() ",
+            "this block is never closed",
+            "-e:1:38",
+        ),
+        (
+            "tracepoint:syscalls:sys_enter_nosuch { @ = count(); }",
+            "the target has no syscall matching `nosuch`",
+            "-e:1:1",
+        ),
+        (
+            "tracepoint:syscalls:sys_enter_openat { @[str(args.filenme)] = count(); }",
+            "has no argument `filenme`",
+            "-e:1:46",
+        ),
+        (
+            "tracepoint:syscalls:sys_enter_openat { @[pidd] = count(); }",
+            "unknown builtin `pidd`",
+            "-e:1:42",
+        ),
+        (
+            "tracepoint:syscalls:sys_enter_openat { @x = frob(1); }",
+            "unknown function `frob()`",
+            "-e:1:45",
+        ),
+        (
+            "tracepoint:syscalls:sys_enter_openat { @x = count(); @x = sum(1); }",
+            "@x is sum() here but count() before",
+            "-e:1:59",
+        ),
+        (
+            "tracepoint:syscalls:sys_enter_openat { @x[1] = count(); @x[1, 2] = count(); }",
+            "@x has 2 key(s) here but 1",
+            "-e:1:57",
+        ),
+        (
+            "tracepoint:syscalls:sys_enter_openat { @x[1,2,3,4,5,6,7,8,9] = count(); }",
+            "@x has 9 keys; at most 8",
+            "-e:1:40",
+        ),
+        (
+            "tracepoint:syscalls:sys_enter_openat { @x = sum(comm); }",
+            "sum() needs a number here, not a string",
+            "-e:1:49",
+        ),
+        (
+            "tracepoint:syscalls:sys_enter_openat /comm == 1/ { @x = count(); }",
+            "`==` between a string and a number",
+            "-e:1:39",
+        ),
+        (
+            "kprobe:vfs_* { @ = count(); }",
+            "a kprobe wildcard",
+            "-e:1:1",
+        ),
+        (
+            "BEGIN { @ = count(); }",
+            "the `BEGIN` probe is outside the supported subset",
+            "-e:1:1",
+        ),
+        (
+            "tracepoint:syscalls:sys_enter_openat { printf(\"x\"); }",
+            "`printf()` is outside the supported subset",
+            "-e:1:40",
+        ),
+    ];
+    let dir = tempdir();
+    let mut wrong = Vec::new();
+    for (program, message, place) in cases {
+        let out = ebpf_pack()
+            .arg("-C")
+            .arg(repo())
+            .args(["run", "--target", "x86_64", "--via", "local", "-e", program])
+            .current_dir(dir.path())
+            .output()
+            .expect("run ebpf-pack");
+        let (_, err) = text(&out);
+        let ok = out.status.code() == Some(2)
+            && err.contains(message)
+            && err.contains(&format!("--> {place}\n"))
+            && err.contains('^')
+            && !err.contains("[x86_64]")
+            && !err.contains("error: error:");
+        if !ok {
+            wrong.push(format!(
+                "{program}: want exit 2, `{message}` at {place}, nothing built; got {:?}:\n{err}",
+                out.status.code()
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
