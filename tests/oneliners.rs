@@ -158,6 +158,50 @@ fn one_liners_count_exactly_what_the_workload_did() {
     );
 }
 
+#[test]
+fn printf_lines_come_as_written_between_begin_and_end() {
+    if !can_load_bpf() {
+        return;
+    }
+    ensure_tracefs();
+    let _guard = build_lock();
+    let dir = tempdir();
+    let run = start_oneliner(
+        "BEGIN { printf(\"Tracing opens of oltest_cat... Hit Ctrl-C to end.\\n\"); } \
+         tracepoint:syscalls:sys_enter_openat /comm == \"oltest_cat\"/ \
+         { printf(\"%-12s opens %s (flags %d)\\n\", comm, str(args->filename), args->flags); @opens = count(); } \
+         END { printf(\"%s %d\\n\", \"bye\", 42); }",
+    );
+    let unique = reads_workload(dir.path());
+    let out = stop(run);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines.first().copied(),
+        Some("Tracing opens of oltest_cat... Hit Ctrl-C to end."),
+        "{out}"
+    );
+    let opened = format!("oltest_cat   opens {} (flags 0)", unique.display());
+    assert_eq!(
+        lines.iter().filter(|l| **l == opened).count(),
+        3,
+        "{opened} in:\n{out}"
+    );
+    // END's line, then the maps: as many opens as lines.
+    let end = lines
+        .iter()
+        .position(|l| *l == "bye 42")
+        .expect("END's line");
+    let total: usize = lines[end + 1]
+        .strip_prefix("@opens: ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("@opens after END:\n{out}"));
+    let printed = lines
+        .iter()
+        .filter(|l| l.starts_with("oltest_cat   opens "))
+        .count();
+    assert_eq!(total, printed, "{out}");
+}
+
 /// Starts bpftrace on `program` (with a BEGIN that says when every probe is attached) and waits
 /// for it; its stdout so far is kept by the reader thread.
 fn start_bpftrace(program: &str) -> (std::process::Child, std::thread::JoinHandle<String>) {
@@ -245,7 +289,7 @@ fn one_liners_hold_what_bpftrace_holds_on_the_same_workload() {
 #[test]
 fn bad_programs_are_located_errors_and_nothing_is_built() {
     let cases: &[(&str, &str, &str)] = &[
-        // (program, the message, the caret's line text at the place)
+        // (program, the message, where the error points)
         (
             "tracepoint:syscalls:sys_enter_openat { @[comm] = count() ",
             "this block is never closed",
@@ -303,12 +347,37 @@ fn bad_programs_are_located_errors_and_nothing_is_built() {
         ),
         (
             "BEGIN { @ = count(); }",
-            "the `BEGIN` probe is outside the supported subset",
+            "BEGIN may only printf() here: it runs on the host",
+            "-e:1:9",
+        ),
+        (
+            "END { printf(\"x\"); }",
+            "the program has no probe that runs on the board",
             "-e:1:1",
         ),
         (
-            "tracepoint:syscalls:sys_enter_openat { printf(\"x\"); }",
-            "`printf()` is outside the supported subset",
+            "tracepoint:syscalls:sys_enter_openat { printf(\"%d\\n\", comm); }",
+            "`%d` wants a number, and this is a string",
+            "-e:1:55",
+        ),
+        (
+            "tracepoint:syscalls:sys_enter_openat { printf(\"%d %d\\n\", pid); }",
+            "the format has 2 conversion(s) for 1 argument(s)",
+            "-e:1:47",
+        ),
+        (
+            "tracepoint:syscalls:sys_enter_openat { printf(\"%q\", pid); }",
+            "printf() cannot print `%q`",
+            "-e:1:48",
+        ),
+        (
+            "BEGIN { printf(\"%d\", pid); } tracepoint:syscalls:sys_enter_openat { @ = count(); }",
+            "BEGIN runs on the host: its printf() takes literals only",
+            "-e:1:22",
+        ),
+        (
+            "tracepoint:syscalls:sys_enter_openat { print(@x); }",
+            "`print()` is outside the supported subset",
             "-e:1:40",
         ),
     ];

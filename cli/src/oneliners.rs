@@ -4,8 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use ebpf_pack_oneliner::render::{Entry, KeyValue, Value};
-use ebpf_pack_oneliner::{Layout, compile::KeyKind};
+use ebpf_pack_oneliner::Layout;
+use ebpf_pack_oneliner::compile::{KeyKind, PRINTF_MAP};
+use ebpf_pack_oneliner::render::{Arg, Entry, KeyValue, Value, format_printf};
 
 use crate::arch::Arch;
 
@@ -91,6 +92,48 @@ pub fn map_entry(layout: &Layout, probe: &str, line: &str) -> Option<Entry> {
     })
 }
 
+/// The text of a one-liner's `printf()` record in one JSON line of ebpf-run, or `None` for any
+/// other line.
+pub fn printf_text(layout: &Layout, probe: &str, line: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    if v.get("probe")?.as_str()? != probe || v.get("map")?.as_str()? != PRINTF_MAP {
+        return None;
+    }
+    let site = layout
+        .printfs
+        .get(usize::try_from(v.get("site")?.as_u64()?).ok()?)?;
+    let (mut n, mut s) = (0, 0);
+    let mut args = Vec::new();
+    for kind in &site.args {
+        args.push(match kind {
+            KeyKind::Str { .. } => {
+                s += 1;
+                Arg::Str(v.get(format!("s{}", s - 1))?.as_str()?.to_owned())
+            }
+            KeyKind::Int { signed } => {
+                n += 1;
+                let bits = v.get(format!("n{}", n - 1))?.as_u64()?;
+                // The record holds 64 bits; a signed argument is read back as such.
+                Arg::Int(if *signed {
+                    i128::from(bits as i64)
+                } else {
+                    i128::from(bits)
+                })
+            }
+        });
+    }
+    Some(format_printf(&site.format, &args))
+}
+
+/// Whether `line` is ebpf-run's `printed`/`lost` summary of a one-liner's printf ring buffer.
+pub fn is_printf_summary(probe: &str, line: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(line).is_ok_and(|v| {
+        v.get("probe").and_then(|p| p.as_str()) == Some(probe)
+            && v.get("map").and_then(|m| m.as_str()) == Some(PRINTF_MAP)
+            && v.get("printed").is_some()
+    })
+}
+
 /// A JSON number as an integer of any sign.
 fn number(v: &serde_json::Value) -> Option<i128> {
     v.as_i64()
@@ -126,6 +169,7 @@ mod tests {
                     keys: vec![],
                 },
             ],
+            ..Layout::default()
         };
         let line = r#"{"probe":"bt","map":"at_s","key":{"k0":7848,"k1":"cat"},"value":31}"#;
         assert_eq!(

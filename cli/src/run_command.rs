@@ -436,16 +436,34 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
             let _ = writeln!(f, "{text}");
         }
         if let Some(ol) = oneliner.as_ref().filter(|_| args.format == RunFormat::Text) {
+            if let Some(printed) = crate::oneliners::printf_text(&ol.layout, &ol.name, text) {
+                let mut lock = stdout.lock();
+                let _ = write!(lock, "{printed}");
+                let _ = lock.flush();
+                return;
+            }
             if let Some(entry) = crate::oneliners::map_entry(&ol.layout, &ol.name, text) {
                 held_entries.push(entry);
                 return;
             }
             if text.starts_with("{\"dump\":") {
-                let shown = ebpf_pack_oneliner::render::render_maps(&ol.layout, &held_entries);
+                let mut shown = String::new();
+                // END's lines come before the maps it ends with, as bpftrace prints them.
+                if text.contains("\"exit\"") {
+                    shown.push_str(&ol.layout.end);
+                }
+                shown.push_str(&ebpf_pack_oneliner::render::render_maps(
+                    &ol.layout,
+                    &held_entries,
+                ));
                 held_entries.clear();
                 let mut lock = stdout.lock();
                 let _ = write!(lock, "{shown}");
                 let _ = lock.flush();
+                return;
+            }
+            // The printf ring buffer's `printed`/`lost` summary: ebpf-run says it on stderr too.
+            if crate::oneliners::is_printf_summary(&ol.name, text) {
                 return;
             }
         }
@@ -472,6 +490,12 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         }
         let _ = lock.flush();
     };
+    // BEGIN's lines, as the run starts.
+    if let Some(ol) = oneliner.as_ref().filter(|o| !o.layout.begin.is_empty()) {
+        let mut lock = stdout.lock();
+        let _ = write!(lock, "{}", ol.layout.begin);
+        let _ = lock.flush();
+    }
     let end = board.run(&script, &STOP, &mut on_line);
     // SAFETY: restoring the default dispositions.
     unsafe {

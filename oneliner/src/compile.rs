@@ -104,7 +104,32 @@ pub struct MapLayout {
 pub struct Layout {
     /// The maps, sorted by bpftrace name (the order bpftrace prints them in).
     pub maps: Vec<MapLayout>,
+    /// The `printf()`s of the probes, by site number (the `site` of their records).
+    pub printfs: Vec<PrintfSite>,
+    /// What `BEGIN` prints, before the probes' output.
+    pub begin: String,
+    /// What `END` prints, at the end, before the maps.
+    pub end: String,
 }
+
+/// One `printf()` of a probe: its format and the kinds of its arguments, in order. Numbers travel
+/// in the record's `n0`, `n1`, ... fields, strings in `s0`, `s1`, ...
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrintfSite {
+    /// The format, escapes resolved.
+    pub format: String,
+    /// Each argument's kind.
+    pub args: Vec<KeyKind>,
+}
+
+/// The ring buffer `printf()` records go through (`struct bt_printf`).
+pub const PRINTF_MAP: &str = "bt_printf";
+/// Most number arguments of one `printf()`.
+pub const PRINTF_INTS: usize = 8;
+/// Most string arguments of one `printf()`, and the bytes of each.
+pub const PRINTF_STRS: usize = 4;
+/// Bytes a `printf()` string argument keeps.
+pub const PRINTF_STR_LEN: usize = 64;
 
 /// A compiled program.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,11 +147,28 @@ pub fn compile(program: &Program, target: &Target) -> Result<Compiled, Diagnosti
         maps: Vec::new(),
         functions: String::new(),
         programs: 0,
+        printfs: Vec::new(),
+        begin: String::new(),
+        end: String::new(),
     };
     for probe in &program.probes {
         cx.probe(probe)?;
     }
+    if cx.programs == 0 {
+        let at = program
+            .probes
+            .first()
+            .and_then(|p| p.points.first())
+            .map_or(Span::default(), |p| p.span);
+        return Err(
+            Diagnostic::new(at, "the program has no probe that runs on the board")
+                .hint("add one, e.g. tracepoint:syscalls:sys_enter_openat { @[comm] = count(); }"),
+        );
+    }
     let mut c = String::from(PRELUDE);
+    if !cx.printfs.is_empty() {
+        c.push_str(&printf_record());
+    }
     for (i, m) in cx.maps.iter().enumerate() {
         c.push_str(&map_definition(i, m));
     }
@@ -135,8 +177,31 @@ pub fn compile(program: &Program, target: &Target) -> Result<Compiled, Diagnosti
     maps.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Compiled {
         c,
-        layout: Layout { maps },
+        layout: Layout {
+            maps,
+            printfs: cx.printfs,
+            begin: cx.begin,
+            end: cx.end,
+        },
     })
+}
+
+/// The record of `printf()`s and its ring buffer (a perf buffer before 5.8).
+fn printf_record() -> String {
+    let mut out = format!(
+        "\n/* One printf(): its site, then its numbers and strings. */\nstruct {PRINTF_MAP} {{\n\t__u32 site;\n\t__u32 __pad;\n"
+    );
+    for i in 0..PRINTF_INTS {
+        let _ = writeln!(out, "\t__u64 n{i};");
+    }
+    for i in 0..PRINTF_STRS {
+        let _ = writeln!(out, "\tchar s{i}[{PRINTF_STR_LEN}];");
+    }
+    let _ = writeln!(
+        out,
+        "}};\nEBPF_PACK_EVENTS({PRINTF_MAP}, struct {PRINTF_MAP}, 256 * 1024);"
+    );
+    out
 }
 
 const PRELUDE: &str = "\
@@ -158,7 +223,7 @@ char LICENSE[] SEC(\"license\") = \"GPL\";
 	})
 
 /* bpftrace's hist() slot of v: 0 below zero, 1 for zero, 2 + log2(v) above. */
-static __always_inline __u32 __bt_hist_slot(__s64 v)
+static __always_inline __attribute__((unused)) __u32 __bt_hist_slot(__s64 v)
 {
 	if (v < 0)
 		return 0;
@@ -225,6 +290,9 @@ struct Compiler<'t> {
     maps: Vec<MapInfo>,
     functions: String,
     programs: usize,
+    printfs: Vec<PrintfSite>,
+    begin: String,
+    end: String,
 }
 
 /// One C function being written: its statements, scratch variables and temporaries.
@@ -420,7 +488,83 @@ impl Compiler<'_> {
         }
     }
 
+    /// `BEGIN` and `END` run on the host: their `printf()`s of literals print there, at the start
+    /// and at the end.
+    fn host_probe(&mut self, probe: &Probe, which: &str) -> Result<(), Diagnostic> {
+        if probe.points.len() > 1 || probe.predicate.is_some() {
+            return Err(Diagnostic::new(
+                probe.points[0].span,
+                format!("{which} stands alone, without a filter"),
+            ));
+        }
+        for stmt in &probe.body {
+            let text = match stmt {
+                Stmt::Expr(Expr {
+                    kind: ExprKind::Call { name, args },
+                    span,
+                }) if name == "printf" => {
+                    let (format, rest) = printf_format(args, *span)?;
+                    let mut values = Vec::new();
+                    for a in rest {
+                        values.push(match &a.kind {
+                            ExprKind::Int(n) => crate::render::Arg::Int(i128::from(*n)),
+                            ExprKind::Str(s) => crate::render::Arg::Str(s.clone()),
+                            _ => {
+                                return Err(Diagnostic::new(
+                                    a.span,
+                                    format!(
+                                        "{which} runs on the host: its printf() takes literals only"
+                                    ),
+                                )
+                                .hint(
+                                    "print what the probes see from a probe, or keep it in a map",
+                                ));
+                            }
+                        });
+                    }
+                    check_printf(
+                        &format,
+                        args,
+                        &values
+                            .iter()
+                            .map(|v| matches!(v, crate::render::Arg::Str(_)))
+                            .collect::<Vec<_>>(),
+                    )?;
+                    crate::render::format_printf(&format, &values)
+                }
+                other => {
+                    let at = match other {
+                        Stmt::MapAssign { span, .. }
+                        | Stmt::VarAssign { span, .. }
+                        | Stmt::If { span, .. }
+                        | Stmt::Unroll { span, .. } => *span,
+                        Stmt::Expr(e) => e.span,
+                    };
+                    return Err(Diagnostic::new(
+                        at,
+                        format!("{which} may only printf() here: it runs on the host"),
+                    )
+                    .hint("set maps and variables from the probes"));
+                }
+            };
+            if which == "BEGIN" {
+                self.begin.push_str(&text);
+            } else {
+                self.end.push_str(&text);
+            }
+        }
+        Ok(())
+    }
+
     fn probe(&mut self, probe: &Probe) -> Result<(), Diagnostic> {
+        if let Some(which) = probe
+            .points
+            .iter()
+            .map(|p| p.text.as_str())
+            .find(|t| matches!(*t, "BEGIN" | "END"))
+        {
+            return self.host_probe(probe, which);
+        }
         for ap in &probe.points {
             for point in self.points(ap)? {
                 let mut f = Function {
@@ -551,6 +695,11 @@ impl Compiler<'_> {
                 let _ = writeln!(f.body, "{ind}}}");
             }
             Stmt::Expr(e) => match &e.kind {
+                ExprKind::Call { name, args } if name == "printf" => {
+                    let _ = writeln!(f.body, "{ind}{{");
+                    self.printf(f, args, e.span, depth + 1)?;
+                    let _ = writeln!(f.body, "{ind}}}");
+                }
                 ExprKind::Call { name, args } if name == "delete" => {
                     let [
                         Expr {
@@ -577,8 +726,8 @@ impl Compiler<'_> {
                     return Err(Diagnostic::new(
                         e.span,
                         match name.as_str() {
-                            "printf" | "print" | "clear" | "zero" | "exit" | "time" | "join"
-                            | "system" | "cat" | "signal" | "override" => {
+                            "print" | "clear" | "zero" | "exit" | "time" | "join" | "system"
+                            | "cat" | "signal" | "override" => {
                                 format!("`{name}()` is outside the supported subset")
                             }
                             _ => format!("`{name}()` is no statement here"),
@@ -592,6 +741,82 @@ impl Compiler<'_> {
                 }
             },
         }
+        Ok(())
+    }
+
+    /// `printf(format, args...)`: a record of the site and its arguments, printed on the host.
+    fn printf(
+        &mut self,
+        f: &mut Function,
+        args: &[Expr],
+        at: Span,
+        depth: usize,
+    ) -> Result<(), Diagnostic> {
+        let ind = Self::indent(depth);
+        let (format, rest) = printf_format(args, at)?;
+        let mut vals = Vec::new();
+        for a in rest {
+            vals.push(self.expr(f, a, depth)?);
+        }
+        let is_str: Vec<bool> = vals
+            .iter()
+            .map(|v| matches!(v.ty, Ty::Str { .. }))
+            .collect();
+        check_printf(&format, args, &is_str)?;
+        let (ints, strs) = (
+            is_str.iter().filter(|s| !**s).count(),
+            is_str.iter().filter(|s| **s).count(),
+        );
+        if ints > PRINTF_INTS || strs > PRINTF_STRS {
+            return Err(Diagnostic::new(
+                at,
+                format!(
+                    "printf() takes at most {PRINTF_INTS} numbers and {PRINTF_STRS} strings; this one has {ints} and {strs}"
+                ),
+            ));
+        }
+        let site = self.printfs.len();
+        let e = format!("e{}", f.temps);
+        f.temps += 1;
+        let _ = writeln!(
+            f.body,
+            "{ind}struct {PRINTF_MAP} *{e} = EP_EVENT_RESERVE({PRINTF_MAP});\n{ind}if ({e}) {{\n{ind}\t__builtin_memset({e}, 0, sizeof(*{e}));\n{ind}\t{e}->site = {site};"
+        );
+        let (mut n, mut sn) = (0, 0);
+        let mut kinds = Vec::new();
+        for v in &vals {
+            match v.ty {
+                Ty::Str { len } => {
+                    let _ = writeln!(
+                        f.body,
+                        "{ind}\t__builtin_memcpy({e}->s{sn}, {}, {});",
+                        v.code,
+                        len.min(PRINTF_STR_LEN)
+                    );
+                    let _ = writeln!(f.body, "{ind}\t{e}->s{sn}[{}] = 0;", PRINTF_STR_LEN - 1);
+                    sn += 1;
+                    kinds.push(KeyKind::Str { len });
+                }
+                Ty::Int { signed } => {
+                    let _ = writeln!(f.body, "{ind}\t{e}->n{n} = (__u64)({});", v.code);
+                    n += 1;
+                    kinds.push(KeyKind::Int { signed });
+                }
+                Ty::Ptr { .. } => {
+                    let _ = writeln!(f.body, "{ind}\t{e}->n{n} = (__u64)({});", v.code);
+                    n += 1;
+                    kinds.push(KeyKind::Int { signed: false });
+                }
+            }
+        }
+        let _ = writeln!(
+            f.body,
+            "{ind}\tEP_EVENT_SUBMIT(ctx, {PRINTF_MAP}, {e});\n{ind}}}"
+        );
+        self.printfs.push(PrintfSite {
+            format,
+            args: kinds,
+        });
         Ok(())
     }
 
@@ -1298,6 +1523,70 @@ impl Compiler<'_> {
                 .hint("see docs/ONELINERS.md for the functions the compiler supports")),
         }
     }
+}
+
+/// The format (a string literal, first) and the other arguments of a `printf()`.
+fn printf_format(args: &[Expr], at: Span) -> Result<(String, &[Expr]), Diagnostic> {
+    match args.split_first() {
+        Some((
+            Expr {
+                kind: ExprKind::Str(format),
+                ..
+            },
+            rest,
+        )) => Ok((format.clone(), rest)),
+        Some((first, _)) => Err(Diagnostic::new(
+            first.span,
+            "printf()'s first argument is its format, a string literal",
+        )),
+        None => Err(Diagnostic::new(
+            at,
+            "printf() needs a format: printf(\"...\\n\", args)",
+        )),
+    }
+}
+
+/// Checks a printf format against its arguments (`is_str`: which are strings), each problem at its
+/// place: a conversion the format cannot print, too few or too many arguments, a string where a
+/// number is wanted.
+fn check_printf(format: &str, args: &[Expr], is_str: &[bool]) -> Result<(), Diagnostic> {
+    let fmt_span = args[0].span;
+    // The format's bytes start after the opening quote (escapes make offsets approximate).
+    let at = |off: usize, len: usize| {
+        let start = (fmt_span.start + 1 + off).min(fmt_span.end);
+        Span::new(start, (start + len).min(fmt_span.end))
+    };
+    let convs = crate::render::conversions(format).map_err(|(off, text)| {
+        Diagnostic::new(
+            at(off, text.len()),
+            format!("printf() cannot print `{text}`"),
+        )
+        .hint("conversions are %d %i %u %x %X %o %c %s %p, with flags - 0 + and a width")
+    })?;
+    if convs.len() != is_str.len() {
+        return Err(Diagnostic::new(
+            if convs.len() > is_str.len() {
+                fmt_span
+            } else {
+                args[convs.len() + 1].span
+            },
+            format!(
+                "the format has {} conversion(s) for {} argument(s)",
+                convs.len(),
+                is_str.len()
+            ),
+        ));
+    }
+    for (i, (c, s)) in convs.iter().zip(is_str).enumerate() {
+        if *s && c.conv != 's' {
+            return Err(Diagnostic::new(
+                args[i + 1].span,
+                format!("`%{}` wants a number, and this is a string", c.conv),
+            )
+            .hint("a string where a number is wanted: print it with %s"));
+        }
+    }
+    Ok(())
 }
 
 fn is_signed(t: Ty) -> bool {

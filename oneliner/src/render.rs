@@ -185,6 +185,165 @@ fn hist_text(slots: &[u64], label: impl Fn(usize) -> String) -> String {
     out
 }
 
+/// An argument of a `printf()`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Arg {
+    /// A number (its signedness already applied).
+    Int(i128),
+    /// A string.
+    Str(String),
+}
+
+/// One conversion of a printf format: `%[flags][width][.precision][length]conversion`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversion {
+    /// Byte range of the whole `%...` in the format.
+    pub range: std::ops::Range<usize>,
+    /// `-`: left-justify.
+    pub left: bool,
+    /// `0`: pad numbers with zeros.
+    pub zero: bool,
+    /// `+` or ` ` before positive numbers.
+    pub sign: Option<char>,
+    /// Minimum width.
+    pub width: usize,
+    /// Precision (most characters of a string, least digits of a number).
+    pub precision: Option<usize>,
+    /// `d i u x X o c s p`.
+    pub conv: char,
+}
+
+/// The conversions of a printf format, or the byte offset and text of one it cannot print.
+pub fn conversions(format: &str) -> Result<Vec<Conversion>, (usize, String)> {
+    let b = format.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'%' {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        i += 1;
+        if b.get(i) == Some(&b'%') {
+            i += 1;
+            continue;
+        }
+        let mut c = Conversion {
+            range: start..start,
+            left: false,
+            zero: false,
+            sign: None,
+            width: 0,
+            precision: None,
+            conv: ' ',
+        };
+        while let Some(&f) = b.get(i) {
+            match f {
+                b'-' => c.left = true,
+                b'0' => c.zero = true,
+                b'+' => c.sign = Some('+'),
+                b' ' => c.sign = c.sign.or(Some(' ')),
+                _ => break,
+            }
+            i += 1;
+        }
+        while let Some(d) = b.get(i).filter(|d| d.is_ascii_digit()) {
+            c.width = (c.width * 10 + usize::from(d - b'0')).min(1000);
+            i += 1;
+        }
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            let mut p = 0;
+            while let Some(d) = b.get(i).filter(|d| d.is_ascii_digit()) {
+                p = (p * 10 + usize::from(d - b'0')).min(1000);
+                i += 1;
+            }
+            c.precision = Some(p);
+        }
+        while matches!(b.get(i), Some(b'l' | b'h' | b'z' | b'j' | b't')) {
+            i += 1;
+        }
+        match b.get(i) {
+            Some(&conv @ (b'd' | b'i' | b'u' | b'x' | b'X' | b'o' | b'c' | b's' | b'p')) => {
+                c.conv = char::from(conv);
+                i += 1;
+                c.range = start..i;
+                out.push(c);
+            }
+            _ => {
+                let end = format[i..].chars().next().map_or(i, |ch| i + ch.len_utf8());
+                return Err((start, format[start..end].to_owned()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `format` with `args` put in, as C's printf would (bpftrace's `printf()`); a format that
+/// [`conversions`] refuses, or too few arguments, leaves the rest as written.
+pub fn format_printf(format: &str, args: &[Arg]) -> String {
+    let Ok(convs) = conversions(format) else {
+        return format.to_owned();
+    };
+    let mut out = String::new();
+    let mut at = 0;
+    for (c, arg) in convs.iter().zip(args) {
+        out.push_str(&format[at..c.range.start].replace("%%", "%"));
+        at = c.range.end;
+        let body = match (c.conv, arg) {
+            ('s', Arg::Str(s)) => match c.precision {
+                Some(p) => s.chars().take(p).collect(),
+                None => s.clone(),
+            },
+            ('s', Arg::Int(n)) => n.to_string(),
+            ('c', Arg::Int(n)) => char::from_u32(*n as u32)
+                .map(String::from)
+                .unwrap_or_default(),
+            (_, Arg::Str(s)) => s.clone(),
+            (conv, Arg::Int(n)) => {
+                let digits = match conv {
+                    'u' => (*n as u64).to_string(),
+                    'x' => format!("{:x}", *n as u64),
+                    'X' => format!("{:X}", *n as u64),
+                    'o' => format!("{:o}", *n as u64),
+                    'p' => format!("0x{:x}", *n as u64),
+                    _ => n.unsigned_abs().to_string(),
+                };
+                let digits = match c.precision {
+                    Some(p) if digits.len() < p => format!("{digits:0>p$}"),
+                    _ => digits,
+                };
+                let sign = if matches!(conv, 'd' | 'i') {
+                    if *n < 0 { Some('-') } else { c.sign }
+                } else {
+                    None
+                };
+                match sign {
+                    Some(s) if c.zero && !c.left && c.precision.is_none() => {
+                        let w = c.width.saturating_sub(1);
+                        format!("{s}{digits:0>w$}")
+                    }
+                    Some(s) => format!("{s}{digits}"),
+                    None if c.zero && !c.left && c.precision.is_none() => {
+                        let w = c.width;
+                        format!("{digits:0>w$}")
+                    }
+                    None => digits,
+                }
+            }
+        };
+        let w = c.width;
+        if c.left {
+            out.push_str(&format!("{body:<w$}"));
+        } else {
+            out.push_str(&format!("{body:>w$}"));
+        }
+    }
+    out.push_str(&format[at..].replace("%%", "%"));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,6 +378,7 @@ mod tests {
                 ),
                 map("s", MapKind::Sum, vec![KeyKind::Int { signed: false }, s]),
             ],
+            ..Layout::default()
         };
         let str_key = |k: &str| vec![KeyValue::Str(k.into())];
         let mut h = vec![0u64; 66];
@@ -310,6 +470,52 @@ mod tests {
         }
         want.push_str("\n@s[4499, bash]: 1\n@s[4500, sleep]: 30\n");
         assert_eq!(render_maps(&layout, &entries), want);
+    }
+
+    #[test]
+    fn printf_formats_as_c_does() {
+        let f = |fmt: &str, args: &[Arg]| format_printf(fmt, args);
+        assert_eq!(
+            f(
+                "%-16s %6d %u%%\n",
+                &[Arg::Str("cat".into()), Arg::Int(-42), Arg::Int(7)]
+            ),
+            "cat                 -42 7%\n"
+        );
+        assert_eq!(
+            f(
+                "%05d|%x|%X|%o|%c",
+                &[
+                    Arg::Int(42),
+                    Arg::Int(255),
+                    Arg::Int(255),
+                    Arg::Int(8),
+                    Arg::Int(65)
+                ]
+            ),
+            "00042|ff|FF|10|A"
+        );
+        assert_eq!(
+            f(
+                "%.3s|%8.2s|%lu|%lld",
+                &[
+                    Arg::Str("abcdef".into()),
+                    Arg::Str("xyz".into()),
+                    Arg::Int(1),
+                    Arg::Int(-1)
+                ]
+            ),
+            "abc|      xy|1|-1"
+        );
+        assert_eq!(
+            f("%u", &[Arg::Int(-1)]),
+            "18446744073709551615",
+            "the 64-bit pattern"
+        );
+        assert_eq!(f("%+d % d", &[Arg::Int(5), Arg::Int(5)]), "+5  5");
+        assert_eq!(f("no args\n", &[]), "no args\n");
+        assert_eq!(conversions("%d %q"), Err((3, "%q".into())));
+        assert_eq!(conversions("%d %s %%").map(|c| c.len()), Ok(2));
     }
 
     #[test]

@@ -25,6 +25,10 @@ pub const ONE_LINERS: &[&str] = &[
     "kretprobe:vfs_read /retval >= 0/ { @ret = hist(retval); }",
     "kprobe:do_sys_openat2 { @[str(arg1)] = count(); }",
     "uprobe:/bin/bash:readline { @[uid] = count(); }",
+    "BEGIN { printf(\"Tracing... Hit Ctrl-C to end.\\n\"); } \
+     tracepoint:syscalls:sys_enter_openat { printf(\"%-6d %-16s %s\\n\", pid, comm, str(args.filename)); } \
+     END { printf(\"bye\\n\"); }",
+    "kretprobe:vfs_read { printf(\"%s read %d bytes\\n\", comm, retval); }",
 ];
 
 /// What a board's syscall table offers (the compile test needs these few).
@@ -80,13 +84,9 @@ fn the_table_compiles_for_every_kind_of_board() {
             ("s390x", "bpfeb", "s390"),
         ] {
             let out = Command::new(clang)
-                .args([
-                    "-g",
-                    "-O2",
-                    "-target",
-                    bpf,
-                    &format!("-D__TARGET_ARCH_{define}"),
-                ])
+                // The flags of ebpf-pack's compile step that decide what compiles.
+                .args(["-g", "-O2", "-Wall", "-Werror", "-mcpu=v3", "-target", bpf])
+                .arg(format!("-D__TARGET_ARCH_{define}"))
                 .arg("-I")
                 .arg(repo().join(format!("probes/include/{arch}")))
                 .arg("-I")
