@@ -37,6 +37,7 @@ bench: $(EBPF_PACK)
 	@bash scripts/bench-serial.sh
 	@bash scripts/bench-toolbox.sh
 	@bash scripts/bench-corpus.sh
+	@bash scripts/bench-oneliner.sh
 	$(CARGO) bench --locked -q -p ebpf-pack --bench render
 
 clean:

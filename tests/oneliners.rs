@@ -159,6 +159,30 @@ fn one_liners_count_exactly_what_the_workload_did() {
 }
 
 #[test]
+fn tracepoint_records_are_read_by_field_name() {
+    if !can_load_bpf() {
+        return;
+    }
+    ensure_tracefs();
+    let _guard = build_lock();
+    let dir = tempdir();
+    // sched_process_exec's filename is a __data_loc string, its pid a number: the 8 execs of the
+    // workload's oltest_cat, by path, and each pid once.
+    let run = start_oneliner(
+        "tracepoint:sched:sched_process_exec /args->pid > 0/ { @execs[args->filename] = count(); @pids[args.pid] = count(); }",
+    );
+    reads_workload(dir.path());
+    let out = stop(run);
+    let path = dir.path().join("oltest_cat");
+    let want = format!("@execs[{}]: 8", path.display());
+    assert!(out.lines().any(|l| l == want), "{want} in:\n{out}");
+    assert!(
+        out.lines().filter(|l| l.starts_with("@pids[")).count() >= 8,
+        "a pid per exec:\n{out}"
+    );
+}
+
+#[test]
 fn printf_lines_come_as_written_between_begin_and_end() {
     if !can_load_bpf() {
         return;
@@ -343,6 +367,16 @@ fn bad_programs_are_located_errors_and_nothing_is_built() {
         (
             "kprobe:vfs_* { @ = count(); }",
             "a kprobe wildcard",
+            "-e:1:1",
+        ),
+        (
+            "tracepoint:sched:sched_switch { @[args->prev_cmm] = count(); }",
+            "tracepoint:sched:sched_switch has no field `prev_cmm`",
+            "-e:1:35",
+        ),
+        (
+            "tracepoint:nosuch:ev* { @ = count(); }",
+            "no known tracepoint matches `nosuch:ev*`",
             "-e:1:1",
         ),
         (

@@ -665,3 +665,83 @@ fn kconfig_externs_are_checked_against_the_target_kernel_config() {
         "a weak extern is no need:\n{o}"
     );
 }
+
+#[test]
+fn bpftrace_programs_in_probes_build_like_any_probe() {
+    let i = installed();
+    let project = i.dir.join("projects/bt-probes");
+    run_ok(
+        installed_cli(&i.dir)
+            .args(["init"])
+            .arg(&project)
+            .args(["--ci", "none"]),
+    );
+    // The project file names its sources; one-liner files join them.
+    let file = project.join("ebpf-pack.yaml");
+    let original = fs::read_to_string(&file).expect("project file");
+    assert!(original.contains("  - probes/*.bpf.c\n"), "{original}");
+    fs::write(
+        &file,
+        original.replace(
+            "  - probes/*.bpf.c\n",
+            "  - probes/*.bpf.c\n  - probes/*.bt\n",
+        ),
+    )
+    .expect("project file");
+    fs::write(
+        project.join("probes/opens.bt"),
+        "// Opens per process.\ntracepoint:syscalls:sys_enter_openat { @[comm] = count(); }\n",
+    )
+    .expect("script");
+    let scratch = tempdir();
+    let top = unpack(&bundle("x86_64"), scratch.path());
+    let build = || {
+        installed_cli(&project)
+            .args(["build", "--target", "x86_64", "--loader"])
+            .arg(top.join("ebpf-run"))
+            .output()
+            .expect("run build")
+    };
+    let out = build();
+    let (o, e) = text(&out);
+    assert!(out.status.success(), "{o}\n{e}");
+    let dist = project.join("dist/bt-probes-0.1.0-x86_64.tar.gz");
+    fs::create_dir_all(scratch.path().join("bt")).expect("unpack dir");
+    let files = unpack(&dist, &scratch.path().join("bt"));
+    let manifest = fs::read_to_string(files.join("manifest.json")).expect("manifest");
+    assert!(manifest.contains("\"name\":\"opens\""), "{manifest}");
+    assert!(files.join("bpf/opens.bpf.o").is_file());
+
+    // `build --script FILE.bt` adds one from anywhere, as probe FILE.
+    let script = scratch.path().join("reads.bt");
+    fs::write(
+        &script,
+        "kretprobe:vfs_read /retval > 0/ { @bytes = hist(retval); }\n",
+    )
+    .expect("script");
+    let out = installed_cli(&project)
+        .args(["build", "--target", "x86_64", "--loader"])
+        .arg(top.join("ebpf-run"))
+        .arg("--script")
+        .arg(&script)
+        .output()
+        .expect("run build");
+    let (o, e) = text(&out);
+    assert!(out.status.success(), "{o}\n{e}");
+    fs::create_dir_all(scratch.path().join("bt2")).expect("unpack dir");
+    let files = unpack(&dist, &scratch.path().join("bt2"));
+    assert!(files.join("bpf/reads.bpf.o").is_file() && files.join("bpf/opens.bpf.o").is_file());
+
+    // A bad program stops the build at its place in the file, before anything is compiled.
+    fs::write(
+        project.join("probes/opens.bt"),
+        "// Opens per process.\ntracepoint:syscalls:sys_enter_openat { @[comm] = cnt(); }\n",
+    )
+    .expect("script");
+    let out = build();
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("unknown function `cnt()`"), "{err}");
+    assert!(err.contains("--> probes/opens.bt:2:45"), "{err}");
+    assert!(!err.contains("compile-"), "nothing compiled:\n{err}");
+}

@@ -145,11 +145,23 @@ fn unpacked(bundle: &Path, name: &str) -> PathBuf {
 /// Builds probe `probe` of the fixture project (tests/fixtures/guest-probes) for `arch` and a target
 /// kernel `kernel` with `loader` (the pipeline's own clang step and checks; no BTF: the fixtures have no
 /// CO-RE) and returns its object.
-fn fixture_object(probe: &str, arch: Arch, kernel: &str, loader: &Path) -> PathBuf {
+/// `btf`: the fixture target's `kernel.btf` (`none`, `builtin` or a vmlinux): a probe with CO-RE
+/// reads needs one to be verified, and runs against the guest bundle's BTF.
+fn fixture_object(probe: &str, arch: Arch, kernel: &str, btf: &str, loader: &Path) -> PathBuf {
     let dir = tier_dir().join(format!("{probe}-{arch}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("probes")).expect("fixture project");
-    let source = format!("probes/{probe}.bpf.c");
+    // A C probe, or a bpftrace program (`.bt`) that the build compiles to one.
+    let script = format!("probes/{probe}.bt");
+    let source = if repo()
+        .join("tests/fixtures/guest-probes")
+        .join(&script)
+        .exists()
+    {
+        script
+    } else {
+        format!("probes/{probe}.bpf.c")
+    };
     std::fs::copy(
         repo().join("tests/fixtures/guest-probes").join(&source),
         dir.join(&source),
@@ -161,7 +173,7 @@ fn fixture_object(probe: &str, arch: Arch, kernel: &str, loader: &Path) -> PathB
         &dir,
         &format!("{probe}-{arch}"),
         &format!(
-            "schema: 1\nname: {probe}-{arch}\ndescription: test probe {probe}\narch: {arch}\nkernel:\n  version: \"{kernel}\"\n  btf: none\n"
+            "schema: 1\nname: {probe}-{arch}\ndescription: test probe {probe}\narch: {arch}\nkernel:\n  version: \"{kernel}\"\n  btf: {btf}\n"
         ),
     );
     let out = run_ok(
@@ -274,6 +286,7 @@ fn probes_trace_on_arm64_armv7_and_s390x_kernels() {
     };
     let mut kprobes = HashMap::new();
     let mut alternatives = HashMap::new();
+    let mut oneliners = HashMap::new();
     let (mut fentry, mut tcount) = (None, None);
     for (arch, bundle) in [
         (Arch::Arm64, &arm64_bundle),
@@ -281,11 +294,18 @@ fn probes_trace_on_arm64_armv7_and_s390x_kernels() {
         (Arch::S390x, &s390x_bundle),
     ] {
         let loader = unpacked(bundle, &format!("{arch}-bundle")).join("ebpf-run");
-        kprobes.insert(arch, fixture_object("kcount", arch, "6.1", &loader));
-        alternatives.insert(arch, fixture_object("acount", arch, "6.1", &loader));
+        kprobes.insert(arch, fixture_object("kcount", arch, "6.1", "none", &loader));
+        alternatives.insert(arch, fixture_object("acount", arch, "6.1", "none", &loader));
+        // The one-liner's kretprobe reads retval with CO-RE (each kernel's register size).
+        let btf = match arch {
+            Arch::Arm64 => "builtin".to_string(),
+            Arch::Arm => env_path(arm, "vmlinux").display().to_string(),
+            _ => env_path(s390x, "vmlinux").display().to_string(),
+        };
+        oneliners.insert(arch, fixture_object("btopens", arch, "6.1", &btf, &loader));
         if arch == Arch::Arm64 {
-            fentry = Some(fixture_object("fcount", arch, "6.12", &loader));
-            tcount = Some(fixture_object("tcount", arch, "6.1", &loader));
+            fentry = Some(fixture_object("fcount", arch, "6.12", "none", &loader));
+            tcount = Some(fixture_object("tcount", arch, "6.1", "none", &loader));
         }
     }
     let fentry = fentry.expect("arm64 fentry fixture");
@@ -317,10 +337,14 @@ fn probes_trace_on_arm64_armv7_and_s390x_kernels() {
         {
             args.extend(["--module".into(), module.to_string()]);
         }
-        let objects: Vec<&Path> = [kprobes[&arch].as_path(), alternatives[&arch].as_path()]
-            .into_iter()
-            .chain(extra.iter().copied())
-            .collect();
+        let objects: Vec<&Path> = [
+            kprobes[&arch].as_path(),
+            alternatives[&arch].as_path(),
+            oneliners[&arch].as_path(),
+        ]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
         for object in &objects {
             args.extend(["--add".into(), object.display().to_string()]);
         }

@@ -155,6 +155,57 @@ pub enum LoaderStd {
     Prebuilt,
 }
 
+/// A bpftrace program `file` compiled for `target` into `root/build/TARGET/oneliner/NAME.bpf.c`,
+/// as the probe NAME (the file's stem); a refused program is a located error (exit 2).
+fn script_probe(
+    file: &Path,
+    root: &Path,
+    target: &crate::target::Target,
+) -> Result<crate::plan::ProbeSource, Failure> {
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        failure(
+            EXIT_BAD_INPUT,
+            format!("{}: cannot read: {e}", file.display()),
+        )
+    })?;
+    let name = file
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default()
+        .to_owned();
+    if !crate::target::is_valid_name(&name) {
+        return Err(failure(
+            EXIT_BAD_INPUT,
+            format!(
+                "{}: `{name}` is not a valid probe name\n  help: name it with lower-case letters, digits, `-` and `_`",
+                file.display()
+            ),
+        ));
+    }
+    let shown = file
+        .strip_prefix(root)
+        .unwrap_or(file)
+        .display()
+        .to_string();
+    let dir = root.join("build").join(&target.name).join("oneliner");
+    let compiled =
+        crate::oneliners::compile_to(&text, &shown, &name, target.arch, &dir).map_err(|e| {
+            let e = e.trim_end();
+            failure(
+                EXIT_BAD_INPUT,
+                format!(
+                    "target {}: {}",
+                    target.name,
+                    e.strip_prefix("error: ").unwrap_or(e)
+                ),
+            )
+        })?;
+    Ok(crate::plan::ProbeSource {
+        name,
+        source: compiled.source,
+    })
+}
+
 /// Which probe a loose file is, and whether it is a source or an object, or why it cannot be one.
 pub fn loose_probe(path: &Path) -> Result<(String, bool), String> {
     let file = path
@@ -344,8 +395,26 @@ fn build_targets(args: &BuildArgs, objects_only: bool) -> Result<Vec<(Target, Bu
         let mut probes = project
             .probes_for(&t)
             .map_err(|e| failure(EXIT_BAD_INPUT, e))?;
+        // bpftrace programs (probes/NAME.bt) become C for this target, then compile like any probe.
+        for p in probes
+            .iter_mut()
+            .filter(|p| p.source.extension().is_some_and(|e| e == "bt"))
+        {
+            // Project sources are relative to the project's root.
+            let file = project.root.join(&p.source);
+            *p = script_probe(&file, &project.root, &t)?;
+        }
         let mut prebuilt = Vec::new();
         for file in &args.loose {
+            // A bpftrace program: compiled to C for this target, then a loose source like any.
+            if file.extension().is_some_and(|e| e == "bt") {
+                let file = std::path::absolute(file).unwrap_or_else(|_| file.clone());
+                let probe = script_probe(&file, &project.root, &t)?;
+                probes.retain(|p| p.name != probe.name);
+                prebuilt.retain(|(n, _): &(String, PathBuf)| *n != probe.name);
+                probes.push(probe);
+                continue;
+            }
             let (name, is_source) = loose_probe(file).map_err(|e| failure(EXIT_BAD_INPUT, e))?;
             // A loose probe named like one of the project's replaces it (a copy being worked on).
             probes.retain(|p| p.name != name);

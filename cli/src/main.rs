@@ -71,6 +71,10 @@ enum Command {
         /// to copy to the board (it checks its embedded checksums before loading anything).
         #[arg(long)]
         single: bool,
+        /// A bpftrace program (FILE.bt, docs/ONELINERS.md) to build into the bundle as probe FILE
+        /// (replacing a project probe of that name); repeatable.
+        #[arg(long = "script", value_name = "FILE.bt")]
+        scripts: Vec<PathBuf>,
         /// Insist on the small ebpf-run (the default whenever rustc has rust-src): std rebuilt with it,
         /// panics abort without a message, opt-level s (unstable -Zbuild-std and
         /// -Cpanic=immediate-abort via RUSTC_BOOTSTRAP=1); without rust-src this is an error.
@@ -341,6 +345,7 @@ fn main() -> ExitCode {
             single,
             min_size,
             full_std,
+            scripts,
         } => commands::build(&BuildArgs {
             project: cli.project,
             targets,
@@ -360,7 +365,7 @@ fn main() -> ExitCode {
             },
             verbose: cli.verbose,
             quiet: false,
-            loose: Vec::new(),
+            loose: scripts,
         }),
         Command::Try {
             target,

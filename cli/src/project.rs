@@ -147,11 +147,15 @@ impl Project {
     /// Every probe of the project, sorted by name: the project file's `probes` patterns expanded (each
     /// must match a file), or `probes/*.bpf.c`. Two sources of one name are refused.
     pub fn probes(&self) -> Result<Vec<ProbeSource>, LoadTargetError> {
-        let default_pattern = [Located {
-            value: crate::project_file::DEFAULT_PROBES.to_string(),
+        let default_pattern = [
+            crate::project_file::DEFAULT_PROBES,
+            crate::project_file::DEFAULT_SCRIPTS,
+        ]
+        .map(|value| Located {
+            value: value.to_string(),
             line: 0,
             column: 0,
-        }];
+        });
         let patterns = self
             .file
             .as_ref()
@@ -200,7 +204,7 @@ impl Project {
                 let name = source
                     .file_name()
                     .and_then(|n| n.to_str())
-                    .and_then(|n| n.strip_suffix(".bpf.c"))
+                    .and_then(|n| n.strip_suffix(".bpf.c").or_else(|| n.strip_suffix(".bt")))
                     .unwrap_or_default()
                     .to_string();
                 if let Some(other) = found.iter().find(|p| p.name == name) {
@@ -221,7 +225,7 @@ impl Project {
                     problems.push(problem(
                         pattern,
                         format!("probes: {} is not a valid probe name", source.display()),
-                        "name sources with lower-case letters, digits, `-` and `_`: NAME.bpf.c"
+                        "name sources with lower-case letters, digits, `-` and `_`: NAME.bpf.c or NAME.bt"
                             .into(),
                     ));
                     continue;

@@ -15,6 +15,8 @@ pub const PROJECT_FILE: &str = "ebpf-pack.yaml";
 pub const PROJECT_SCHEMA: u32 = 1;
 /// Where probes are when the file does not say.
 pub const DEFAULT_PROBES: &str = "probes/*.bpf.c";
+/// Where bpftrace programs (one-liners as files) are when the file does not say.
+pub const DEFAULT_SCRIPTS: &str = "probes/*.bt";
 
 /// The project file exactly as written.
 #[derive(Debug, Deserialize)]
@@ -188,11 +190,11 @@ pub fn parse_project_file(text: &str, file: &str) -> Result<ProjectFile, TargetE
     }
     let mut probes = Vec::new();
     match &raw.probes {
-        None => probes.push(Located {
-            value: DEFAULT_PROBES.to_string(),
+        None => probes.extend([DEFAULT_PROBES, DEFAULT_SCRIPTS].map(|value| Located {
+            value: value.to_string(),
             line: 0,
             column: 0,
-        }),
+        })),
         Some(list) => {
             if list.is_empty() {
                 push(
@@ -208,11 +210,16 @@ pub fn parse_project_file(text: &str, file: &str) -> Result<ProjectFile, TargetE
                         format!("probes: `{}` {why}", pattern.value),
                         "give a path relative to the project folder, e.g. `probes/*.bpf.c`",
                     ),
-                    Ok(()) if !pattern.value.ends_with(".bpf.c") => push(
-                        &pattern.referenced,
-                        format!("probes: `{}` does not end in .bpf.c", pattern.value),
-                        "probe sources are named NAME.bpf.c; the object and the probe take NAME",
-                    ),
+                    Ok(())
+                        if !pattern.value.ends_with(".bpf.c")
+                            && !pattern.value.ends_with(".bt") =>
+                    {
+                        push(
+                            &pattern.referenced,
+                            format!("probes: `{}` does not end in .bpf.c or .bt", pattern.value),
+                            "probe sources are named NAME.bpf.c (C) or NAME.bt (a bpftrace program); the object and the probe take NAME",
+                        )
+                    }
                     Ok(()) if parent_has_wildcard(&pattern.value) => push(
                         &pattern.referenced,
                         format!(

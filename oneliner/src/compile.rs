@@ -10,6 +10,8 @@ use crate::diagnostic::{Diagnostic, Span};
 
 /// The argument table of syscall tracepoints (scripts/gen-syscall-args.sh).
 const SYSCALL_ARGS: &str = include_str!("syscall_args.txt");
+/// The record table of the other tracepoints (scripts/gen-tracepoint-args.sh).
+const TRACEPOINT_ARGS: &str = include_str!("tracepoint_args.txt");
 
 /// Bytes `str()` reads by default, as bpftrace's `BPFTRACE_STRLEN` (64).
 pub const STR_LEN: usize = 64;
@@ -279,7 +281,9 @@ enum Context {
     SysExit,
     /// `raw_syscalls:sys_enter` / `sys_exit`.
     RawSys { exit: bool },
-    /// Another tracepoint: no `args` known.
+    /// Another tracepoint of the table: its record's fields (name, C type).
+    Event { fields: Vec<(String, String)> },
+    /// A tracepoint the table does not know: no `args`.
     Tracepoint,
     /// kprobe/uprobe, `ret` for the return kinds.
     Probe { ret: bool, user: bool },
@@ -322,6 +326,41 @@ fn syscall_args(name: &str) -> Option<Vec<(String, String)>> {
         })
 }
 
+/// The record of tracepoint `category:event` in the table: its class and its fields.
+fn tracepoint_record(name: &str) -> Option<(String, Vec<(String, String)>)> {
+    let line = TRACEPOINT_ARGS
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .find(|l| l.split('\t').next() == Some(name))?;
+    let mut cols = line.split('\t').skip(1);
+    let class = cols.next()?.to_owned();
+    let fields = cols
+        .map(|f| {
+            let (ty, name) = f.rsplit_once(' ').unwrap_or(("long", f));
+            if ty.starts_with("__data_loc") {
+                (format!("__data_loc_{name}"), ty.trim().to_owned())
+            } else {
+                (name.to_owned(), ty.trim().to_owned())
+            }
+        })
+        .collect();
+    Some((class, fields))
+}
+
+/// Every tracepoint of the table whose `category:event` matches the patterns.
+fn tracepoints_matching(category: &str, event: &str) -> Vec<String> {
+    TRACEPOINT_ARGS
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split('\t').next())
+        .filter(|n| {
+            n.split_once(':')
+                .is_some_and(|(c, e)| glob(category, c) && glob(event, e))
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Whether a C type from a tracepoint format is signed.
 fn signed_c_type(ty: &str) -> bool {
     matches!(
@@ -340,6 +379,15 @@ fn signed_c_type(ty: &str) -> bool {
             | "timer_t"
             | "key_serial_t"
             | "time_t"
+            | "s8"
+            | "s16"
+            | "s32"
+            | "s64"
+            | "__s8"
+            | "__s16"
+            | "__s32"
+            | "__s64"
+            | "signed char"
     )
 }
 
@@ -370,7 +418,7 @@ fn glob(pattern: &str, text: &str) -> bool {
 struct Point {
     section: String,
     context: Context,
-    ctx_type: &'static str,
+    ctx_type: String,
     probe: String,
     func: String,
 }
@@ -421,9 +469,9 @@ impl Compiler<'_> {
                                 Context::SysExit
                             },
                             ctx_type: if enter {
-                                "struct trace_event_raw_sys_enter"
+                                "struct trace_event_raw_sys_enter".to_owned()
                             } else {
-                                "struct trace_event_raw_sys_exit"
+                                "struct trace_event_raw_sys_exit".to_owned()
                             },
                             probe: format!("tracepoint:syscalls:{dir}_{n}"),
                             func: format!("{dir}_{n}"),
@@ -437,22 +485,48 @@ impl Compiler<'_> {
                     section: format!("tracepoint/raw_syscalls/{e}"),
                     context: Context::RawSys { exit },
                     ctx_type: if exit {
-                        "struct trace_event_raw_sys_exit"
+                        "struct trace_event_raw_sys_exit".to_owned()
                     } else {
-                        "struct trace_event_raw_sys_enter"
+                        "struct trace_event_raw_sys_enter".to_owned()
                     },
                     probe: format!("tracepoint:raw_syscalls:{e}"),
                     func: (*e).to_owned(),
                 }])
             }
-            ["tracepoint" | "t", category, event] if !category.contains('*') && !event.contains('*') => {
-                Ok(vec![Point {
-                    section: format!("tracepoint/{category}/{event}"),
-                    context: Context::Tracepoint,
-                    ctx_type: "void",
-                    probe: format!("tracepoint:{category}:{event}"),
-                    func: (*event).to_owned(),
-                }])
+            ["tracepoint" | "t", category, event] => {
+                let names = if category.contains(['*', '?']) || event.contains(['*', '?']) {
+                    let names = tracepoints_matching(category, event);
+                    if names.is_empty() {
+                        return Err(Diagnostic::new(
+                            ap.span,
+                            format!("no known tracepoint matches `{category}:{event}`"),
+                        )
+                        .hint("wildcards expand over the tracepoints of oneliner/src/tracepoint_args.txt"));
+                    }
+                    names
+                } else {
+                    vec![format!("{category}:{event}")]
+                };
+                Ok(names
+                    .into_iter()
+                    .map(|name| {
+                        let (c, e) = name.split_once(':').unwrap_or(("", ""));
+                        let (context, ctx_type) = match tracepoint_record(&name) {
+                            Some((class, fields)) => {
+                                let ty = format!("struct trace_event_raw_{class}");
+                                (Context::Event { fields }, ty)
+                            }
+                            None => (Context::Tracepoint, "void".to_owned()),
+                        };
+                        Point {
+                            section: format!("tracepoint/{c}/{e}"),
+                            context,
+                            ctx_type,
+                            probe: format!("tracepoint:{name}"),
+                            func: e.to_owned(),
+                        }
+                    })
+                    .collect())
             }
             [kind @ ("kprobe" | "k" | "kretprobe" | "kr"), function] => {
                 if function.contains(['*', '?']) {
@@ -463,7 +537,7 @@ impl Compiler<'_> {
                 Ok(vec![Point {
                     section: format!("{k}/{function}"),
                     context: Context::Probe { ret, user: false },
-                    ctx_type: "struct pt_regs",
+                    ctx_type: "struct pt_regs".to_owned(),
                     probe: format!("{k}:{function}"),
                     func: (*function).to_owned(),
                 }])
@@ -474,7 +548,7 @@ impl Compiler<'_> {
                 Ok(vec![Point {
                     section: format!("{k}/{path}:{function}"),
                     context: Context::Probe { ret, user: true },
-                    ctx_type: "struct pt_regs",
+                    ctx_type: "struct pt_regs".to_owned(),
                     probe: format!("{k}:{path}:{function}"),
                     func: (*function).to_owned(),
                 }])
@@ -1447,14 +1521,92 @@ impl Compiler<'_> {
                 Context::RawSys { exit: true } => "raw_syscalls:sys_exit has args.id and args.ret",
                 _ => "raw_syscalls:sys_enter has args.id (args.args is outside the subset)",
             })),
+            Context::Event { fields } => {
+                let found = fields.iter().find(|(n, t)| {
+                    n == field
+                        || (t.starts_with("__data_loc")
+                            && n.strip_prefix("__data_loc_") == Some(field))
+                });
+                let Some((name, ty)) = found.cloned() else {
+                    let names: Vec<&str> = fields
+                        .iter()
+                        .map(|(n, _)| n.strip_prefix("__data_loc_").unwrap_or(n))
+                        .collect();
+                    return Err(
+                        Diagnostic::new(at, format!("{} has no field `{field}`", f.probe))
+                            .hint(format!("its fields are {}", names.join(", "))),
+                    );
+                };
+                self.event_field(f, &name, &ty, at)
+            }
             Context::Tracepoint => Err(Diagnostic::new(
                 at,
-                format!("the fields of {} are outside the supported subset", f.probe),
+                format!("the fields of {} are not known to the compiler", f.probe),
             )
-            .hint("args.NAME is known for syscalls:* and raw_syscalls:* tracepoints")),
+            .hint("oneliner/src/tracepoint_args.txt holds the tracepoints whose fields are known")),
             Context::Probe { .. } => Err(Diagnostic::new(at, "kprobes and uprobes have no `args`")
                 .hint("their arguments are arg0 to arg4")),
         }
+    }
+
+    /// Field `name` (C type `ty`) of a tracepoint record, read with CO-RE in the running kernel's
+    /// layout: numbers with their size there, character arrays and `__data_loc` strings into a
+    /// buffer.
+    fn event_field(
+        &mut self,
+        f: &mut Function,
+        name: &str,
+        ty: &str,
+        at: Span,
+    ) -> Result<Val, Diagnostic> {
+        let ind = Self::indent(1);
+        if ty.starts_with("__data_loc") {
+            let t = Self::temp(f);
+            let _ = writeln!(
+                f.body,
+                "{ind}char {t}[{STR_LEN}] = {{}};\n{ind}bpf_probe_read_kernel_str({t}, sizeof({t}), (const char *)ctx + ((__u32)EP_CORE_READ(ctx, {name}) & 0xffff));"
+            );
+            return Ok(Val {
+                code: t,
+                ty: Ty::Str { len: STR_LEN },
+            });
+        }
+        if let Some((elem, len)) = ty.strip_suffix(']').and_then(|t| t.split_once('[')) {
+            let n: usize = len.parse().unwrap_or(0);
+            if elem.trim() != "char" || n == 0 || n > 256 {
+                return Err(Diagnostic::new(
+                    at,
+                    format!(
+                        "field `{name}` is `{ty}`: arrays other than strings are outside the supported subset"
+                    ),
+                ));
+            }
+            let t = Self::temp(f);
+            let _ = writeln!(
+                f.body,
+                "{ind}char {t}[{n}] = {{}};\n{ind}bpf_probe_read_kernel_str({t}, sizeof({t}), (const char *)ctx + __EP_FIELD_OFFSET(ctx, {name}));"
+            );
+            return Ok(Val {
+                code: t,
+                ty: Ty::Str { len: n },
+            });
+        }
+        Ok(if ty.contains('*') {
+            Val {
+                code: format!("EP_CORE_READ(ctx, {name})"),
+                ty: Ty::Ptr { user: false },
+            }
+        } else if signed_c_type(ty) {
+            Val {
+                code: format!("((__s64)EP_CORE_READ_SIGNED(ctx, {name}))"),
+                ty: Ty::Int { signed: true },
+            }
+        } else {
+            Val {
+                code: format!("EP_CORE_READ(ctx, {name})"),
+                ty: Ty::Int { signed: false },
+            }
+        })
     }
 
     fn call(

@@ -29,6 +29,10 @@ pub const ONE_LINERS: &[&str] = &[
      tracepoint:syscalls:sys_enter_openat { printf(\"%-6d %-16s %s\\n\", pid, comm, str(args.filename)); } \
      END { printf(\"bye\\n\"); }",
     "kretprobe:vfs_read { printf(\"%s read %d bytes\\n\", comm, retval); }",
+    "tracepoint:sched:sched_switch { @[args->prev_comm] = count(); @prio = lhist(args->next_prio, 0, 140, 10); }",
+    "tracepoint:sched:sched_process_exec { printf(\"%d %s\\n\", args.pid, args.filename); }",
+    "tracepoint:block:block_rq_issue { @bytes[args->rwbs] = hist(args->bytes); }",
+    "tracepoint:sched:sched_wakeup* { @[probe] = count(); }",
 ];
 
 /// What a board's syscall table offers (the compile test needs these few).

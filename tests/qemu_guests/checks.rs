@@ -206,6 +206,18 @@ pub fn problems(case: &Case, out: &Outcome) -> Vec<String> {
         case.fentry || o.contains("skipped: probe acount: program `enter_fentry`"),
         "acount: the skipped fentry is not said".into(),
     );
+    // btopens, the one-liner: its kprobe counted every call of the workload's opens, its kretprobe
+    // the ones that returned a descriptor (no more than the calls).
+    let (bt_calls, bt_fds) = (
+        map_value(o, "btopens map at_calls:", 0),
+        map_value(o, "btopens map at_fds:", 0),
+    );
+    check(
+        bt_fds.is_some_and(|f| f >= opens as u64 && bt_calls.is_some_and(|c| c >= f)),
+        format!(
+            "one-liner btopens: {bt_calls:?} calls and {bt_fds:?} descriptors, want at least the workload's {opens} opens, calls >= descriptors"
+        ),
+    );
     // acount's .kconfig externs: the guest kernel's own version (Debian's, which its release
     // hides), its syscall wrappers (none on 32-bit ARM), bpf_get_attach_cookie (every guest
     // kernel is 5.15+), 0 for the absent __weak one.
@@ -266,6 +278,10 @@ fcount map calls:
   key=0  value=8
   key=1  value=8
 acount map calls:
+  key=0  value=8
+btopens map at_calls:
+  key=0  value=9
+btopens map at_fds:
   key=0  value=8
 acount map kconfig:
   key=0  value=393630
@@ -427,6 +443,14 @@ ebpf-pack: ebpf-run exited 0 in the guest (10.4 s boot to result)
     assert!(
         problems(&case, &outcome(&old_kernel))[0]
             .starts_with("acount kconfig: [331520, 1, 1, 0], want [Some(393630)")
+    );
+    let no_oneliner = good.replace(
+        "btopens map at_fds:\n  key=0  value=8",
+        "btopens map at_fds:\n  key=0  value=1",
+    );
+    assert!(
+        problems(&case, &outcome(&no_oneliner))[0]
+            .starts_with("one-liner btopens: Some(9) calls and Some(1)")
     );
     let lost_ping = good.replace("  key=1  value=12", "  key=1  value=11");
     assert!(problems(&case, &outcome(&lost_ping))[0].starts_with("tc on lo: Some(11)"));
