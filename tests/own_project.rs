@@ -709,7 +709,7 @@ fn bpftrace_programs_in_probes_build_like_any_probe() {
     fs::create_dir_all(scratch.path().join("bt")).expect("unpack dir");
     let files = unpack(&dist, &scratch.path().join("bt"));
     let manifest = fs::read_to_string(files.join("manifest.json")).expect("manifest");
-    assert!(manifest.contains("\"name\":\"opens\""), "{manifest}");
+    assert!(manifest.contains("\"name\": \"opens\""), "{manifest}");
     assert!(files.join("bpf/opens.bpf.o").is_file());
 
     // `build --script FILE.bt` adds one from anywhere, as probe FILE.

@@ -1645,7 +1645,8 @@ impl Compiler<'_> {
                 let v = self.expr(f, ptr, depth)?;
                 let user = match v.ty {
                     Ty::Ptr { user } => user,
-                    Ty::Int { .. } => false,
+                    // A number as an address: user memory in uprobes (`str(retval)`), else kernel.
+                    Ty::Int { .. } => matches!(f.context, Context::Probe { user: true, .. }),
                     Ty::Str { .. } => return Ok(v),
                 };
                 let t = Self::temp(f);
@@ -1860,4 +1861,127 @@ fn map_definition(i: usize, m: &MapInfo) -> String {
         l.c_name
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target() -> Target {
+        Target {
+            syscalls: ["openat", "open", "read", "write"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
+
+    fn compiled(src: &str) -> Compiled {
+        let program = crate::parse(src).unwrap_or_else(|d| panic!("{}", d.render("-e", src)));
+        compile(&program, &target()).unwrap_or_else(|d| panic!("{}", d.render("-e", src)))
+    }
+
+    #[test]
+    fn wildcards_expand_to_one_program_per_point() {
+        let c = compiled("tracepoint:syscalls:sys_enter_open* { @[probe] = count(); }");
+        assert_eq!(
+            c.c.matches("SEC(\"tracepoint/syscalls/sys_enter_open")
+                .count(),
+            2,
+            "{}",
+            c.c
+        );
+        let c = compiled("tracepoint:sched:sched_wakeup* { @ = count(); }");
+        assert!(
+            c.c.contains("SEC(\"tracepoint/sched/sched_wakeup\")"),
+            "{}",
+            c.c
+        );
+        assert!(
+            c.c.contains("struct trace_event_raw_sched_wakeup_template *ctx"),
+            "{}",
+            c.c
+        );
+    }
+
+    #[test]
+    fn maps_printfs_and_host_lines_are_laid_out_for_the_host() {
+        let c = compiled(
+            "BEGIN { printf(\"hi %s\\n\", \"there\"); } \
+             tracepoint:syscalls:sys_enter_read { printf(\"%d %s\\n\", pid, comm); @b[comm] = hist(args.count); } \
+             END { printf(\"bye\\n\"); }",
+        );
+        assert_eq!(c.layout.begin, "hi there\n");
+        assert_eq!(c.layout.end, "bye\n");
+        assert_eq!(
+            c.layout.printfs,
+            [PrintfSite {
+                format: "%d %s\n".into(),
+                args: vec![KeyKind::Int { signed: false }, KeyKind::Str { len: 16 }],
+            }]
+        );
+        assert_eq!(c.layout.maps.len(), 1);
+        assert_eq!(c.layout.maps[0].kind, MapKind::Hist);
+        assert_eq!(c.layout.maps[0].keys, [KeyKind::Str { len: 16 }]);
+        // Per-CPU maps, and no atomic instruction anywhere (32-bit ARM's JIT has none).
+        assert!(c.c.contains("BPF_MAP_TYPE_PERCPU_HASH"));
+        assert!(!c.c.contains("__sync") && !c.c.contains("atomic"));
+    }
+
+    #[test]
+    fn tracepoint_fields_are_read_by_kind() {
+        let c = compiled(
+            "tracepoint:sched:sched_process_exec { @[args.filename, args.pid] = count(); } \
+             tracepoint:sched:sched_switch { @c[args.prev_comm] = count(); }",
+        );
+        assert!(
+            c.c.contains("EP_CORE_READ(ctx, __data_loc_filename) & 0xffff"),
+            "{}",
+            c.c
+        );
+        assert!(c.c.contains("EP_CORE_READ_SIGNED(ctx, pid)"), "{}", c.c);
+        assert!(c.c.contains("__EP_FIELD_OFFSET(ctx, prev_comm)"), "{}", c.c);
+        let keys = &c
+            .layout
+            .maps
+            .iter()
+            .find(|m| m.name.is_empty())
+            .expect("@")
+            .keys;
+        assert_eq!(
+            keys,
+            &[KeyKind::Str { len: STR_LEN }, KeyKind::Int { signed: true }]
+        );
+    }
+
+    #[test]
+    fn misuse_is_a_located_error() {
+        let err = |src: &str| {
+            let p = crate::parse(src).expect("parses");
+            compile(&p, &target()).expect_err("refused").message
+        };
+        assert_eq!(
+            err("tracepoint:syscalls:sys_enter_read { @x = hist(comm); }"),
+            "hist() needs a number here, not a string"
+        );
+        assert_eq!(
+            err("tracepoint:syscalls:sys_enter_read { @x = lhist(1, 10, 5, 1); }"),
+            "lhist() needs min < max and step > 0, with at most 1000 buckets"
+        );
+        assert_eq!(
+            err("tracepoint:syscalls:sys_enter_read { @x = count(); $y = @x; }"),
+            "@x holds count(), which a probe cannot read back"
+        );
+        assert_eq!(
+            err("tracepoint:syscalls:sys_enter_read { $y = $z; }"),
+            "$z is used before it is assigned"
+        );
+        assert_eq!(
+            err("kprobe:f { @ = arg5; }"),
+            "arg5: the first five arguments (arg0 to arg4) are readable on every board"
+        );
+        assert_eq!(
+            err("tracepoint:syscalls:sys_enter_read { @ = retval; }"),
+            "retval exists in kretprobe and uretprobe probes only"
+        );
+    }
 }
