@@ -249,7 +249,8 @@ fn help_text_is_stable() {
 #[test]
 fn aarch64_loader_fits_its_size_budget() {
     const BUDGET: usize = 640 * 1024;
-    const FULL_STD_BUDGET: usize = 800 * 1024;
+    // A tripwire for growth, not the budget (docs/PERFORMANCE.md: 830,912 with .kconfig externs).
+    const FULL_STD_BUDGET: usize = 848 * 1024;
     let loader_size = |bundle: &Path| {
         let files = ebpf_pack::bundle::read_bundle("rpi4", &std::fs::read(bundle).expect("bundle"))
             .expect("bundle reads")

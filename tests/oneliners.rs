@@ -43,6 +43,16 @@ fn stop(run: Attached) -> String {
     out
 }
 
+/// What a run on this kernel needs: BPF (else a loud skip), tracefs, the build lock (runs rebuild
+/// the repository's x86_64 run bundle) and a scratch folder.
+fn prepared() -> Option<(std::sync::MutexGuard<'static, ()>, tempfile::TempDir)> {
+    if !can_load_bpf() {
+        return None;
+    }
+    ensure_tracefs();
+    Some((build_lock(), tempdir()))
+}
+
 /// The program of the read/open workload, in the spelling both bpftrace 0.17 and ebpf-pack take.
 const READS: &str = "tracepoint:syscalls:sys_enter_read /comm == \"oltest_cat\" && args->fd == 0/ \
      { @reads = count(); @fds = hist(args->fd); @r[tid] = 1; @sz = lhist(args->count, 0, 262144, 65536); } \
@@ -98,12 +108,9 @@ fn bar(n: usize) -> String {
 
 #[test]
 fn one_liners_count_exactly_what_the_workload_did() {
-    if !can_load_bpf() {
+    let Some((_guard, dir)) = prepared() else {
         return;
-    }
-    ensure_tracefs();
-    let _guard = build_lock();
-    let dir = tempdir();
+    };
     let run = start_oneliner(READS);
     let unique = reads_workload(dir.path());
     let out = stop(run);
@@ -160,12 +167,9 @@ fn one_liners_count_exactly_what_the_workload_did() {
 
 #[test]
 fn tracepoint_records_are_read_by_field_name() {
-    if !can_load_bpf() {
+    let Some((_guard, dir)) = prepared() else {
         return;
-    }
-    ensure_tracefs();
-    let _guard = build_lock();
-    let dir = tempdir();
+    };
     // sched_process_exec's filename is a __data_loc string, its pid a number: the 8 execs of the
     // workload's oltest_cat, by path, and each pid once.
     let run = start_oneliner(
@@ -184,12 +188,9 @@ fn tracepoint_records_are_read_by_field_name() {
 
 #[test]
 fn printf_lines_come_as_written_between_begin_and_end() {
-    if !can_load_bpf() {
+    let Some((_guard, dir)) = prepared() else {
         return;
-    }
-    ensure_tracefs();
-    let _guard = build_lock();
-    let dir = tempdir();
+    };
     let run = start_oneliner(
         "BEGIN { printf(\"Tracing opens of oltest_cat... Hit Ctrl-C to end.\\n\"); } \
          tracepoint:syscalls:sys_enter_openat /comm == \"oltest_cat\"/ \
@@ -224,6 +225,29 @@ fn printf_lines_come_as_written_between_begin_and_end() {
         .filter(|l| l.starts_with("oltest_cat   opens "))
         .count();
     assert_eq!(total, printed, "{out}");
+}
+
+#[test]
+fn an_interval_probe_prints_clears_and_exits() {
+    let Some((_guard, dir)) = prepared() else {
+        return;
+    };
+    // The workload's 10 reads of fd 0 all happen in the first second; the interval prints them,
+    // clears the map and ends the run, whose exit dump then has nothing of @reads.
+    let run = start_oneliner(
+        "tracepoint:syscalls:sys_enter_read /comm == \"oltest_cat\" && args->fd == 0/ { @reads = count(); } \
+         interval:s:1 { printf(\"tick\\n\"); print(@reads); clear(@reads); exit(); }",
+    );
+    reads_workload(dir.path());
+    let (status, out, err) = run.wait();
+    assert!(
+        status.success(),
+        "exit {status}\nstdout:\n{out}\nstderr:\n{err}"
+    );
+    assert_eq!(
+        out, "tick\n@reads: 10\n",
+        "the run ended by itself after one interval"
+    );
 }
 
 /// Starts bpftrace on `program` (with a BEGIN that says when every probe is attached) and waits
@@ -373,6 +397,16 @@ fn bad_programs_are_located_errors_and_nothing_is_built() {
             "tracepoint:sched:sched_switch { @[args->prev_cmm] = count(); }",
             "tracepoint:sched:sched_switch has no field `prev_cmm`",
             "-e:1:35",
+        ),
+        (
+            "tracepoint:syscalls:sys_enter_read { @ = count(); } interval:s:1 { print(@x); }",
+            "@x is never assigned",
+            "-e:1:68",
+        ),
+        (
+            "tracepoint:syscalls:sys_enter_read { @ = count(); } interval:ms:500 { exit(); }",
+            "`interval:ms:500` is no interval this compiler supports",
+            "-e:1:53",
         ),
         (
             "tracepoint:nosuch:ev* { @ = count(); }",

@@ -742,6 +742,6 @@ fn bpftrace_programs_in_probes_build_like_any_probe() {
     let (_, err) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("unknown function `cnt()`"), "{err}");
-    assert!(err.contains("--> probes/opens.bt:2:45"), "{err}");
+    assert!(err.contains("--> probes/opens.bt:2:50"), "{err}");
     assert!(!err.contains("compile-"), "nothing compiled:\n{err}");
 }

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use ebpf_pack_oneliner::Layout;
-use ebpf_pack_oneliner::compile::{KeyKind, PRINTF_MAP};
+use ebpf_pack_oneliner::compile::{HostAction, Interval, KeyKind, PRINTF_MAP};
 use ebpf_pack_oneliner::render::{Arg, Entry, KeyValue, Value, format_printf};
 
 use crate::arch::Arch;
@@ -123,6 +123,38 @@ pub fn printf_text(layout: &Layout, probe: &str, line: &str) -> Option<String> {
         });
     }
     Some(format_printf(&site.format, &args))
+}
+
+/// What an interval dump prints under the program's `interval` probe: its maps by `print(@m)`,
+/// its `printf()` lines; `exit()` sets `stop`, and the run ends with the usual exit dump.
+pub fn interval_text(
+    layout: &Layout,
+    interval: &Interval,
+    entries: &[Entry],
+    stop: &std::sync::atomic::AtomicBool,
+) -> String {
+    let mut out = String::new();
+    for action in &interval.actions {
+        match action {
+            HostAction::Print(name) => {
+                let one = Layout {
+                    maps: layout
+                        .maps
+                        .iter()
+                        .filter(|m| &m.name == name)
+                        .cloned()
+                        .collect(),
+                    ..Layout::default()
+                };
+                out.push_str(&ebpf_pack_oneliner::render::render_maps(&one, entries));
+            }
+            HostAction::Text(text) => out.push_str(text),
+            // The loader empties the map after the dump (the map carries EP_CLEAR).
+            HostAction::Clear(_) => {}
+            HostAction::Exit => stop.store(true, std::sync::atomic::Ordering::SeqCst),
+        }
+    }
+    out
 }
 
 /// Whether `line` is ebpf-run's `printed`/`lost` summary of a one-liner's printf ring buffer.

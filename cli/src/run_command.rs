@@ -373,8 +373,24 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
 
     // 4. Run it, stream and render.
     let mut loader_args = vec!["--format".to_string(), "json".to_string()];
-    if let Some(secs) = args.interval {
-        loader_args.extend(["--interval".to_string(), secs.to_string()]);
+    // A one-liner's interval probe runs at ebpf-run's interval dumps.
+    let program_interval = oneliner
+        .as_ref()
+        .and_then(|o| o.layout.interval.as_ref())
+        .map(|iv| iv.secs);
+    match (args.interval, program_interval) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(failure(
+                EXIT_BAD_INPUT,
+                format!(
+                    "--interval {a} and the program's interval:s:{b} disagree\n  help: give one of them"
+                ),
+            ));
+        }
+        (Some(secs), _) | (None, Some(secs)) => {
+            loader_args.extend(["--interval".to_string(), secs.to_string()]);
+        }
+        (None, None) => {}
     }
     let single_probe = names.len() == 1;
     loader_args.extend(names);
@@ -447,15 +463,28 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
                 return;
             }
             if text.starts_with("{\"dump\":") {
-                let mut shown = String::new();
-                // END's lines come before the maps it ends with, as bpftrace prints them.
-                if text.contains("\"exit\"") {
-                    shown.push_str(&ol.layout.end);
-                }
-                shown.push_str(&ebpf_pack_oneliner::render::render_maps(
-                    &ol.layout,
-                    &held_entries,
-                ));
+                let exit = text.contains("\"exit\"");
+                let shown = match ol.layout.interval.as_ref().filter(|_| !exit) {
+                    // Once exit() (or Ctrl-C) stopped the run, only its exit dump prints.
+                    Some(_) if STOP.load(Ordering::SeqCst) => String::new(),
+                    // The interval probe decides what an interval dump prints.
+                    Some(iv) => {
+                        crate::oneliners::interval_text(&ol.layout, iv, &held_entries, &STOP)
+                    }
+                    // END's lines come before the maps it ends with, as bpftrace prints them.
+                    None => {
+                        let mut shown = if exit {
+                            ol.layout.end.clone()
+                        } else {
+                            String::new()
+                        };
+                        shown.push_str(&ebpf_pack_oneliner::render::render_maps(
+                            &ol.layout,
+                            &held_entries,
+                        ));
+                        shown
+                    }
+                };
                 held_entries.clear();
                 let mut lock = stdout.lock();
                 let _ = write!(lock, "{shown}");

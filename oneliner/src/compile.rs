@@ -112,6 +112,30 @@ pub struct Layout {
     pub begin: String,
     /// What `END` prints, at the end, before the maps.
     pub end: String,
+    /// The `interval:s:N` probe, run on the host at each of ebpf-run's interval dumps.
+    pub interval: Option<Interval>,
+}
+
+/// An `interval:s:N` probe: what the host does every N seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interval {
+    /// N.
+    pub secs: u64,
+    /// Its statements, in order.
+    pub actions: Vec<HostAction>,
+}
+
+/// A statement of a probe that runs on the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostAction {
+    /// `print(@name)`: the map as it is now.
+    Print(String),
+    /// `printf()` of literals: this text.
+    Text(String),
+    /// `clear(@name)`: its entries go after the dump (the loader empties the map).
+    Clear(String),
+    /// `exit()`: the run ends, its maps printed as at any end.
+    Exit,
 }
 
 /// One `printf()` of a probe: its format and the kinds of its arguments, in order. Numbers travel
@@ -152,6 +176,8 @@ pub fn compile(program: &Program, target: &Target) -> Result<Compiled, Diagnosti
         printfs: Vec::new(),
         begin: String::new(),
         end: String::new(),
+        interval: None,
+        interval_spans: Vec::new(),
     };
     for probe in &program.probes {
         cx.probe(probe)?;
@@ -167,12 +193,28 @@ pub fn compile(program: &Program, target: &Target) -> Result<Compiled, Diagnosti
                 .hint("add one, e.g. tracepoint:syscalls:sys_enter_openat { @[comm] = count(); }"),
         );
     }
+    // The maps an interval probe prints or clears must exist; cleared ones carry EP_CLEAR.
+    let mut cleared = Vec::new();
+    if let Some(iv) = &cx.interval {
+        for (a, at) in iv.actions.iter().zip(&cx.interval_spans) {
+            let (HostAction::Print(name) | HostAction::Clear(name)) = a else {
+                continue;
+            };
+            if !cx.maps.iter().any(|m| &m.layout.name == name) {
+                return Err(Diagnostic::new(*at, format!("@{name} is never assigned"))
+                    .hint("print() and clear() take a map the probes assign"));
+            }
+            if matches!(a, HostAction::Clear(_)) {
+                cleared.push(name.clone());
+            }
+        }
+    }
     let mut c = String::from(PRELUDE);
     if !cx.printfs.is_empty() {
         c.push_str(&printf_record());
     }
     for (i, m) in cx.maps.iter().enumerate() {
-        c.push_str(&map_definition(i, m));
+        c.push_str(&map_definition(i, m, cleared.contains(&m.layout.name)));
     }
     c.push_str(&cx.functions);
     let mut maps: Vec<MapLayout> = cx.maps.into_iter().map(|m| m.layout).collect();
@@ -184,6 +226,7 @@ pub fn compile(program: &Program, target: &Target) -> Result<Compiled, Diagnosti
             printfs: cx.printfs,
             begin: cx.begin,
             end: cx.end,
+            interval: cx.interval,
         },
     })
 }
@@ -297,6 +340,9 @@ struct Compiler<'t> {
     printfs: Vec<PrintfSite>,
     begin: String,
     end: String,
+    interval: Option<Interval>,
+    /// Where each action of `interval` is, for errors found at the end.
+    interval_spans: Vec<Span>,
 }
 
 /// One C function being written: its statements, scratch variables and temporaries.
@@ -576,44 +622,9 @@ impl Compiler<'_> {
                 Stmt::Expr(Expr {
                     kind: ExprKind::Call { name, args },
                     span,
-                }) if name == "printf" => {
-                    let (format, rest) = printf_format(args, *span)?;
-                    let mut values = Vec::new();
-                    for a in rest {
-                        values.push(match &a.kind {
-                            ExprKind::Int(n) => crate::render::Arg::Int(i128::from(*n)),
-                            ExprKind::Str(s) => crate::render::Arg::Str(s.clone()),
-                            _ => {
-                                return Err(Diagnostic::new(
-                                    a.span,
-                                    format!(
-                                        "{which} runs on the host: its printf() takes literals only"
-                                    ),
-                                )
-                                .hint(
-                                    "print what the probes see from a probe, or keep it in a map",
-                                ));
-                            }
-                        });
-                    }
-                    check_printf(
-                        &format,
-                        args,
-                        &values
-                            .iter()
-                            .map(|v| matches!(v, crate::render::Arg::Str(_)))
-                            .collect::<Vec<_>>(),
-                    )?;
-                    crate::render::format_printf(&format, &values)
-                }
+                }) if name == "printf" => literal_printf(args, *span, which)?,
                 other => {
-                    let at = match other {
-                        Stmt::MapAssign { span, .. }
-                        | Stmt::VarAssign { span, .. }
-                        | Stmt::If { span, .. }
-                        | Stmt::Unroll { span, .. } => *span,
-                        Stmt::Expr(e) => e.span,
-                    };
+                    let at = stmt_span(other);
                     return Err(Diagnostic::new(
                         at,
                         format!("{which} may only printf() here: it runs on the host"),
@@ -630,6 +641,81 @@ impl Compiler<'_> {
         Ok(())
     }
 
+    /// `interval:s:N` (or `ms:` in whole seconds) runs on the host at each of ebpf-run's interval
+    /// dumps: `print(@m)`, `clear(@m)`, `printf()` of literals and `exit()`.
+    fn interval_probe(&mut self, probe: &Probe, ap: &AttachPoint) -> Result<(), Diagnostic> {
+        if probe.points.len() > 1 || probe.predicate.is_some() {
+            return Err(Diagnostic::new(
+                ap.span,
+                "an interval probe stands alone, without a filter",
+            ));
+        }
+        if self.interval.is_some() {
+            return Err(Diagnostic::new(ap.span, "one interval probe per program")
+                .hint("ebpf-run dumps its maps at one interval; put the statements in one probe"));
+        }
+        let parts: Vec<&str> = ap.text.split(':').collect();
+        let secs = match parts.as_slice() {
+            [_, "s", n] => n.parse::<u64>().ok(),
+            [_, "ms", n] => n
+                .parse::<u64>()
+                .ok()
+                .filter(|ms| ms % 1000 == 0)
+                .map(|ms| ms / 1000),
+            _ => None,
+        }
+        .filter(|s| *s > 0)
+        .ok_or_else(|| {
+            Diagnostic::new(
+                ap.span,
+                format!("`{}` is no interval this compiler supports", ap.text),
+            )
+            .hint("write interval:s:N (whole seconds: ebpf-run dumps its maps every N seconds)")
+        })?;
+        let mut actions = Vec::new();
+        let mut spans = Vec::new();
+        for stmt in &probe.body {
+            let Stmt::Expr(Expr {
+                kind: ExprKind::Call { name, args },
+                span,
+            }) = stmt
+            else {
+                let at = stmt_span(stmt);
+                return Err(Diagnostic::new(at, "an interval probe runs on the host: print(), clear(), printf() of literals and exit() only")
+                    .hint("count in the probes, print here"));
+            };
+            let whole_map = |args: &[Expr]| match args {
+                [
+                    Expr {
+                        kind: ExprKind::Map(m),
+                        ..
+                    },
+                ] if m.keys.is_empty() => Ok(m.name.clone()),
+                _ => Err(Diagnostic::new(
+                    *span,
+                    format!("{name}() takes a whole map: {name}(@name)"),
+                )),
+            };
+            actions.push(match name.as_str() {
+                "print" => HostAction::Print(whole_map(args)?),
+                "clear" => HostAction::Clear(whole_map(args)?),
+                "exit" if args.is_empty() => HostAction::Exit,
+                "printf" => HostAction::Text(literal_printf(args, *span, "an interval probe")?),
+                other => {
+                    return Err(Diagnostic::new(
+                        *span,
+                        format!("`{other}()` in an interval probe is outside the supported subset"),
+                    )
+                    .hint("print(@m), clear(@m), printf() of literals and exit() run there"));
+                }
+            });
+            spans.push(*span);
+        }
+        self.interval = Some(Interval { secs, actions });
+        self.interval_spans = spans;
+        Ok(())
+    }
+
     fn probe(&mut self, probe: &Probe) -> Result<(), Diagnostic> {
         if let Some(which) = probe
             .points
@@ -638,6 +724,13 @@ impl Compiler<'_> {
             .find(|t| matches!(*t, "BEGIN" | "END"))
         {
             return self.host_probe(probe, which);
+        }
+        if let Some(ap) = probe
+            .points
+            .iter()
+            .find(|p| matches!(p.provider(), "interval" | "i"))
+        {
+            return self.interval_probe(probe, ap);
         }
         for ap in &probe.points {
             for point in self.points(ap)? {
@@ -1678,6 +1771,43 @@ impl Compiler<'_> {
     }
 }
 
+/// Where a statement is.
+fn stmt_span(stmt: &Stmt) -> Span {
+    match stmt {
+        Stmt::MapAssign { span, .. }
+        | Stmt::VarAssign { span, .. }
+        | Stmt::If { span, .. }
+        | Stmt::Unroll { span, .. } => *span,
+        Stmt::Expr(e) => e.span,
+    }
+}
+
+/// The text of a `printf()` of literals in a probe that runs on the host (`who`: `BEGIN`, `END`,
+/// an interval probe), checked as any printf.
+fn literal_printf(args: &[Expr], at: Span, who: &str) -> Result<String, Diagnostic> {
+    let (format, rest) = printf_format(args, at)?;
+    let mut values = Vec::new();
+    for a in rest {
+        values.push(match &a.kind {
+            ExprKind::Int(n) => crate::render::Arg::Int(i128::from(*n)),
+            ExprKind::Str(s) => crate::render::Arg::Str(s.clone()),
+            _ => {
+                return Err(Diagnostic::new(
+                    a.span,
+                    format!("{who} runs on the host: its printf() takes literals only"),
+                )
+                .hint("print what the probes see from a probe, or keep it in a map"));
+            }
+        });
+    }
+    let is_str: Vec<bool> = values
+        .iter()
+        .map(|v| matches!(v, crate::render::Arg::Str(_)))
+        .collect();
+    check_printf(&format, args, &is_str)?;
+    Ok(crate::render::format_printf(&format, &values))
+}
+
 /// The format (a string literal, first) and the other arguments of a `printf()`.
 fn printf_format(args: &[Expr], at: Span) -> Result<(String, &[Expr]), Diagnostic> {
     match args.split_first() {
@@ -1807,7 +1937,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// The C declarations of map `i`: its key struct, value struct and the map itself.
-fn map_definition(i: usize, m: &MapInfo) -> String {
+fn map_definition(i: usize, m: &MapInfo, clear: bool) -> String {
     let l = &m.layout;
     let mut out = String::new();
     let key = if l.keys.is_empty() {
@@ -1852,9 +1982,10 @@ fn map_definition(i: usize, m: &MapInfo) -> String {
             ("BPF_MAP_TYPE_PERCPU_HASH", format!("struct bt_lhist_{i}"))
         }
     };
+    let tag = if clear { " EP_CLEAR" } else { "" };
     let _ = writeln!(
         out,
-        "\n/* @{}: {} (first at byte {}) */\nstruct {{\n\t__uint(type, {map_type});\n\t__uint(max_entries, {MAP_ENTRIES});\n\t__type(key, {key});\n\t__type(value, {value});\n}} {} SEC(\".maps\");",
+        "\n/* @{}: {} (first at byte {}) */\nstruct {{\n\t__uint(type, {map_type});\n\t__uint(max_entries, {MAP_ENTRIES});\n\t__type(key, {key});\n\t__type(value, {value});\n}} {}{tag} SEC(\".maps\");",
         l.name,
         l.kind.name(),
         m.first.start,
@@ -1925,6 +2056,28 @@ mod tests {
         // Per-CPU maps, and no atomic instruction anywhere (32-bit ARM's JIT has none).
         assert!(c.c.contains("BPF_MAP_TYPE_PERCPU_HASH"));
         assert!(!c.c.contains("__sync") && !c.c.contains("atomic"));
+    }
+
+    #[test]
+    fn an_interval_probe_becomes_host_actions_and_clear_tags() {
+        let c = compiled(
+            "tracepoint:syscalls:sys_enter_read { @r = count(); @k = count(); } \
+             interval:s:2 { printf(\"--\\n\"); print(@r); clear(@r); exit(); }",
+        );
+        assert_eq!(
+            c.layout.interval,
+            Some(Interval {
+                secs: 2,
+                actions: vec![
+                    HostAction::Text("--\n".into()),
+                    HostAction::Print("r".into()),
+                    HostAction::Clear("r".into()),
+                    HostAction::Exit,
+                ],
+            })
+        );
+        assert!(c.c.contains("} at_r EP_CLEAR SEC(\".maps\")"), "{}", c.c);
+        assert!(c.c.contains("} at_k SEC(\".maps\")"), "{}", c.c);
     }
 
     #[test]
