@@ -250,6 +250,50 @@ fn an_interval_probe_prints_clears_and_exits() {
     );
 }
 
+#[test]
+fn format_json_prints_bpftrace_json_lines() {
+    let Some((_guard, dir)) = prepared() else {
+        return;
+    };
+    let run = start_attached(ebpf_pack().arg("-C").arg(repo()).args([
+        "run",
+        "--target",
+        "x86_64",
+        "--via",
+        "local",
+        "--format",
+        "json",
+        "-e",
+        &format!("BEGIN {{ printf(\"go\\n\"); }} {READS}"),
+    ]));
+    reads_workload(dir.path());
+    let out = stop(run);
+    let lines: Vec<&str> = out.lines().collect();
+    // As bpftrace -f json: attached probes (BEGIN counted), BEGIN's printf, then the maps.
+    assert_eq!(
+        lines.first().copied(),
+        Some("{\"type\": \"attached_probes\", \"data\": {\"probes\": 4}}"),
+        "{out}"
+    );
+    assert_eq!(
+        lines.get(1).copied(),
+        Some("{\"type\": \"printf\", \"data\": \"go\\n\"}"),
+        "{out}"
+    );
+    for want in [
+        "{\"type\": \"map\", \"data\": {\"@reads\": 10}}",
+        "{\"type\": \"map\", \"data\": {\"@bytes\": 25000}}",
+        "{\"type\": \"stats\", \"data\": {\"@avg\": 2500}}",
+        "{\"type\": \"hist\", \"data\": {\"@fds\": [{\"min\": 0, \"max\": 0, \"count\": 10}]}}",
+        "{\"type\": \"hist\", \"data\": {\"@sz\": [{\"min\": 131072, \"max\": 196607, \"count\": 10}]}}",
+    ] {
+        assert!(lines.contains(&want), "{want} in:\n{out}");
+    }
+    for l in &lines {
+        serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|e| panic!("{l}: {e}"));
+    }
+}
+
 /// Starts bpftrace on `program` (with a BEGIN that says when every probe is attached) and waits
 /// for it; its stdout so far is kept by the reader thread.
 fn start_bpftrace(program: &str) -> (std::process::Child, std::thread::JoinHandle<String>) {

@@ -132,6 +132,7 @@ pub fn interval_text(
     interval: &Interval,
     entries: &[Entry],
     stop: &std::sync::atomic::AtomicBool,
+    json: bool,
 ) -> String {
     let mut out = String::new();
     for action in &interval.actions {
@@ -146,15 +147,43 @@ pub fn interval_text(
                         .collect(),
                     ..Layout::default()
                 };
-                out.push_str(&ebpf_pack_oneliner::render::render_maps(&one, entries));
+                out.push_str(&maps_text(&one, entries, json));
             }
-            HostAction::Text(text) => out.push_str(text),
+            HostAction::Text(text) => out.push_str(&printed(text, json)),
             // The loader empties the map after the dump (the map carries EP_CLEAR).
             HostAction::Clear(_) => {}
             HostAction::Exit => stop.store(true, std::sync::atomic::Ordering::SeqCst),
         }
     }
     out
+}
+
+/// The maps as bpftrace prints them: its text layout, or its `-f json` lines.
+pub fn maps_text(layout: &Layout, entries: &[Entry], json: bool) -> String {
+    if json {
+        ebpf_pack_oneliner::render::render_maps_json(layout, entries)
+    } else {
+        ebpf_pack_oneliner::render::render_maps(layout, entries)
+    }
+}
+
+/// Text a `printf()` (or BEGIN, END) wrote, as is or as bpftrace's JSON `printf` line.
+pub fn printed(text: &str, json: bool) -> String {
+    if !json || text.is_empty() {
+        return text.to_owned();
+    }
+    format!(
+        "{{\"type\": \"printf\", \"data\": {}}}\n",
+        ebpf_pack_oneliner::render::json_string(text)
+    )
+}
+
+/// bpftrace's first JSON line: how many probes are attached.
+pub fn attached_json(layout: &Layout) -> String {
+    format!(
+        "{{\"type\": \"attached_probes\", \"data\": {{\"probes\": {}}}}}\n",
+        layout.probes
+    )
 }
 
 /// Whether `line` is ebpf-run's `printed`/`lost` summary of a one-liner's printf ring buffer.

@@ -451,10 +451,13 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         if let Some(f) = record.as_mut() {
             let _ = writeln!(f, "{text}");
         }
-        if let Some(ol) = oneliner.as_ref().filter(|_| args.format == RunFormat::Text) {
+        // A one-liner prints as bpftrace: its text, or its JSON lines with --format json (ebpf-run's
+        // own lines are what --output records).
+        if let Some(ol) = oneliner.as_ref() {
+            let json = args.format == RunFormat::Json;
             if let Some(printed) = crate::oneliners::printf_text(&ol.layout, &ol.name, text) {
                 let mut lock = stdout.lock();
-                let _ = write!(lock, "{printed}");
+                let _ = write!(lock, "{}", crate::oneliners::printed(&printed, json));
                 let _ = lock.flush();
                 return;
             }
@@ -469,18 +472,19 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
                     Some(_) if STOP.load(Ordering::SeqCst) => String::new(),
                     // The interval probe decides what an interval dump prints.
                     Some(iv) => {
-                        crate::oneliners::interval_text(&ol.layout, iv, &held_entries, &STOP)
+                        crate::oneliners::interval_text(&ol.layout, iv, &held_entries, &STOP, json)
                     }
                     // END's lines come before the maps it ends with, as bpftrace prints them.
                     None => {
                         let mut shown = if exit {
-                            ol.layout.end.clone()
+                            crate::oneliners::printed(&ol.layout.end, json)
                         } else {
                             String::new()
                         };
-                        shown.push_str(&ebpf_pack_oneliner::render::render_maps(
+                        shown.push_str(&crate::oneliners::maps_text(
                             &ol.layout,
                             &held_entries,
+                            json,
                         ));
                         shown
                     }
@@ -519,10 +523,18 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         }
         let _ = lock.flush();
     };
-    // BEGIN's lines, as the run starts.
-    if let Some(ol) = oneliner.as_ref().filter(|o| !o.layout.begin.is_empty()) {
+    // BEGIN's lines, as the run starts (after bpftrace's `attached_probes` line in JSON).
+    if let Some(ol) = oneliner.as_ref() {
+        let json = args.format == RunFormat::Json;
         let mut lock = stdout.lock();
-        let _ = write!(lock, "{}", ol.layout.begin);
+        if json {
+            let _ = write!(lock, "{}", crate::oneliners::attached_json(&ol.layout));
+        }
+        let _ = write!(
+            lock,
+            "{}",
+            crate::oneliners::printed(&ol.layout.begin, json)
+        );
         let _ = lock.flush();
     }
     let end = board.run(&script, &STOP, &mut on_line);

@@ -114,6 +114,9 @@ pub struct Layout {
     pub end: String,
     /// The `interval:s:N` probe, run on the host at each of ebpf-run's interval dumps.
     pub interval: Option<Interval>,
+    /// How many probes the program attaches, `BEGIN`, `END` and the interval counted as bpftrace
+    /// counts them.
+    pub probes: usize,
 }
 
 /// An `interval:s:N` probe: what the host does every N seconds.
@@ -217,6 +220,10 @@ pub fn compile(program: &Program, target: &Target) -> Result<Compiled, Diagnosti
         c.push_str(&map_definition(i, m, cleared.contains(&m.layout.name)));
     }
     c.push_str(&cx.functions);
+    let probes = cx.programs
+        + usize::from(!cx.begin.is_empty())
+        + usize::from(!cx.end.is_empty())
+        + usize::from(cx.interval.is_some());
     let mut maps: Vec<MapLayout> = cx.maps.into_iter().map(|m| m.layout).collect();
     maps.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Compiled {
@@ -226,6 +233,7 @@ pub fn compile(program: &Program, target: &Target) -> Result<Compiled, Diagnosti
             printfs: cx.printfs,
             begin: cx.begin,
             end: cx.end,
+            probes,
             interval: cx.interval,
         },
     })

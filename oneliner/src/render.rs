@@ -96,6 +96,139 @@ pub fn render_maps(layout: &Layout, entries: &[Entry]) -> String {
     out
 }
 
+/// `s` as a JSON string literal.
+pub fn json_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The maps of `layout` holding `entries` as bpftrace's `-f json` prints them: one line per map,
+/// `{"type": "map", "data": {"@name": {"k1,k2": value, ...}}}` (`"stats"` for `avg()`, `"hist"` with
+/// `min`/`max`/`count` buckets for histograms), entries in the text layout's order.
+pub fn render_maps_json(layout: &Layout, entries: &[Entry]) -> String {
+    let mut out = String::new();
+    for map in &layout.maps {
+        let mut rows: Vec<&Entry> = entries.iter().filter(|e| e.map == map.c_name).collect();
+        if rows.is_empty() {
+            continue;
+        }
+        rows.sort_by(|a, b| {
+            order(&a.value)
+                .cmp(&order(&b.value))
+                .then(a.keys.cmp(&b.keys))
+        });
+        let kind = match map.kind {
+            MapKind::Hist | MapKind::Lhist { .. } => "hist",
+            MapKind::Avg => "stats",
+            _ => "map",
+        };
+        let value = |e: &Entry| match (&map.kind, &e.value) {
+            (MapKind::Hist, Value::Slots(slots)) => hist_json(slots, |i| hist_bounds(i)),
+            (MapKind::Lhist { min, max, step }, Value::Slots(slots)) => {
+                let n = slots.len();
+                hist_json(slots, |i| lhist_bounds(i, n, *min, *max, *step))
+            }
+            (_, Value::Avg { count, total }) => (if *count == 0 {
+                0
+            } else {
+                total / i128::from(*count)
+            })
+            .to_string(),
+            (_, Value::Int(v)) => v.to_string(),
+            (_, Value::Slots(s)) => s.iter().sum::<u64>().to_string(),
+        };
+        let name = json_string(&format!("@{}", map.name));
+        let data = if map.keys.is_empty() {
+            rows.first().map(|e| value(e)).unwrap_or_default()
+        } else {
+            let parts: Vec<String> = rows
+                .iter()
+                .map(|e| {
+                    let key: Vec<String> = e
+                        .keys
+                        .iter()
+                        .map(|k| match k {
+                            KeyValue::Int(n) => n.to_string(),
+                            KeyValue::Str(s) => s.clone(),
+                        })
+                        .collect();
+                    format!("{}: {}", json_string(&key.join(",")), value(e))
+                })
+                .collect();
+            format!("{{{}}}", parts.join(", "))
+        };
+        let _ = writeln!(
+            out,
+            "{{\"type\": \"{kind}\", \"data\": {{{name}: {data}}}}}"
+        );
+    }
+    out
+}
+
+/// `(min, max)` of `hist()` slot `i`; `None` for an open end.
+fn hist_bounds(i: usize) -> (Option<i128>, Option<i128>) {
+    match i {
+        0 => (None, Some(-1)),
+        1 => (Some(0), Some(0)),
+        _ => {
+            let p = (i - 2) as u32;
+            (Some(1i128 << p), Some((1i128 << (p + 1)) - 1))
+        }
+    }
+}
+
+/// `(min, max)` of `lhist()` slot `i` of `n`.
+fn lhist_bounds(i: usize, n: usize, min: u64, max: u64, step: u64) -> (Option<i128>, Option<i128>) {
+    if i == 0 {
+        (None, Some(i128::from(min) - 1))
+    } else if i + 1 == n {
+        (Some(i128::from(max)), None)
+    } else {
+        let lo = i128::from(min) + (i as i128 - 1) * i128::from(step);
+        (
+            Some(lo),
+            Some((lo + i128::from(step)).min(i128::from(max)) - 1),
+        )
+    }
+}
+
+/// A histogram's buckets, first to last non-empty, as bpftrace's JSON.
+fn hist_json(slots: &[u64], bounds: impl Fn(usize) -> (Option<i128>, Option<i128>)) -> String {
+    let (Some(first), Some(last)) = (
+        slots.iter().position(|&n| n > 0),
+        slots.iter().rposition(|&n| n > 0),
+    ) else {
+        return "[]".into();
+    };
+    let buckets: Vec<String> = (first..=last)
+        .map(|i| {
+            let (lo, hi) = bounds(i);
+            let mut fields = Vec::new();
+            if let Some(lo) = lo {
+                fields.push(format!("\"min\": {lo}"));
+            }
+            if let Some(hi) = hi {
+                fields.push(format!("\"max\": {hi}"));
+            }
+            fields.push(format!("\"count\": {}", slots[i]));
+            format!("{{{}}}", fields.join(", "))
+        })
+        .collect();
+    format!("[{}]", buckets.join(", "))
+}
+
 /// What entries of a map sort by: their value, a histogram's total.
 fn order(v: &Value) -> i128 {
     match v {
@@ -470,6 +603,87 @@ mod tests {
         }
         want.push_str("\n@s[4499, bash]: 1\n@s[4500, sleep]: 30\n");
         assert_eq!(render_maps(&layout, &entries), want);
+    }
+
+    /// The lines bpftrace 0.17 printed with `-f json` for the same maps on this host.
+    #[test]
+    fn json_maps_print_as_bpftrace_prints_them() {
+        let layout = Layout {
+            maps: vec![
+                map("", MapKind::Count, vec![KeyKind::Str { len: 16 }]),
+                map("a", MapKind::Avg, vec![]),
+                map(
+                    "l",
+                    MapKind::Lhist {
+                        min: 0,
+                        max: 100_000,
+                        step: 20_000,
+                    },
+                    vec![],
+                ),
+                map(
+                    "s",
+                    MapKind::Sum,
+                    vec![KeyKind::Int { signed: false }, KeyKind::Str { len: 16 }],
+                ),
+            ],
+            ..Layout::default()
+        };
+        let entries = vec![
+            Entry {
+                map: "at_".into(),
+                keys: vec![KeyValue::Str("cat".into())],
+                value: Value::Int(31),
+            },
+            Entry {
+                map: "at_a".into(),
+                keys: vec![],
+                value: Value::Avg {
+                    count: 31,
+                    total: 93,
+                },
+            },
+            Entry {
+                map: "at_l".into(),
+                keys: vec![],
+                value: Value::Slots(vec![0, 2, 0, 0, 0, 0, 29]),
+            },
+            Entry {
+                map: "at_s".into(),
+                keys: vec![KeyValue::Int(19458), KeyValue::Str("cat".into())],
+                value: Value::Int(31),
+            },
+        ];
+        assert_eq!(
+            render_maps_json(&layout, &entries),
+            "{\"type\": \"map\", \"data\": {\"@\": {\"cat\": 31}}}\n\
+             {\"type\": \"stats\", \"data\": {\"@a\": 3}}\n\
+             {\"type\": \"hist\", \"data\": {\"@l\": [{\"min\": 0, \"max\": 19999, \"count\": 2}, \
+             {\"min\": 20000, \"max\": 39999, \"count\": 0}, {\"min\": 40000, \"max\": 59999, \"count\": 0}, \
+             {\"min\": 60000, \"max\": 79999, \"count\": 0}, {\"min\": 80000, \"max\": 99999, \"count\": 0}, \
+             {\"min\": 100000, \"count\": 29}]}}\n\
+             {\"type\": \"map\", \"data\": {\"@s\": {\"19458,cat\": 31}}}\n"
+        );
+        let mut h = vec![0u64; 66];
+        h[1] = 2;
+        h[2 + 19] = 29;
+        let hist = render_maps_json(
+            &Layout {
+                maps: vec![map("h", MapKind::Hist, vec![])],
+                ..Layout::default()
+            },
+            &[Entry {
+                map: "at_h".into(),
+                keys: vec![],
+                value: Value::Slots(h),
+            }],
+        );
+        assert!(hist.starts_with("{\"type\": \"hist\", \"data\": {\"@h\": [{\"min\": 0, \"max\": 0, \"count\": 2}, {\"min\": 1, \"max\": 1, \"count\": 0}, {\"min\": 2, \"max\": 3, \"count\": 0}"), "{hist}");
+        assert!(
+            hist.ends_with("{\"min\": 524288, \"max\": 1048575, \"count\": 29}]}}\n"),
+            "{hist}"
+        );
+        assert_eq!(json_string("a\"b\n"), "\"a\\\"b\\n\"");
     }
 
     #[test]
