@@ -135,7 +135,7 @@ pub fn render_maps_json(layout: &Layout, entries: &[Entry]) -> String {
             _ => "map",
         };
         let value = |e: &Entry| match (&map.kind, &e.value) {
-            (MapKind::Hist, Value::Slots(slots)) => hist_json(slots, |i| hist_bounds(i)),
+            (MapKind::Hist, Value::Slots(slots)) => hist_json(slots, hist_bounds),
             (MapKind::Lhist { min, max, step }, Value::Slots(slots)) => {
                 let n = slots.len();
                 hist_json(slots, |i| lhist_bounds(i, n, *min, *max, *step))
