@@ -56,7 +56,7 @@ fn prepared() -> Option<(std::sync::MutexGuard<'static, ()>, tempfile::TempDir)>
 /// The program of the read/open workload, in the spelling both bpftrace 0.17 and ebpf-pack take.
 const READS: &str = "tracepoint:syscalls:sys_enter_read /comm == \"oltest_cat\" && args->fd == 0/ \
      { @reads = count(); @fds = hist(args->fd); @r[tid] = 1; @sz = lhist(args->count, 0, 262144, 65536); } \
-     tracepoint:syscalls:sys_exit_read /@r[tid]/ { @bytes = sum(args->ret); @avg = avg(args->ret); delete(@r[tid]); } \
+     tracepoint:syscalls:sys_exit_read /@r[tid]/ { @bytes = sum(args->ret); @avg = avg(args->ret); @st = stats(args->ret); delete(@r[tid]); } \
      tracepoint:syscalls:sys_enter_openat /comm == \"oltest_cat\"/ { @opens[str(args->filename)] = count(); }";
 
 /// Runs the workload of [`READS`]: `oltest_cat < input` 5 times (two reads of fd 0 each: the 5000
@@ -117,6 +117,11 @@ fn one_liners_count_exactly_what_the_workload_did() {
     assert_eq!(map_block(&out, "@reads"), ["@reads: 10"], "{out}");
     assert_eq!(map_block(&out, "@bytes"), ["@bytes: 25000"], "{out}");
     assert_eq!(map_block(&out, "@avg"), ["@avg: 2500"], "{out}");
+    assert_eq!(
+        map_block(&out, "@st"),
+        ["@st: count 10, average 2500, total 25000"],
+        "{out}"
+    );
     assert_eq!(
         map_block(&out, "@fds"),
         ["@fds: ".to_owned(), format!("[0]{:>21} {}", 10, bar(52))],
@@ -355,7 +360,7 @@ fn one_liners_hold_what_bpftrace_holds_on_the_same_workload() {
     let bpftrace = reader.join().unwrap_or_default();
     let out = stop(ours);
     // The same maps with the same contents (entries of equal value may come in either order).
-    for map in ["@reads", "@bytes", "@avg", "@fds", "@sz"] {
+    for map in ["@reads", "@bytes", "@avg", "@st", "@fds", "@sz"] {
         assert_eq!(
             map_block(&out, map),
             map_block(&bpftrace, map),

@@ -42,6 +42,8 @@ pub enum MapKind {
     Sum,
     /// `avg(x)`: a count and a total.
     Avg,
+    /// `stats(x)`: the same count and total, printed as count, average and total.
+    Stats,
     /// `hist(x)`: [`HIST_SLOTS`] power-of-two slots.
     Hist,
     /// `lhist(x, min, max, step)`.
@@ -66,6 +68,7 @@ impl MapKind {
             MapKind::Count => "count()",
             MapKind::Sum => "sum()",
             MapKind::Avg => "avg()",
+            MapKind::Stats => "stats()",
             MapKind::Hist => "hist()",
             MapKind::Lhist { .. } => "lhist()",
             MapKind::Value { .. } => "a plain value",
@@ -1177,9 +1180,14 @@ impl Compiler<'_> {
                     v[0].code
                 );
             }
-            Some(("avg", args)) => {
-                let v = int_arg(self, f, args, "avg", 1)?;
-                let (i, key) = self.map_key(f, map, depth, Some((MapKind::Avg, value.span)))?;
+            Some((which @ ("avg" | "stats"), args)) => {
+                let v = int_arg(self, f, args, which, 1)?;
+                let kind = if which == "avg" {
+                    MapKind::Avg
+                } else {
+                    MapKind::Stats
+                };
+                let (i, key) = self.map_key(f, map, depth, Some((kind, value.span)))?;
                 let c = &self.maps[i].layout.c_name;
                 let _ = writeln!(
                     f.body,
@@ -1233,9 +1241,9 @@ impl Compiler<'_> {
                     last = slots - 1
                 );
             }
-            Some((name @ ("min" | "max" | "stats"), _)) => {
+            Some((name @ ("min" | "max"), _)) => {
                 return Err(Diagnostic::new(value.span, format!("`{name}()` is outside the supported subset"))
-                    .hint("count(), sum(), avg(), hist() and lhist() are supported; min/max/stats need a per-CPU reduction ebpf-run does not do yet"));
+                    .hint("count(), sum(), avg(), stats(), hist() and lhist() are supported; min/max need a per-CPU reduction ebpf-run does not do yet"));
             }
             _ => {
                 let v = self.expr(f, value, depth)?;
@@ -1968,7 +1976,7 @@ fn map_definition(i: usize, m: &MapInfo, clear: bool) -> String {
             "BPF_MAP_TYPE_HASH",
             if *signed { "__s64" } else { "__u64" }.to_owned(),
         ),
-        MapKind::Avg => {
+        MapKind::Avg | MapKind::Stats => {
             if !out.contains("struct bt_avg {") {
                 out.push_str("\n#ifndef BT_AVG\n#define BT_AVG\nstruct bt_avg {\n\t__u64 count;\n\t__u64 total;\n};\n#endif\n");
             }

@@ -73,13 +73,12 @@ pub fn render_maps(layout: &Layout, entries: &[Entry]) -> String {
                     out.push_str(&hist_text(slots, label));
                     out.push('\n');
                 }
+                (MapKind::Stats, Value::Avg { count, total }) => {
+                    let avg = average(*count, *total);
+                    let _ = writeln!(out, "{head}: count {count}, average {avg}, total {total}");
+                }
                 (_, Value::Avg { count, total }) => {
-                    let avg = if *count == 0 {
-                        0
-                    } else {
-                        total / i128::from(*count)
-                    };
-                    let _ = writeln!(out, "{head}: {avg}");
+                    let _ = writeln!(out, "{head}: {}", average(*count, *total));
                 }
                 (_, Value::Int(v)) => {
                     let _ = writeln!(out, "{head}: {v}");
@@ -89,7 +88,7 @@ pub fn render_maps(layout: &Layout, entries: &[Entry]) -> String {
                 }
             }
         }
-        if map.kind == MapKind::Avg {
+        if matches!(map.kind, MapKind::Avg | MapKind::Stats) {
             out.push('\n');
         }
     }
@@ -131,7 +130,7 @@ pub fn render_maps_json(layout: &Layout, entries: &[Entry]) -> String {
         });
         let kind = match map.kind {
             MapKind::Hist | MapKind::Lhist { .. } => "hist",
-            MapKind::Avg => "stats",
+            MapKind::Avg | MapKind::Stats => "stats",
             _ => "map",
         };
         let value = |e: &Entry| match (&map.kind, &e.value) {
@@ -140,12 +139,11 @@ pub fn render_maps_json(layout: &Layout, entries: &[Entry]) -> String {
                 let n = slots.len();
                 hist_json(slots, |i| lhist_bounds(i, n, *min, *max, *step))
             }
-            (_, Value::Avg { count, total }) => (if *count == 0 {
-                0
-            } else {
-                total / i128::from(*count)
-            })
-            .to_string(),
+            (MapKind::Stats, Value::Avg { count, total }) => format!(
+                "{{\"count\": {count}, \"average\": {}, \"total\": {total}}}",
+                average(*count, *total)
+            ),
+            (_, Value::Avg { count, total }) => average(*count, *total).to_string(),
             (_, Value::Int(v)) => v.to_string(),
             (_, Value::Slots(s)) => s.iter().sum::<u64>().to_string(),
         };
@@ -227,6 +225,15 @@ fn hist_json(slots: &[u64], bounds: impl Fn(usize) -> (Option<i128>, Option<i128
         })
         .collect();
     format!("[{}]", buckets.join(", "))
+}
+
+/// `total / count`, 0 for no values (bpftrace's integer average).
+fn average(count: u64, total: i128) -> i128 {
+    if count == 0 {
+        0
+    } else {
+        total / i128::from(count)
+    }
 }
 
 /// What entries of a map sort by: their value, a histogram's total.
@@ -684,6 +691,45 @@ mod tests {
             "{hist}"
         );
         assert_eq!(json_string("a\"b\n"), "\"a\\\"b\\n\"");
+    }
+
+    /// bpftrace 0.17's text and JSON of `stats()` maps on this host.
+    #[test]
+    fn stats_print_count_average_and_total() {
+        let layout = Layout {
+            maps: vec![
+                map("k", MapKind::Stats, vec![KeyKind::Str { len: 16 }]),
+                map("st", MapKind::Stats, vec![]),
+            ],
+            ..Layout::default()
+        };
+        let entries = vec![
+            Entry {
+                map: "at_k".into(),
+                keys: vec![KeyValue::Str("cat".into())],
+                value: Value::Avg {
+                    count: 31,
+                    total: 62,
+                },
+            },
+            Entry {
+                map: "at_st".into(),
+                keys: vec![],
+                value: Value::Avg {
+                    count: 31,
+                    total: 15_204_352,
+                },
+            },
+        ];
+        assert_eq!(
+            render_maps(&layout, &entries),
+            "@k[cat]: count 31, average 2, total 62\n\n@st: count 31, average 490462, total 15204352\n\n"
+        );
+        assert_eq!(
+            render_maps_json(&layout, &entries),
+            "{\"type\": \"stats\", \"data\": {\"@k\": {\"cat\": {\"count\": 31, \"average\": 2, \"total\": 62}}}}\n\
+             {\"type\": \"stats\", \"data\": {\"@st\": {\"count\": 31, \"average\": 490462, \"total\": 15204352}}}\n"
+        );
     }
 
     #[test]
