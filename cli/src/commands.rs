@@ -188,18 +188,8 @@ fn script_probe(
         .display()
         .to_string();
     let dir = root.join("build").join(&target.name).join("oneliner");
-    let compiled =
-        crate::oneliners::compile_to(&text, &shown, &name, target.arch, &dir).map_err(|e| {
-            let e = e.trim_end();
-            failure(
-                EXIT_BAD_INPUT,
-                format!(
-                    "target {}: {}",
-                    target.name,
-                    e.strip_prefix("error: ").unwrap_or(e)
-                ),
-            )
-        })?;
+    let compiled = crate::oneliners::compile_to(&text, &shown, &name, target.arch, &dir)
+        .map_err(|e| failure(EXIT_BAD_INPUT, format!("target {}: {e}", target.name)))?;
     Ok(crate::plan::ProbeSource {
         name,
         source: compiled.source,

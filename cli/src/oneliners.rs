@@ -22,7 +22,8 @@ pub struct OneLiner {
 }
 
 /// Compiles `text` (named `shown` in messages: `-e` or the script's path) for `arch` and writes
-/// its C as `dir/NAME.bpf.c`. A problem comes back as the rendered diagnostic.
+/// its C as `dir/NAME.bpf.c`. A problem comes back as the rendered diagnostic, without its leading
+/// `error: ` (the failure that reports it says that).
 pub fn compile_to(
     text: &str,
     shown: &str,
@@ -30,14 +31,18 @@ pub fn compile_to(
     arch: Arch,
     dir: &Path,
 ) -> Result<OneLiner, String> {
-    let program = ebpf_pack_oneliner::parse(text).map_err(|d| d.render(shown, text))?;
+    let located = |d: ebpf_pack_oneliner::Diagnostic| {
+        let r = d.render(shown, text);
+        let r = r.trim_end();
+        r.strip_prefix("error: ").unwrap_or(r).to_owned()
+    };
+    let program = ebpf_pack_oneliner::parse(text).map_err(located)?;
     let target = ebpf_pack_oneliner::Target {
         syscalls: crate::syscalls::syscall_names(arch)
             .map(str::to_owned)
             .collect(),
     };
-    let compiled =
-        ebpf_pack_oneliner::compile(&program, &target).map_err(|d| d.render(shown, text))?;
+    let compiled = ebpf_pack_oneliner::compile(&program, &target).map_err(located)?;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let source = dir.join(format!("{name}.bpf.c"));
     // Written whole or not at all: a temporary beside it, renamed over it.

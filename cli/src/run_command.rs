@@ -192,15 +192,8 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
             .target(target)
             .map_err(|e| failure(EXIT_BAD_INPUT, e))?;
         let dir = project.root.join("build").join(target).join("oneliner");
-        let compiled =
-            crate::oneliners::compile_to(&text, &shown, &name, t.arch, &dir).map_err(|e| {
-                let e = e.trim_end();
-                // The diagnostic says `error:` itself, as the failure's own prefix would.
-                failure(
-                    EXIT_BAD_INPUT,
-                    e.strip_prefix("error: ").unwrap_or(e).to_owned(),
-                )
-            })?;
+        let compiled = crate::oneliners::compile_to(&text, &shown, &name, t.arch, &dir)
+            .map_err(|e| failure(EXIT_BAD_INPUT, e))?;
         loose.push(compiled.source.clone());
         names.push(compiled.name.clone());
         oneliner = Some(compiled);

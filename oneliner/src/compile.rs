@@ -5,6 +5,8 @@
 
 use std::fmt::Write as _;
 
+use ebpf_pack_object::glob::wildcard_match;
+
 use crate::ast::{AttachPoint, Expr, ExprKind, MapRef, Probe, Program, Stmt};
 use crate::diagnostic::{Diagnostic, Span};
 
@@ -368,40 +370,38 @@ struct Function {
 }
 
 fn syscall_args(name: &str) -> Option<Vec<(String, String)>> {
-    SYSCALL_ARGS
+    table_row(SYSCALL_ARGS, name).map(|cols| cols.map(field).collect())
+}
+
+/// The columns after the first of the row of `table` (a generated tab-separated table, `#`
+/// comments) whose first column is `name`.
+fn table_row<'t>(table: &'t str, name: &str) -> Option<std::str::Split<'t, char>> {
+    let line = table
         .lines()
         .filter(|l| !l.starts_with('#'))
-        .find(|l| l.split('\t').next() == Some(name))
-        .map(|l| {
-            l.split('\t')
-                .skip(1)
-                .map(|arg| {
-                    let (ty, name) = arg.rsplit_once(' ').unwrap_or(("long", arg));
-                    (name.to_owned(), ty.trim().to_owned())
-                })
-                .collect()
-        })
+        .find(|l| l.split('\t').next() == Some(name))?;
+    let mut cols = line.split('\t');
+    cols.next();
+    Some(cols)
+}
+
+/// A `TYPE NAME` column as (name, type); a `__data_loc` string's name is its BTF member's,
+/// `__data_loc_NAME`.
+fn field(col: &str) -> (String, String) {
+    let (ty, name) = col.rsplit_once(' ').unwrap_or(("long", col));
+    let ty = ty.trim().to_owned();
+    if ty.starts_with("__data_loc") {
+        (format!("__data_loc_{name}"), ty)
+    } else {
+        (name.to_owned(), ty)
+    }
 }
 
 /// The record of tracepoint `category:event` in the table: its class and its fields.
 fn tracepoint_record(name: &str) -> Option<(String, Vec<(String, String)>)> {
-    let line = TRACEPOINT_ARGS
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .find(|l| l.split('\t').next() == Some(name))?;
-    let mut cols = line.split('\t').skip(1);
+    let mut cols = table_row(TRACEPOINT_ARGS, name)?;
     let class = cols.next()?.to_owned();
-    let fields = cols
-        .map(|f| {
-            let (ty, name) = f.rsplit_once(' ').unwrap_or(("long", f));
-            if ty.starts_with("__data_loc") {
-                (format!("__data_loc_{name}"), ty.trim().to_owned())
-            } else {
-                (name.to_owned(), ty.trim().to_owned())
-            }
-        })
-        .collect();
-    Some((class, fields))
+    Some((class, cols.map(field).collect()))
 }
 
 /// Every tracepoint of the table whose `category:event` matches the patterns.
@@ -412,7 +412,7 @@ fn tracepoints_matching(category: &str, event: &str) -> Vec<String> {
         .filter_map(|l| l.split('\t').next())
         .filter(|n| {
             n.split_once(':')
-                .is_some_and(|(c, e)| glob(category, c) && glob(event, e))
+                .is_some_and(|(c, e)| wildcard_match(category, c) && wildcard_match(event, e))
         })
         .map(str::to_owned)
         .collect()
@@ -446,29 +446,6 @@ fn signed_c_type(ty: &str) -> bool {
             | "__s64"
             | "signed char"
     )
-}
-
-/// Glob match with `*` (any run) and `?` (one character).
-fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
 }
 
 /// Section name and context of one concrete attach point.
@@ -505,7 +482,7 @@ impl Compiler<'_> {
                     .target
                     .syscalls
                     .iter()
-                    .filter(|s| glob(pattern, s) && syscall_args(s).is_some())
+                    .filter(|s| wildcard_match(pattern, s) && syscall_args(s).is_some())
                     .collect();
                 if names.is_empty() {
                     return Err(Diagnostic::new(
@@ -610,7 +587,8 @@ impl Compiler<'_> {
                     func: (*function).to_owned(),
                 }])
             }
-            [p @ ("BEGIN" | "END" | "interval" | "i" | "profile" | "p" | "software" | "hardware" | "usdt" | "watchpoint" | "kfunc" | "fentry")] | [p @ ("interval" | "i" | "profile" | "p" | "software" | "hardware" | "usdt" | "watchpoint" | "kfunc" | "fentry" | "kretfunc" | "fexit"), ..] => {
+            // BEGIN, END and interval probes run on the host (`probe` takes them before this).
+            [p @ ("profile" | "p" | "software" | "hardware" | "usdt" | "watchpoint" | "kfunc" | "fentry" | "kretfunc" | "fexit"), ..] => {
                 Err(outside(&format!("the `{p}` probe")))
             }
             _ => Err(Diagnostic::new(ap.span, format!("unknown probe `{}`", ap.text)).hint(

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use crate::compile::{Layout, MapKind};
+use crate::compile::{Layout, MapKind, MapLayout};
 
 /// One key of a map entry.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -50,15 +50,10 @@ const BAR: u64 = 52;
 pub fn render_maps(layout: &Layout, entries: &[Entry]) -> String {
     let mut out = String::new();
     for map in &layout.maps {
-        let mut rows: Vec<&Entry> = entries.iter().filter(|e| e.map == map.c_name).collect();
+        let rows = rows(map, entries);
         if rows.is_empty() {
             continue;
         }
-        rows.sort_by(|a, b| {
-            order(&a.value)
-                .cmp(&order(&b.value))
-                .then(a.keys.cmp(&b.keys))
-        });
         for e in &rows {
             let head = format!("@{}{}", map.name, keys_text(&e.keys));
             match (&map.kind, &e.value) {
@@ -119,15 +114,10 @@ pub fn json_string(s: &str) -> String {
 pub fn render_maps_json(layout: &Layout, entries: &[Entry]) -> String {
     let mut out = String::new();
     for map in &layout.maps {
-        let mut rows: Vec<&Entry> = entries.iter().filter(|e| e.map == map.c_name).collect();
+        let rows = rows(map, entries);
         if rows.is_empty() {
             continue;
         }
-        rows.sort_by(|a, b| {
-            order(&a.value)
-                .cmp(&order(&b.value))
-                .then(a.keys.cmp(&b.keys))
-        });
         let kind = match map.kind {
             MapKind::Hist | MapKind::Lhist { .. } => "hist",
             MapKind::Avg | MapKind::Stats => "stats",
@@ -225,6 +215,17 @@ fn hist_json(slots: &[u64], bounds: impl Fn(usize) -> (Option<i128>, Option<i128
         })
         .collect();
     format!("[{}]", buckets.join(", "))
+}
+
+/// The entries of `map`, in the order bpftrace prints them: by value, then by key.
+fn rows<'e>(map: &MapLayout, entries: &'e [Entry]) -> Vec<&'e Entry> {
+    let mut rows: Vec<&Entry> = entries.iter().filter(|e| e.map == map.c_name).collect();
+    rows.sort_by(|a, b| {
+        order(&a.value)
+            .cmp(&order(&b.value))
+            .then(a.keys.cmp(&b.keys))
+    });
+    rows
 }
 
 /// `total / count`, 0 for no values (bpftrace's integer average).
