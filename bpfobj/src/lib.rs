@@ -4,10 +4,12 @@
 //! No syscalls and no kernel access here; small on purpose, since it ships inside `ebpf-run`.
 
 pub mod btf;
+pub mod config_file;
 pub mod decode;
 pub mod elf_edit;
 pub mod glob;
 pub mod kconfig;
+pub mod loadable;
 pub mod map_types;
 pub mod options;
 pub mod probe;

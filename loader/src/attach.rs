@@ -505,6 +505,13 @@ pub fn load(loader: &mut EbpfLoader<'_>, probe: &ProbeObject) -> Result<Ebpf, Fa
         .map(|m| Path::new(PIN_DIR).join(&m.name))
         .filter(|p| !p.exists())
         .collect();
+    crate::loadable::check_loadable(&probe.data, cfg!(target_endian = "big")).map_err(|e| {
+        Failure::new(
+            Exit::BadInput,
+            format!("probe {}: {}: {e}", probe.name, probe.path.display()),
+        )
+        .hint("the object is damaged or was not built for this board: rebuild it with ebpf-pack build")
+    })?;
     let result = loader.load(&probe.data);
     for pin in new_pins {
         let _ = std::fs::remove_file(pin);

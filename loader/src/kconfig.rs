@@ -14,9 +14,6 @@ use crate::probe::ProbeObject;
 /// A kernel config's options, `(CONFIG_X, value)`.
 type Options = Vec<(String, String)>;
 
-/// Most bytes a kernel config may inflate to (a real one is a few hundred KB).
-const MAX_CONFIG_BYTES: usize = 16 << 20;
-
 /// The kernel-side prefix of syscall wrappers on this architecture (`__x64_sys_bpf`), as libbpf
 /// names it; `None` where the kernel has none.
 fn syscall_prefix() -> Option<&'static str> {
@@ -49,46 +46,7 @@ fn has_syscall_wrapper() -> bool {
 /// The text of a kernel config file, inflated when it is gzip (`/proc/config.gz`).
 pub fn read_config(path: &Path) -> Result<String, String> {
     let data = std::fs::read(path).map_err(|e| e.to_string())?;
-    let text = if data.starts_with(&[0x1f, 0x8b]) {
-        gunzip(&data)?
-    } else {
-        data
-    };
-    String::from_utf8(text).map_err(|_| "not a text file".to_owned())
-}
-
-/// Inflates a gzip file (one member) of at most [`MAX_CONFIG_BYTES`].
-fn gunzip(data: &[u8]) -> Result<Vec<u8>, String> {
-    const FHCRC: u8 = 2;
-    const FEXTRA: u8 = 4;
-    const FNAME: u8 = 8;
-    const FCOMMENT: u8 = 16;
-    let bad = || "a damaged gzip file".to_owned();
-    let (Some(&8), Some(&flags)) = (data.get(2), data.get(3)) else {
-        return Err(bad());
-    };
-    let mut at = 10;
-    if flags & FEXTRA != 0 {
-        let len = data.get(at..at + 2).ok_or_else(bad)?;
-        at += 2 + usize::from(u16::from_le_bytes([len[0], len[1]]));
-    }
-    for flag in [FNAME, FCOMMENT] {
-        if flags & flag != 0 {
-            let end = data.get(at..).and_then(|d| d.iter().position(|&b| b == 0));
-            at += end.ok_or_else(bad)? + 1;
-        }
-    }
-    if flags & FHCRC != 0 {
-        at += 2;
-    }
-    let stream = data.get(at..).ok_or_else(bad)?;
-    miniz_oxide::inflate::decompress_to_vec_with_limit(stream, MAX_CONFIG_BYTES).map_err(|e| {
-        if e.status == miniz_oxide::inflate::TINFLStatus::HasMoreOutput {
-            format!("inflates past {MAX_CONFIG_BYTES} bytes")
-        } else {
-            bad()
-        }
-    })
+    crate::config_file::config_text(data)
 }
 
 /// The kernel config's options and where they came from, or where they were looked for.
@@ -231,42 +189,4 @@ pub fn apply(probes: &mut [ProbeObject], given: Option<&Path>) -> Result<Vec<Str
         })?;
     }
     Ok(notes)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn gzip_configs_inflate_and_damaged_ones_are_refused() {
-        let dir = std::env::temp_dir().join(format!("ert-kconfig-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let plain = dir.join("config");
-        std::fs::write(&plain, "CONFIG_HZ=250\n").expect("write");
-        let gz = dir.join("config.gz");
-        let status = std::process::Command::new("gzip")
-            .args(["-k", "-f", "-n"])
-            .arg(&plain)
-            .status()
-            .expect("gzip runs");
-        assert!(status.success());
-        assert_eq!(read_config(&plain).as_deref(), Ok("CONFIG_HZ=250\n"));
-        assert_eq!(read_config(&gz).as_deref(), Ok("CONFIG_HZ=250\n"));
-        let data = std::fs::read(&gz).expect("read");
-        for len in 0..data.len() - 8 {
-            assert!(gunzip(&data[..len]).is_err(), "truncated at {len}");
-        }
-        // A bomb: 64 MiB of zeros compresses to ~64 KB; refused at the limit.
-        let zeros = dir.join("zeros");
-        std::fs::write(&zeros, vec![0u8; 64 << 20]).expect("write");
-        let status = std::process::Command::new("gzip")
-            .args(["-f", "-n"])
-            .arg(&zeros)
-            .status()
-            .expect("gzip runs");
-        assert!(status.success());
-        let bomb = std::fs::read(dir.join("zeros.gz")).expect("read");
-        assert!(gunzip(&bomb).is_err_and(|e| e.contains("inflates past")));
-        let _ = std::fs::remove_dir_all(&dir);
-    }
 }

@@ -30,7 +30,9 @@ mod tailor_tests;
 
 // Object reading and BTF decoding are shared with the host CLI.
 use ebpf_pack_object::kconfig as kconfig_values;
-use ebpf_pack_object::{btf, decode, elf_edit, map_types, options, probe, symbols};
+use ebpf_pack_object::{
+    btf, config_file, decode, elf_edit, loadable, map_types, options, probe, symbols,
+};
 
 use std::io::Write;
 use std::process::ExitCode;

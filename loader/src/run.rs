@@ -181,13 +181,16 @@ fn kernel_btf(
             )
             .hint("pass --btf with the running kernel's BTF, or omit --btf to use the bundle's or the kernel's")
         })?;
-        Btf::parse(&data, Endianness::default()).map_err(|e| {
+        let unusable = |why: String| {
             Failure::new(
                 Exit::BadInput,
-                format!("cannot use BTF {}: {}", path.display(), chain(&e)),
+                format!("cannot use BTF {}: {why}", path.display()),
             )
             .hint("pass --btf with a raw BTF file of the running kernel (e.g. made by `bpftool gen min_core_btf`)")
-        })
+        };
+        // aya reads some offsets of a BTF file unchecked: vet every one of them first.
+        btf::check_loadable(&data, None).map_err(|e| unusable(e.to_string()))?;
+        Btf::parse(&data, Endianness::default()).map_err(|e| unusable(chain(&e)))
     };
     Ok(match source {
         BtfSource::File(path) => KernelBtf::Parsed(parse(&path)?),
@@ -244,9 +247,13 @@ fn tailored_kernel_btf(probes: &[ProbeObject]) -> Result<Option<Btf>, Failure> {
     let objects: Vec<(&btf::Btf, &[btf::CoreRelo])> =
         relos.iter().map(|(b, r)| (*b, r.as_slice())).collect();
     match btf::tailor(&kernel, &objects) {
-        Ok(Ok(tailored)) => Ok(Btf::parse(&tailored, Endianness::default()).ok()),
-        // Relocations this cutting cannot serve, or local BTF it cannot follow: aya's full parse.
-        Ok(Err(_)) | Err(_) => Ok(None),
+        // Cut from the kernel's own BTF, vetted like any BTF file before aya parses it.
+        Ok(Ok(tailored)) if btf::check_loadable(&tailored, None).is_ok() => {
+            Ok(Btf::parse(&tailored, Endianness::default()).ok())
+        }
+        // Relocations this cutting cannot serve, local BTF it cannot follow, or a cut that does not
+        // pass the check: aya's full parse.
+        Ok(_) | Err(_) => Ok(None),
     }
 }
 

@@ -233,6 +233,10 @@ impl Reader<'_> {
             .text
             .get(self.at..self.at + 4)
             .ok_or_else(|| self.error("truncated \\u escape"))?;
+        // Four hex digits exactly: `from_str_radix` alone would also take a leading `+`.
+        if !digits.iter().all(u8::is_ascii_hexdigit) {
+            return Err(self.error("bad \\u escape"));
+        }
         let text = std::str::from_utf8(digits).map_err(|_| self.error("bad \\u escape"))?;
         let value = u32::from_str_radix(text, 16).map_err(|_| self.error("bad \\u escape"))?;
         self.at += 4;
@@ -305,6 +309,8 @@ mod tests {
 
     #[test]
     fn reads_every_kind_of_value() {
+        // A sign is not a hex digit (found by fuzzing against serde_json).
+        assert!(Json::parse(br#""\u+ed0""#).is_err());
         let v = parse(r#" {"a": [1, -2.5e3, true, false, null], "b": {"c": "x\"\\\/\n\u00e9\ud83d\ude00"}, "a": 0} "#)
             .expect("valid");
         let a = v.get("a").and_then(Json::as_array).expect("array");

@@ -8,6 +8,7 @@
 use std::fmt;
 
 mod ext;
+mod loadable;
 mod maps;
 mod swap;
 mod tailor;
@@ -15,6 +16,7 @@ mod tailor;
 mod tests;
 
 pub use ext::{CoreRelo, core_relos, ext_has_core_relocs};
+pub use loadable::check_loadable;
 pub use maps::{
     CLEAR_TAG, CONVENTION_PREFIX, EVENT_VAR_PREFIX, HEAP_MAP_PREFIX, LOST_MAP_PREFIX, MapDef,
     PERF_DEF_PREFIX, PERF_SWITCH_PREFIX, PerfFallback, SCRATCH_TAG,

@@ -14,6 +14,7 @@
 
 use super::{Btf, BtfError, CoreRelo, Kind, Reader, TYPE_HEADER, sections, tail_len, type_offsets};
 use crate::probe::sort_short;
+use std::collections::HashSet;
 
 /// `enum bpf_core_relo_kind` values with a target side.
 const FIELD_KINDS: std::ops::RangeInclusive<u32> = 0..=5;
@@ -252,9 +253,17 @@ impl Selection<'_, '_> {
     }
 
     /// Finds member `name` of struct/union `id` (searching anonymous members, as aya does), keeps the
-    /// path to it, and returns the member's type.
-    fn walk_member(&mut self, id: u32, name: &[u8], depth: u32) -> Result<Option<u32>, BtfError> {
-        if depth > MAX_ANON_DEPTH {
+    /// path to it, and returns the member's type. `searched` holds the types already searched for
+    /// `name` without success: each is searched once, so anonymous members that repeat a type (or
+    /// refer back to it) cost their count, not their count to the power of the depth.
+    fn walk_member(
+        &mut self,
+        id: u32,
+        name: &[u8],
+        depth: u32,
+        searched: &mut HashSet<u32>,
+    ) -> Result<Option<u32>, BtfError> {
+        if depth > MAX_ANON_DEPTH || !searched.insert(id) {
             return Ok(None);
         }
         let h = self.kernel.header(id)?;
@@ -266,7 +275,7 @@ impl Selection<'_, '_> {
             let member_name = self.kernel.name(name_off);
             if member_name.is_empty() {
                 let inner = self.kernel.resolve(ty)?;
-                if let Some(found) = self.walk_member(inner, name, depth + 1)? {
+                if let Some(found) = self.walk_member(inner, name, depth + 1, searched)? {
                     self.keep_member(id, index, ty)?;
                     return Ok(Some(found));
                 }
@@ -417,7 +426,7 @@ fn walk(sel: &mut Selection<'_, '_>, candidate: u32, steps: &[Step]) -> Result<(
     let mut target = kernel_resolve_keep(sel, candidate)?;
     for step in steps {
         target = match step {
-            Step::Member(name) => match sel.walk_member(target, name, 0)? {
+            Step::Member(name) => match sel.walk_member(target, name, 0, &mut HashSet::new())? {
                 Some(ty) => ty,
                 None => return Ok(()),
             },
