@@ -434,6 +434,57 @@ fn extra_file_unsafe_path_and_link_are_refused() {
     ));
     repack(&link, &bad);
     assert!(verify_fails(&bad, &[]).contains("not a plain file or folder"));
+
+    // The rest of the table of docs/RELIABILITY.md: each added to the good bundle's entries.
+    let cases: [(&str, Vec<u8>, tar::EntryType, u32, &str); 5] = [
+        (
+            "/etc/cron.d/evil",
+            b"x".to_vec(),
+            tar::EntryType::Regular,
+            0o644,
+            "has an absolute or `..` path",
+        ),
+        (
+            "hard",
+            Vec::new(),
+            tar::EntryType::Link,
+            0o644,
+            "is a Link, not a plain file or folder",
+        ),
+        (
+            "tty",
+            Vec::new(),
+            tar::EntryType::Char,
+            0o666,
+            "is a Char, not a plain file or folder",
+        ),
+        (
+            "bin/su",
+            b"x".to_vec(),
+            tar::EntryType::Regular,
+            0o4755,
+            "has mode 4755 (setuid, setgid or sticky bits)",
+        ),
+        (
+            "huge",
+            vec![0u8; (257 << 20) as usize],
+            tar::EntryType::Regular,
+            0o644,
+            "unpacks to more than 256 MiB",
+        ),
+    ];
+    for (path, data, kind, mode, why) in cases {
+        let mut with = files.clone();
+        let full = if path.starts_with('/') {
+            path.to_string()
+        } else {
+            format!("{top}/{path}")
+        };
+        with.push((full, data, kind, mode));
+        repack(&with, &bad);
+        let err = verify_fails(&bad, &[]);
+        assert!(err.contains(why), "{path}: {err}");
+    }
 }
 
 #[test]

@@ -167,8 +167,11 @@ fn bad(file: &str, problem: impl Into<String>, help: impl Into<String>) -> Verif
     }
 }
 
+/// Most bytes a bundle may unpack to (real ones: a few MB).
+pub const MAX_UNPACKED_BYTES: u64 = 256 << 20;
+
 /// Unpacks a bundle in memory, refusing anything but one top folder of plain files and folders with
-/// safe relative paths.
+/// safe relative paths, no setuid/setgid/sticky bits, and at most [`MAX_UNPACKED_BYTES`] in all.
 pub fn read_bundle(
     name: &str,
     bytes: &[u8],
@@ -183,6 +186,7 @@ pub fn read_bundle(
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
     let mut stem: Option<String> = None;
     let mut files = BTreeMap::new();
+    let mut unpacked = 0u64;
     for entry in archive.entries().map_err(corrupt)? {
         let mut entry = entry.map_err(corrupt)?;
         let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
@@ -195,6 +199,16 @@ pub fn read_bundle(
             ));
         }
         let kind = entry.header().entry_type();
+        // setuid, setgid, sticky: `tar -x` as root on a board would restore them.
+        if let Ok(mode) = entry.header().mode()
+            && mode & 0o7000 != 0
+        {
+            return Err(bad(
+                name,
+                format!("entry `{path}` has mode {mode:o} (setuid, setgid or sticky bits)"),
+                "bundles hold 0644 files and 0755 folders and executables; refuse this bundle",
+            ));
+        }
         let (top, rest) = path.split_once('/').unwrap_or((path.as_str(), ""));
         match &stem {
             None => stem = Some(top.to_string()),
@@ -218,8 +232,24 @@ pub fn read_bundle(
                         "a bundle has exactly one top folder",
                     ));
                 }
+                // Bounded whatever the headers claim: a gzip bomb stops at the limit.
+                let room = MAX_UNPACKED_BYTES - unpacked;
                 let mut data = Vec::new();
-                entry.read_to_end(&mut data).map_err(corrupt)?;
+                (&mut entry)
+                    .take(room + 1)
+                    .read_to_end(&mut data)
+                    .map_err(corrupt)?;
+                unpacked += data.len() as u64;
+                if unpacked > MAX_UNPACKED_BYTES {
+                    return Err(bad(
+                        name,
+                        format!(
+                            "unpacks to more than {} MiB (at entry `{path}`)",
+                            MAX_UNPACKED_BYTES >> 20
+                        ),
+                        "a bundle holds a loader and objects of a few MB; refuse this bundle",
+                    ));
+                }
                 if files.insert(rest, data).is_some() {
                     return Err(bad(
                         name,

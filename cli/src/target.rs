@@ -226,7 +226,20 @@ pub(crate) fn yaml_problem(file: &str, error: &serde_saphyr::Error) -> TargetPro
     }
     .trim()
     .to_string();
-    let help = if message.contains("unknown field") {
+    // The crate words a repeated key for its own callers (naming its API) and repeats the place.
+    let message = match message.strip_prefix("duplicate mapping key: ") {
+        Some(rest) => {
+            let key = rest
+                .split(", set DuplicateKeyPolicy")
+                .next()
+                .unwrap_or(rest);
+            format!("duplicate key `{key}`")
+        }
+        None => message,
+    };
+    let help = if message.starts_with("duplicate key") {
+        Some("give each key once: remove or merge the repeated one".to_string())
+    } else if message.contains("unknown field") {
         Some("remove or correct the key; see docs/TARGETS.md for the schema".to_string())
     } else if message.contains("unknown variant") {
         Some("use one of the values listed above".to_string())
@@ -655,6 +668,20 @@ mod tests {
                     .unwrap_or_else(|e| panic!("{name} example does not parse:\n{e}\n{block}"));
             }
         }
+    }
+
+    #[test]
+    fn duplicate_key_is_a_located_error_in_our_words() {
+        let text = "schema: 1\nname: dup\nname: dup2\narch: x86_64\n";
+        let err = parse_target(text, "t.yaml", Path::new("."), TargetOrigin::Builtin)
+            .expect_err("duplicate key");
+        let shown = err.to_string();
+        assert!(
+            shown.contains("t.yaml:3:1: duplicate key `name`"),
+            "{shown}"
+        );
+        assert!(shown.contains("help: give each key once"), "{shown}");
+        assert!(!shown.contains("DuplicateKeyPolicy"), "{shown}");
     }
 
     #[test]

@@ -93,9 +93,20 @@ pub fn load_failure(probe: &str, p: &PlannedProgram, e: ProgramError) -> Failure
 /// Writes a whole verifier log to `$TMPDIR/ebpf-run-PROBE-FUNCTION.verifier.log` (the tail alone
 /// rarely shows where the trouble started) and says where it is, or why it could not be written.
 fn save_verifier_log(probe: &str, function: &str, log: &str) -> String {
-    let name = format!("ebpf-run-{probe}-{function}.verifier.log").replace('/', "_");
+    let name = format!(
+        "ebpf-run-{probe}-{function}-{}.verifier.log",
+        std::process::id()
+    )
+    .replace('/', "_");
     let path = std::env::temp_dir().join(name);
-    match std::fs::write(&path, log) {
+    // A new file only (O_EXCL): ebpf-run runs as root, and in a shared /tmp a name someone else
+    // made first (a symlink to a file of root's) must not be written through.
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, log.as_bytes()));
+    match written {
         Ok(()) => format!(
             "whole verifier log ({} lines): {}",
             log.lines().count(),
@@ -119,6 +130,23 @@ pub fn attach_failure(probe: &str, p: &PlannedProgram, e: &ProgramError) -> Fail
     let errno = os_error(e);
     let f = Failure::new(Exit::Attach, format!("{subject}: {text}"));
     if contains(&text, "tracefs not found") {
+        // aya says "not found" also when tracefs is mounted but this user may not read it.
+        let tracefs = std::path::Path::new("/sys/kernel/tracing");
+        if let Err(e) = std::fs::read_dir(tracefs)
+            && e.kind() == std::io::ErrorKind::PermissionDenied
+        {
+            return Failure::new(
+                Exit::Attach,
+                format!(
+                    "{subject}: tracefs at {} is not readable by this user",
+                    tracefs.display()
+                ),
+            )
+            .hint(
+                "run as root, or mount tracefs so this user may read it (mount -o remount,mode=755 \
+                 /sys/kernel/tracing, or gid=GROUP with mode=750)",
+            );
+        }
         return f.hint(
             "mount tracefs: mount -t tracefs tracefs /sys/kernel/tracing (needs CONFIG_TRACING)",
         );

@@ -97,6 +97,66 @@ fn bundle_manifest(bundle: &Bundle, probes: &[ProbeObject]) -> Option<Result<Jso
     Some(Json::parse(&data).map_err(|e| e.to_string()))
 }
 
+/// The manifest of a bundle folder a probe of the run comes from, which must be JSON; `None` for an
+/// embedded bundle (checked against its SHA256SUMS when opened) and for loose objects.
+fn checked_manifest(bundle: &Bundle, probes: &[ProbeObject]) -> Result<Option<Json>, Failure> {
+    if bundle.is_embedded() {
+        return Ok(None);
+    }
+    match bundle_manifest(bundle, probes) {
+        None => Ok(None),
+        Some(Ok(json)) => Ok(Some(json)),
+        Some(Err(e)) => Err(Failure::new(
+            Exit::BadInput,
+            format!("{}: {e}", bundle.root.join(MANIFEST_FILE).display()),
+        )
+        .hint("the bundle is damaged: unpack it again, or rebuild it with ebpf-pack build")),
+    }
+}
+
+/// Refuses bundle file `rel` when `data`, the bytes this run read and will use, are not what the
+/// bundle's manifest lists: the bundle was altered (or is being changed) after `ebpf-pack build`.
+/// Every later step uses these same bytes, never the file again: what is checked is what is loaded.
+fn check_listed_sum(
+    manifest: Option<&Json>,
+    bundle: &Bundle,
+    rel: &str,
+    data: &[u8],
+) -> Result<(), Failure> {
+    let Some(manifest) = manifest else {
+        return Ok(());
+    };
+    let listed = manifest
+        .get("files")
+        .and_then(Json::as_array)
+        .and_then(|files| files.iter().find(|f| f.str_at("path") == Some(rel)))
+        .and_then(|f| f.str_at("sha256"));
+    match listed {
+        Some(sum) if sum == ebpf_pack_manifest::embedded::sha256_hex(data) => Ok(()),
+        Some(_) => Err(Failure::new(
+            Exit::BadInput,
+            format!(
+                "{}: checksum mismatch with manifest.json: the bundle was altered after it was built",
+                bundle.root.join(rel).display()
+            ),
+        )
+        .hint("unpack the bundle again (or copy it again and compare it with its .sha256), or rebuild it")),
+        None => {
+            eprintln!("ebpf-run: warning: {rel} is not in the bundle's manifest.json: not checked");
+            Ok(())
+        }
+    }
+}
+
+/// Test builds only: runs `EBPF_RUN_TEST_AFTER_CHECK` (a program) once every bundle file is checked
+/// and read, so a test can change the files between the check and the load. Not in release builds.
+fn after_check_hook() {
+    #[cfg(debug_assertions)]
+    if let Some(program) = std::env::var_os("EBPF_RUN_TEST_AFTER_CHECK") {
+        let _ = std::process::Command::new(program).status();
+    }
+}
+
 /// `--list`: the bundle's manifest header (when a listed probe is the bundle's), then every selected
 /// probe, each checked against its manifest entry.
 pub fn list(opts: &Options) -> Result<(), Failure> {
@@ -169,7 +229,7 @@ pub fn check(opts: &Options) -> Result<(), Failure> {
 fn kernel_btf(
     source: BtfSource,
     probes: &[ProbeObject],
-    bundle: &Bundle,
+    (bundle, manifest): (&Bundle, Option<&Json>),
     full: bool,
 ) -> Result<KernelBtf, Failure> {
     let core = probes.iter().find(|p| p.core);
@@ -188,6 +248,9 @@ fn kernel_btf(
             )
             .hint("pass --btf with a raw BTF file of the running kernel (e.g. made by `bpftool gen min_core_btf`)")
         };
+        if let Some(rel) = path.strip_prefix(&bundle.root).ok().and_then(Path::to_str) {
+            check_listed_sum(manifest, bundle, rel, &data)?;
+        }
         // aya reads some offsets of a BTF file unchecked: vet every one of them first.
         btf::check_loadable(&data, None).map_err(|e| unusable(e.to_string()))?;
         Btf::parse(&data, Endianness::default()).map_err(|e| unusable(chain(&e)))
@@ -257,6 +320,22 @@ fn tailored_kernel_btf(probes: &[ProbeObject]) -> Result<Option<Btf>, Failure> {
     }
 }
 
+/// Refuses, naming the privilege, when this process may not create a BPF map at all: otherwise the
+/// first feature probe that fails (the ring buffer's) would be taken for a kernel without the feature.
+fn check_privilege() -> Result<(), Failure> {
+    match sys::probe_map_type(map_types::ARRAY, 4, 4, 1) {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => Err(Failure::new(
+            Exit::Load,
+            "no privilege to use BPF: the kernel refused to create a map (EPERM)",
+        )
+        .hint(
+            "run as root, or with CAP_BPF plus CAP_PERFMON (tracing programs) or CAP_NET_ADMIN \
+             (network programs), e.g. setpriv --inh-caps=+bpf,+perfmon --ambient-caps=+bpf,+perfmon",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The run's options with the tools' `-d`, `-i` and `interval [count]` filled in; the same setting
 /// given both ways must agree.
 fn merge_tool_timing(opts: &Options, tool: &ToolArgs) -> Result<Options, Failure> {
@@ -302,6 +381,16 @@ pub fn run(opts: &Options) -> Result<(), Failure> {
         return Ok(());
     }
     let opts = &merge_tool_timing(opts, &tool)?;
+    let manifest = checked_manifest(&bundle, &probes)?;
+    for p in &probes {
+        if let Some(rel) = in_bundle(&bundle, p) {
+            check_listed_sum(manifest.as_ref(), &bundle, &rel, &p.data)?;
+        }
+    }
+    // Old kernels charge maps to RLIMIT_MEMLOCK; newer ones ignore it. Failure is harmless here. Raised
+    // before the first map is created, so a low limit is not taken for missing privilege.
+    let _ = sys::raise_memlock_limit();
+    check_privilege()?;
     let plans = probes
         .iter()
         .map(|p| attach::plan(p, &opts.attach))
@@ -315,9 +404,10 @@ pub fn run(opts: &Options) -> Result<(), Failure> {
     let btf = kernel_btf(
         source,
         &probes,
-        &bundle,
+        (&bundle, manifest.as_ref()),
         opts.full_btf || by_type_id.is_some(),
     )?;
+    after_check_hook();
     // The embedded bundle's copies are no longer needed once the objects and BTF are read.
     drop(bundle);
     let settings = globals::resolve(&opts.sets, &tool.sets, &probes)?;
@@ -346,8 +436,6 @@ pub fn run(opts: &Options) -> Result<(), Failure> {
         eprintln!("ebpf-run: {switched}: using its perf-buffer fallback");
     }
 
-    // Old kernels charge maps to RLIMIT_MEMLOCK; newer ones ignore it. Failure is harmless here.
-    let _ = sys::raise_memlock_limit();
     if let Err(e) = sys::install_stop_handlers() {
         eprintln!(
             "ebpf-run: warning: cannot handle SIGINT/SIGTERM ({e}); maps will not be printed on Ctrl-C"
