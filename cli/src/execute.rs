@@ -279,17 +279,36 @@ fn write_single(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     verify_single(&name, &bytes, Some(&target.name))?;
-    let tmp = PathBuf::from(format!("{}.partial", out.display()));
-    fs::write(&tmp, &bytes).map_err(io_err(&tmp))?;
-    fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755)).map_err(io_err(&tmp))?;
-    fs::rename(&tmp, out).map_err(io_err(out))?;
+    write_whole(out, &bytes, 0o755)?;
     let sha = sha256_hex(&bytes);
     let sums_path = PathBuf::from(format!("{}.sha256", out.display()));
-    fs::write(&sums_path, format!("{sha}  {name}\n")).map_err(io_err(&sums_path))?;
+    // Never a bundle without its checksum: one that cannot get it is taken back.
+    write_whole(&sums_path, format!("{sha}  {name}\n").as_bytes(), 0o644).inspect_err(|_| {
+        let _ = fs::remove_file(out);
+    })?;
     Ok((
         sha.clone(),
         format!("{} ({} bytes, sha256 {sha})", out.display(), bytes.len()),
     ))
+}
+
+/// Writes `bytes` to `path` whole or not at all: a `.partial` file beside it, flushed to disk, then
+/// renamed over it. A build killed at any point (or a full disk) leaves the old file or the new one
+/// under `path`, never part of one; a `.partial` left by a kill is replaced by the next build, and
+/// one left by a failed write is removed here.
+fn write_whole(path: &Path, bytes: &[u8], mode: u32) -> Result<(), BuildError> {
+    let tmp = PathBuf::from(format!("{}.partial", path.display()));
+    let written = (|| {
+        let mut file = fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut file, bytes)?;
+        file.set_permissions(fs::Permissions::from_mode(mode))?;
+        file.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(io_err(&tmp)(e));
+    }
+    fs::rename(&tmp, path).map_err(io_err(path))
 }
 
 fn progress(target: &Target, step: &str, state: &str) {
@@ -555,11 +574,12 @@ fn write_verified_bundle(
     if let Some(dir) = out.parent() {
         fs::create_dir_all(dir).map_err(io_err(dir))?;
     }
-    let tmp = out.with_extension("gz.partial");
-    fs::write(&tmp, &bytes).map_err(io_err(&tmp))?;
-    fs::rename(&tmp, out).map_err(io_err(out))?;
+    write_whole(out, &bytes, 0o644)?;
     let sha = sha256_hex(&bytes);
-    fs::write(&sums_path, format!("{sha}  {name}\n")).map_err(io_err(&sums_path))?;
+    // Never a bundle without its checksum: one that cannot get it is taken back.
+    write_whole(&sums_path, format!("{sha}  {name}\n").as_bytes(), 0o644).inspect_err(|_| {
+        let _ = fs::remove_file(out);
+    })?;
     Ok((
         sha.clone(),
         format!("{} ({} bytes, sha256 {sha})", out.display(), bytes.len()),
