@@ -52,6 +52,7 @@ bench: $(EBPF_PACK)
 	@bash scripts/bench-toolbox.sh
 	@bash scripts/bench-corpus.sh
 	@bash scripts/bench-oneliner.sh
+	@bash scripts/bench-soak.sh
 	$(CARGO) bench --locked -q -p ebpf-pack --bench render
 
 clean:

@@ -585,3 +585,121 @@ fn perf_buffer_fallback_carries_the_same_records() {
         "{words}"
     );
 }
+
+/// Resident memory (KiB) and open file descriptors of process `pid`.
+fn rss_and_fds(pid: u32) -> (u64, usize) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS");
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("fds")
+        .count();
+    (rss, fds)
+}
+
+/// Soak: opensnoop's ring buffer overflowing again and again for `EBPF_PACK_SOAK_SECONDS` (30 here;
+/// scripts/bench-soak.sh runs 600), the loader stopped 700 ms of every second while a shell opens a
+/// file as fast as it can, with `--interval 1` map dumps throughout. Every open is printed or counted
+/// lost (printed + lost = opens, exactly), resident memory stays flat after the first seconds, and no
+/// file descriptor leaks.
+#[test]
+fn soak_an_overflowing_ring_buffer_stays_exact_and_flat() {
+    let Some(_one_at_a_time) = kernel_test() else {
+        return;
+    };
+    let seconds: u64 = std::env::var("EBPF_PACK_SOAK_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+    let (dir, top) = unpacked("x86_64");
+    let stop = dir.path().join("stop");
+    let mut shell = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "echo ready; read go; i=0; while [ ! -e '{}' ]; do : < /etc/hostname; i=$((i+1)); done; echo $i",
+            stop.display()
+        ))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start sh");
+    let mut shell_out = BufReader::new(shell.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    shell_out.read_line(&mut line).expect("sh says ready");
+    let filter = format!("filter_pid={}", shell.id());
+    let loader = start(
+        &top,
+        &[
+            "opensnoop",
+            "--set",
+            &filter,
+            "--format",
+            "json",
+            "--interval",
+            "1",
+        ],
+    );
+    let pid = loader.child.id();
+    {
+        use std::io::Write;
+        let mut stdin = shell.stdin.take().expect("stdin");
+        stdin.write_all(b"go\n").expect("go");
+    }
+    let mut samples = Vec::new();
+    for _ in 0..seconds {
+        loader.signal(libc::SIGSTOP);
+        std::thread::sleep(Duration::from_millis(700));
+        loader.signal(libc::SIGCONT);
+        std::thread::sleep(Duration::from_millis(300));
+        samples.push(rss_and_fds(pid));
+    }
+    std::fs::write(&stop, b"").expect("stop the shell");
+    line.clear();
+    shell_out.read_line(&mut line).expect("the shell's count");
+    let opens: u64 = line.trim().parse().expect("a count");
+    assert!(shell.wait().expect("wait sh").success());
+    // The loader drains the rest and reads the lost counter (each second) before it is stopped.
+    std::thread::sleep(Duration::from_millis(1300));
+    let (stdout, stderr) = finish(loader);
+    let printed = stdout.lines().filter(|l| l.contains("\"path\":")).count() as u64;
+    let dumps = stdout
+        .lines()
+        .filter(|l| *l == r#"{"dump":"interval"}"#)
+        .count();
+    let count: serde_json::Value = stdout
+        .lines()
+        .find(|l| l.contains("\"printed\":"))
+        .map(|l| serde_json::from_str(l).expect("count line"))
+        .unwrap_or_else(|| panic!("no count line:\n{stderr}"));
+    let lost = count["lost"].as_u64().expect("lost");
+    assert_eq!(count["printed"].as_u64(), Some(printed), "{count}");
+    assert!(lost > 0, "the buffer must have overflowed");
+    assert_eq!(
+        printed + lost,
+        opens,
+        "printed {printed} + lost {lost} != opens {opens}"
+    );
+    assert!(
+        dumps as u64 >= seconds / 2,
+        "{dumps} interval dumps in {seconds} s"
+    );
+    // Flat: after the first seconds' growth (buffers, decoder tables) no more than 2 MiB more.
+    let settled = samples[samples.len().min(3) - 1].0;
+    let peak = samples.iter().map(|s| s.0).max().unwrap_or(0);
+    assert!(
+        peak <= settled + 2048,
+        "resident memory grew from {settled} KiB to {peak} KiB: {samples:?}"
+    );
+    let fds: Vec<usize> = samples.iter().map(|s| s.1).collect();
+    assert!(
+        fds.iter().all(|&n| n == fds[0]),
+        "file descriptors changed: {fds:?}"
+    );
+    eprintln!(
+        "soak {seconds} s: {opens} opens, {printed} printed, {lost} lost, {dumps} dumps, RSS {settled}..{peak} KiB, {} fds",
+        fds[0]
+    );
+}
