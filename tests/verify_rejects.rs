@@ -657,3 +657,55 @@ fn kconfig_externs_are_checked_for_type_name_and_the_board_config() {
         "{err}"
     );
 }
+
+/// An object stripped of its `.BTF` (clang without `-g`) or of its license section is refused by name,
+/// with what to add.
+#[test]
+fn object_without_btf_or_license_is_refused_naming_the_fix() {
+    let Some(data) = compile_bpfel(
+        "SEC(\"tracepoint/syscalls/sys_enter_getpid\") int on_getpid(void *ctx) { return 0; }\n",
+    ) else {
+        return;
+    };
+    let dir = tempdir();
+    let obj = dir.path().join("t.bpf.o");
+    std::fs::write(&obj, &data).expect("write");
+    let rules = || ObjectRules {
+        arch: Arch::X86_64,
+        kernel: KernelVersion::new(6, 1),
+    };
+    verify_object("t.bpf.o", &data, rules()).expect("the whole object verifies");
+    // clang's debug info refers to LICENSE, so that section is renamed rather than removed.
+    let strip: [(&[&str], &str, &str); 2] = [
+        (
+            &[
+                "--remove-section=.BTF",
+                "--remove-section=.BTF.ext",
+                "--remove-section=.rel.BTF",
+                "--remove-section=.rel.BTF.ext",
+            ],
+            "object has no .BTF section",
+            "-g",
+        ),
+        (
+            &["--rename-section=license=notice"],
+            "object has no license section",
+            "SEC(\"license\")",
+        ),
+    ];
+    for (args, want, fix) in strip {
+        let stripped = dir.path().join("stripped.bpf.o");
+        run_ok(
+            Command::new("llvm-objcopy-19")
+                .args(args)
+                .arg(&obj)
+                .arg(&stripped),
+        );
+        let bytes = std::fs::read(&stripped).expect("stripped object");
+        let err = verify_object("t.bpf.o", &bytes, rules())
+            .expect_err(want)
+            .to_string();
+        assert!(err.contains(want), "{err}");
+        assert!(err.contains(fix), "{err}");
+    }
+}

@@ -29,6 +29,14 @@ const FIXTURES: [&str; 13] = [
     "ert_kprobe",
 ];
 
+/// Held by the tests that load `ert_open`: one checks that none of its programs is left behind, which
+/// another test's run of the same object must not be taken for.
+static ERT_OPEN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn ert_open_lock() -> std::sync::MutexGuard<'static, ()> {
+    ERT_OPEN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn under_ci() -> bool {
     std::env::var("CI").as_deref() == Ok("true")
 }
@@ -325,6 +333,7 @@ fn refuses_unsupported_programs_and_lists_objects_without_the_kernel() {
 
 #[test]
 fn runs_probes_on_this_kernel() {
+    let _ert_open = ert_open_lock();
     const TEST: &str = "runs_probes_on_this_kernel";
     if !is_root() {
         return skip(TEST, "needs root for BPF (run the tests as root)");
@@ -997,6 +1006,7 @@ fn fentry_and_fexit_run_or_are_refused_with_the_reason() {
 
 #[test]
 fn check_reports_readiness_with_a_verdict() {
+    let _ert_open = ert_open_lock();
     const TEST: &str = "check_reports_readiness_with_a_verdict";
     if !is_root() {
         return skip(TEST, "needs root for BPF (run the tests as root)");
@@ -1487,6 +1497,7 @@ fn a_field_no_kernel_has_is_named_as_a_core_mismatch() {
 /// loader vetted objects; scripts/fuzz.sh's object_load target covers the same path at scale.)
 #[test]
 fn mutated_objects_are_refused_or_run_never_crash() {
+    let _ert_open = ert_open_lock();
     let test = "mutated_objects_are_refused_or_run_never_crash";
     let Some(dir) = fixtures(test) else { return };
     if !is_root() {
@@ -1554,6 +1565,7 @@ fn mutated_objects_are_refused_or_run_never_crash() {
 /// is named for what it is — not taken for a kernel without ring buffers, not for tracefs missing.
 #[test]
 fn missing_and_partial_privilege_are_named() {
+    let _ert_open = ert_open_lock();
     let test = "missing_and_partial_privilege_are_named";
     let Some(dir) = fixtures(test) else { return };
     if !is_root() {
@@ -1616,6 +1628,7 @@ fn missing_and_partial_privilege_are_named() {
 /// loads what was checked and never reads the file again.
 #[test]
 fn bundle_files_are_loaded_as_checked() {
+    let _ert_open = ert_open_lock();
     let test = "bundle_files_are_loaded_as_checked";
     let Some(dir) = fixtures(test) else { return };
     if !is_root() {
@@ -1676,4 +1689,77 @@ fn bundle_files_are_loaded_as_checked() {
     );
     assert_eq!(std::fs::read(&object).expect("read"), vec![0u8; 4096]);
     let _ = std::fs::remove_dir_all(&bundle);
+}
+
+/// SIGKILL gives ebpf-run no chance to detach: the kernel does it, since every attachment of a
+/// tracepoint program is held by a file descriptor of the process (docs/RELIABILITY.md: only tc
+/// filters attached through netlink outlive it).
+#[test]
+fn sigkill_leaves_nothing_attached() {
+    let test = "sigkill_leaves_nothing_attached";
+    let _ert_open = ert_open_lock();
+    let Some(dir) = fixtures(test) else { return };
+    if !is_root() {
+        skip(test, "loading BPF programs needs root");
+        return;
+    }
+    ensure_tracefs();
+    let mut running = spawn(&[
+        dir.join("ert_open.bpf.o").as_os_str(),
+        "--duration".as_ref(),
+        "60".as_ref(),
+    ]);
+    running.wait_attached();
+    assert!(bpftool_show("prog").contains("name ert_on_openat "));
+    let _ = running.child.kill();
+    let _ = running.child.wait();
+    // Freed once the last reference goes: deferred work in the kernel, so give it a moment.
+    let mut progs = bpftool_show("prog");
+    for _ in 0..60 {
+        if !progs.contains("name ert_on_openat ") {
+            break;
+        }
+        thread::sleep(Duration::from_millis(50));
+        progs = bpftool_show("prog");
+    }
+    assert!(
+        !progs.contains("name ert_on_openat "),
+        "left after SIGKILL:\n{progs}"
+    );
+}
+
+/// tracefs unmounted (in a private mount namespace): a tracepoint probe is refused at attach with the
+/// mount command, `--check` says tracefs is missing; nothing stays attached.
+#[test]
+fn tracefs_not_mounted_is_named_with_the_mount_command() {
+    let test = "tracefs_not_mounted_is_named_with_the_mount_command";
+    let _ert_open = ert_open_lock();
+    let Some(dir) = fixtures(test) else { return };
+    if !is_root() {
+        skip(test, "a private mount namespace needs root");
+        return;
+    }
+    let no_tracefs = "umount /sys/kernel/tracing 2>/dev/null; umount /sys/kernel/debug/tracing \
+                      2>/dev/null; exec \"$0\" \"$@\"";
+    let run = |extra: &[&str]| {
+        let out = Command::new("unshare")
+            .args(["-m", "--", "sh", "-c", no_tracefs])
+            .arg(env!("CARGO_BIN_EXE_ebpf-run"))
+            .arg(dir.join("ert_open.bpf.o"))
+            .args(extra)
+            .output()
+            .expect("unshare runs");
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    };
+    let (code, _, stderr) = run(&["--duration", "1"]);
+    assert_eq!(code, Some(4), "{stderr}");
+    assert!(stderr.contains("tracefs not found"), "{stderr}");
+    assert!(
+        stderr.contains("mount -t tracefs tracefs /sys/kernel/tracing"),
+        "{stderr}"
+    );
+    let (code, stdout, stderr) = run(&["--check"]);
+    assert_eq!(code, Some(5), "{stdout}{stderr}");
+    assert!(stdout.contains("tracefs"), "{stdout}");
+    assert!(!bpftool_show("prog").contains("name ert_on_openat "));
 }
