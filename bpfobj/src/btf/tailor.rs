@@ -14,7 +14,6 @@
 
 use super::{Btf, BtfError, CoreRelo, Kind, Reader, TYPE_HEADER, sections, tail_len, type_offsets};
 use crate::probe::sort_short;
-use std::collections::HashSet;
 
 /// `enum bpf_core_relo_kind` values with a target side.
 const FIELD_KINDS: std::ops::RangeInclusive<u32> = 0..=5;
@@ -207,6 +206,9 @@ struct Selection<'k, 'a> {
     keep: Vec<Keep>,
     /// (struct/union id, member index) pairs kept, in no order, possibly repeated.
     members: Vec<(u32, u16)>,
+    /// Types already searched for the member being looked up, by id, and which ones to reset.
+    searched: Vec<bool>,
+    touched: Vec<u32>,
 }
 
 impl Selection<'_, '_> {
@@ -252,20 +254,26 @@ impl Selection<'_, '_> {
         self.need(ty)
     }
 
-    /// Finds member `name` of struct/union `id` (searching anonymous members, as aya does), keeps the
-    /// path to it, and returns the member's type. `searched` holds the types already searched for
-    /// `name` without success: each is searched once, so anonymous members that repeat a type (or
-    /// refer back to it) cost their count, not their count to the power of the depth.
-    fn walk_member(
-        &mut self,
-        id: u32,
-        name: &[u8],
-        depth: u32,
-        searched: &mut HashSet<u32>,
-    ) -> Result<Option<u32>, BtfError> {
-        if depth > MAX_ANON_DEPTH || !searched.insert(id) {
-            return Ok(None);
+    /// [`Selection::walk_member`] from `id`, each type searched at most once.
+    fn find_member(&mut self, id: u32, name: &[u8]) -> Result<Option<u32>, BtfError> {
+        for t in self.touched.drain(..) {
+            if let Some(seen) = self.searched.get_mut(t as usize) {
+                *seen = false;
+            }
         }
+        self.walk_member(id, name, 0)
+    }
+
+    /// Finds member `name` of struct/union `id` (searching anonymous members, as aya does), keeps the
+    /// path to it, and returns the member's type. Each type is searched once per lookup (see
+    /// [`Selection::find_member`]), so anonymous members that repeat a type (or refer back to it)
+    /// cost their count, not their count to the power of the depth.
+    fn walk_member(&mut self, id: u32, name: &[u8], depth: u32) -> Result<Option<u32>, BtfError> {
+        match self.searched.get_mut(id as usize) {
+            Some(seen) if !*seen && depth <= MAX_ANON_DEPTH => *seen = true,
+            _ => return Ok(None),
+        }
+        self.touched.push(id);
         let h = self.kernel.header(id)?;
         if !matches!(h.kind, kind::STRUCT | kind::UNION) {
             return Ok(None);
@@ -275,7 +283,7 @@ impl Selection<'_, '_> {
             let member_name = self.kernel.name(name_off);
             if member_name.is_empty() {
                 let inner = self.kernel.resolve(ty)?;
-                if let Some(found) = self.walk_member(inner, name, depth + 1, searched)? {
+                if let Some(found) = self.walk_member(inner, name, depth + 1)? {
                     self.keep_member(id, index, ty)?;
                     return Ok(Some(found));
                 }
@@ -329,6 +337,8 @@ pub fn tailor(
         kernel,
         keep: vec![Keep::No; kernel.type_count()],
         members: Vec::new(),
+        searched: vec![false; kernel.type_count()],
+        touched: Vec::new(),
     };
     for r in &requests {
         for &k in &r.kinds {
@@ -426,7 +436,7 @@ fn walk(sel: &mut Selection<'_, '_>, candidate: u32, steps: &[Step]) -> Result<(
     let mut target = kernel_resolve_keep(sel, candidate)?;
     for step in steps {
         target = match step {
-            Step::Member(name) => match sel.walk_member(target, name, 0, &mut HashSet::new())? {
+            Step::Member(name) => match sel.find_member(target, name)? {
                 Some(ty) => ty,
                 None => return Ok(()),
             },
@@ -648,6 +658,8 @@ mod tests {
             kernel: &raw,
             keep: vec![Keep::No; raw.type_count()],
             members: Vec::new(),
+            searched: vec![false; raw.type_count()],
+            touched: Vec::new(),
         };
         sel.need(3).expect("need");
         walk(&mut sel, 2, &[Step::Member(b"b".to_vec())]).expect("walk");
