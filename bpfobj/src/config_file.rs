@@ -26,8 +26,11 @@ fn gunzip(data: &[u8]) -> Result<Vec<u8>, String> {
     };
     let mut at = 10;
     if flags & FEXTRA != 0 {
-        let len = data.get(at..at + 2).ok_or_else(bad)?;
-        at += 2 + usize::from(u16::from_le_bytes([len[0], len[1]]));
+        let len: &[u8; 2] = data
+            .get(at..)
+            .and_then(|rest| rest.first_chunk())
+            .ok_or_else(bad)?;
+        at += 2 + usize::from(u16::from_le_bytes(*len));
     }
     for flag in [FNAME, FCOMMENT] {
         if flags & flag != 0 {

@@ -27,10 +27,10 @@ const INT_BOOL: u8 = 4;
 
 /// Appends `bytes` as lower-case hex.
 pub fn write_hex(out: &mut String, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     for &b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 15)] as char);
+        for nibble in [b >> 4, b & 15] {
+            out.push(char::from_digit(u32::from(nibble), 16).unwrap_or('?'));
+        }
     }
 }
 
@@ -467,8 +467,8 @@ impl<'a> Decoder<'a> {
 
     fn array(&self, out: &mut String, elem: u32, nelems: u32, bytes: &[u8], depth: u32) {
         if self.is_char(elem) {
-            let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-            return self.string(out, &bytes[..end]);
+            let text = bytes.split(|&b| b == 0).next().unwrap_or_default();
+            return self.string(out, text);
         }
         let size = self.btf.size_of(elem).unwrap_or(0);
         out.push('[');
@@ -719,8 +719,8 @@ impl TextPlan {
                 out.push_str(if v != 0 { "true" } else { "false" });
             }
             How::Chars => {
-                let end = value.iter().position(|&b| b == 0).unwrap_or(value.len());
-                decoder.string(out, &value[..end]);
+                let text = value.split(|&b| b == 0).next().unwrap_or_default();
+                decoder.string(out, text);
             }
             How::Value(ty) => {
                 decoder.budget.set(MAX_NODES);
@@ -783,7 +783,7 @@ pub fn write_inet_addr(out: &mut String, addr: &[u8; 16]) {
     }
     let groups: Vec<u16> = addr
         .chunks_exact(2)
-        .map(|g| u16::from(g[0]) << 8 | u16::from(g[1]))
+        .map(|g| g.iter().fold(0u16, |group, &b| group << 8 | u16::from(b)))
         .collect();
     // The longest run of zero groups (first one on a tie), if at least two long.
     let (mut best, mut run_start, mut run) = ((0, 0), 0, 0);
@@ -801,12 +801,11 @@ pub fn write_inet_addr(out: &mut String, addr: &[u8; 16]) {
         }
     }
     let hex = |out: &mut String, g: u16| {
-        let digits = b"0123456789abcdef";
         let mut started = false;
         for shift in [12, 8, 4, 0] {
             let d = (g >> shift) & 0xf;
             if d != 0 || started || shift == 0 {
-                out.push(digits[d as usize] as char);
+                out.push(char::from_digit(u32::from(d), 16).unwrap_or('?'));
                 started = true;
             }
         }
@@ -821,24 +820,26 @@ pub fn write_inet_addr(out: &mut String, addr: &[u8; 16]) {
         if i > 0 && !out.ends_with(':') {
             out.push(':');
         }
-        hex(out, groups[i]);
+        hex(out, groups.get(i).copied().unwrap_or(0));
         i += 1;
     }
 }
 
 /// Appends `v` in decimal: the hot path of every event line, cheaper than `core::fmt`.
 pub fn push_decimal(out: &mut String, mut v: u64) {
+    // u64::MAX has 20 digits; they are filled from the right.
     let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (v % 10) as u8;
+    let mut used = 0;
+    for slot in digits.iter_mut().rev() {
+        *slot = b'0' + (v % 10) as u8;
+        used += 1;
         v /= 10;
         if v == 0 {
             break;
         }
     }
-    out.extend(digits[at..].iter().map(|&d| char::from(d)));
+    let first = digits.len() - used;
+    out.extend(digits.iter().skip(first).map(|&d| char::from(d)));
 }
 
 /// Appends a float with up to six decimals (`-1.5`, `0.000001`), by integer arithmetic: core's float

@@ -42,16 +42,12 @@ impl Image {
             .checked_add(len)
             .and_then(|end| self.bytes.get(at..end))
             .ok_or("the ELF file is truncated")?;
-        let mut v = 0u64;
-        for i in 0..len {
-            let byte = if self.big_endian {
-                b[i]
-            } else {
-                b[len - 1 - i]
-            };
-            v = v << 8 | u64::from(byte);
-        }
-        Ok(v)
+        let push = |v: u64, &byte: &u8| v << 8 | u64::from(byte);
+        Ok(if self.big_endian {
+            b.iter().fold(0, push)
+        } else {
+            b.iter().rev().fold(0, push)
+        })
     }
 
     fn put(&mut self, at: usize, len: usize, value: u64) -> Result<(), String> {
@@ -98,7 +94,12 @@ pub fn add_data_section(
         return Err("the ELF file has too many sections to add one".into());
     }
     let table_len = shnum * SHDR;
-    let mut headers = img.bytes[shoff..shoff + table_len].to_vec();
+    // `open` checked that the table lies inside the file.
+    let mut headers = img
+        .bytes
+        .get(shoff..shoff + table_len)
+        .unwrap_or_default()
+        .to_vec();
     let header = |i: usize| shoff + i * SHDR;
 
     // Symbols first, in place: every definition must name an undefined symbol.
@@ -122,14 +123,15 @@ pub fn add_data_section(
                 undefined
                     && name_at.is_some_and(|n| {
                         n < str_size && {
-                            let tail = &img.bytes[str_off + n..str_off + str_size];
-                            tail.split(|&b| b == 0).next() == Some(def.name.as_bytes())
+                            let tail = img.bytes.get(str_off + n..str_off + str_size);
+                            tail.unwrap_or_default().split(|&b| b == 0).next()
+                                == Some(def.name.as_bytes())
                         }
                     })
             })
             .ok_or_else(|| format!("the object has no undefined symbol `{}`", def.name))?;
-        let bind = img.bytes[at + 4] >> 4;
-        img.bytes[at + 4] = bind << 4 | STT_OBJECT;
+        let bind = img.get(at + 4, 1)? >> 4;
+        img.put(at + 4, 1, bind << 4 | u64::from(STT_OBJECT))?;
         img.put(at + 6, 2, new_index)?;
         img.put(at + 8, 8, def.offset)?;
         img.put(at + 16, 8, def.size)?;
@@ -176,7 +178,10 @@ pub fn replace_section(elf: &[u8], name: &str, data: &[u8]) -> Result<Vec<u8>, S
             img.get(h, 4).is_ok_and(|n| {
                 let n = n as usize;
                 n < names_size
-                    && img.bytes[names_off + n..names_off + names_size]
+                    && img
+                        .bytes
+                        .get(names_off + n..names_off + names_size)
+                        .unwrap_or_default()
                         .split(|&b| b == 0)
                         .next()
                         == Some(name.as_bytes())

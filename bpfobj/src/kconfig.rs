@@ -154,7 +154,10 @@ pub fn encode(
     };
     let int = |v: u64, size: usize| {
         let bytes = v.to_be_bytes();
-        let mut out = bytes[8 - size..].to_vec();
+        let mut out = bytes
+            .get(8usize.saturating_sub(size)..)
+            .unwrap_or_default()
+            .to_vec();
         if !big_endian {
             out.reverse();
         }
@@ -194,20 +197,25 @@ pub fn encode(
                 })?;
             let mut out = vec![0u8; len];
             let keep = text.len().min(len.saturating_sub(1));
-            out[..keep].copy_from_slice(&text.as_bytes()[..keep]);
+            for (slot, &b) in out.iter_mut().zip(text.as_bytes().iter().take(keep)) {
+                *slot = b;
+            }
             Ok(out)
         }
         (ExternType::Int { size, signed }, _) => {
             let (negative, magnitude) = parse_number(raw)
                 .ok_or_else(|| format!("{name} is `{raw}`, not a number for an integer extern"))?;
             let bits = size as u32 * 8;
-            let fits = match (signed, negative) {
-                (false, true) => false,
-                (false, false) => bits == 64 || magnitude < 1u64 << bits,
-                (true, false) => magnitude < 1u64 << (bits - 1),
-                (true, true) => magnitude <= 1u64 << (bits - 1),
-            };
-            if !fits || !matches!(size, 1 | 2 | 4 | 8) {
+            // 2^bits and 2^(bits - 1), for the sizes an extern can have (1, 2, 4 or 8 bytes).
+            let limit = |bits: u32| 1u64.checked_shl(bits).unwrap_or(0).wrapping_sub(1);
+            let fits = matches!(size, 1 | 2 | 4 | 8)
+                && match (signed, negative) {
+                    (false, true) => false,
+                    (false, false) => magnitude <= limit(bits),
+                    (true, false) => magnitude <= limit(bits - 1),
+                    (true, true) => magnitude <= limit(bits - 1) + 1,
+                };
+            if !fits {
                 return Err(format!(
                     "{name} is {raw}, which does not fit the extern's {}{bits}-bit type",
                     if signed { "signed " } else { "unsigned " }
@@ -569,6 +577,21 @@ CONFIG_HZ=300
             Ok(vec![15]),
             "octal"
         );
+        // The edges of the widest types, and a size no extern has.
+        assert_eq!(
+            encode("X", int(8), Some("18446744073709551615"), false, false),
+            Ok(vec![0xff; 8])
+        );
+        let signed64 = ExternType::Int {
+            size: 8,
+            signed: true,
+        };
+        assert_eq!(
+            encode("X", signed64, Some("-9223372036854775808"), false, false),
+            Ok(i64::MIN.to_le_bytes().to_vec())
+        );
+        assert!(encode("X", signed64, Some("9223372036854775808"), false, false).is_err());
+        assert!(encode("X", int(16), Some("1"), false, false).is_err());
     }
 
     #[test]

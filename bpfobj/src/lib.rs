@@ -3,6 +3,22 @@
 //! BTF in either byte order, whether CO-RE relocations need kernel BTF, and decoding typed bytes to text.
 //! No syscalls and no kernel access here; small on purpose, since it ships inside `ebpf-run`.
 
+// Every parser here reads outside input (objects, BTF, manifests, tar headers, kernel files) and
+// runs as root inside ebpf-run: an index, `expect` or `panic!` that input can reach is a crash, so
+// each is an error outside tests. Exceptions carry an `#[allow]` with the reason beside them.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::expect_used,
+        clippy::unwrap_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
 pub mod btf;
 pub mod config_file;
 pub mod decode;

@@ -71,7 +71,7 @@ fn is_bpf_machine(elf: &[u8], little_endian: bool) -> bool {
 pub fn sort_short<T>(v: &mut [T], less: impl Fn(&T, &T) -> bool) {
     for i in 1..v.len() {
         let mut j = i;
-        while j > 0 && less(&v[j], &v[j - 1]) {
+        while j > 0 && matches!((v.get(j), v.get(j - 1)), (Some(a), Some(b)) if less(a, b)) {
             v.swap(j, j - 1);
             j -= 1;
         }

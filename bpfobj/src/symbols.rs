@@ -60,7 +60,7 @@ impl SymbolTable {
             .syms
             .partition_point(|(a, _, _)| *a <= addr)
             .checked_sub(1)?;
-        let (start, end, name) = &self.syms[at];
+        let (start, end, name) = self.syms.get(at)?;
         (addr < *end).then_some((*start, *end, name.as_str()))
     }
 

@@ -634,22 +634,26 @@ pub fn attach_programs(
     let mut attached = vec![false; plan.len()];
     let mut skipped = Vec::new();
     // Primaries first, so each fallback knows whether it is needed.
-    let mut order: Vec<usize> = (0..plan.len()).filter(|&i| twins[i].is_none()).collect();
-    order.extend((0..plan.len()).filter(|&i| twins[i].is_some()));
-    for i in order {
-        if twins[i].is_some_and(|primary| attached[primary]) {
+    let (primaries, fallbacks): (Vec<_>, Vec<_>) =
+        twins.iter().enumerate().partition(|(_, t)| t.is_none());
+    for (i, twin) in primaries.into_iter().chain(fallbacks) {
+        let (Some(program), false) = (
+            plan.get(i),
+            twin.is_some_and(|p| attached.get(p) == Some(&true)),
+        ) else {
             continue;
-        }
-        match attach_program(probe, ebpf, &plan[i], keep) {
-            Ok(()) => attached[i] = true,
+        };
+        match attach_program(probe, ebpf, program, keep) {
+            Ok(()) => {
+                if let Some(done) = attached.get_mut(i) {
+                    *done = true;
+                }
+            }
             Err(why) => skipped.push(Skipped { why }),
         }
     }
-    let mut index = 0;
-    plan.retain(|_| {
-        index += 1;
-        attached[index - 1]
-    });
+    let mut still = attached.into_iter();
+    plan.retain(|_| still.next().unwrap_or(false));
     if plan.is_empty() {
         if let Some(first) = skipped.into_iter().next() {
             return Err(first.why);

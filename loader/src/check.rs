@@ -101,7 +101,11 @@ impl Report {
     /// Whether probe `i` can run here: no requirement of the whole object failed and one of its
     /// programs has all it needs.
     fn runs(&self, i: usize) -> bool {
-        !self.probe_blocked[i] && self.program_blocked[i].iter().any(|b| !b)
+        self.probe_blocked.get(i) == Some(&false)
+            && self
+                .program_blocked
+                .get(i)
+                .is_some_and(|p| p.iter().any(|b| !b))
     }
 }
 
@@ -229,7 +233,9 @@ pub fn check(
         .filter(|p| p.core)
         .map(|p| p.name.as_str())
         .collect();
-    let core_idx: Vec<usize> = all().filter(|&i| probes[i].core).collect();
+    let core_idx: Vec<usize> = all()
+        .filter(|&i| probes.get(i).is_some_and(|p| p.core))
+        .collect();
     let vet = |path: &Path| {
         read(path)
             .map_err(|e| e.to_string())
@@ -352,8 +358,11 @@ pub fn check(
                 Some((k, v, n)) => match sys::probe_map_type(t, k, v, n) {
                     Ok(()) => r.line("ok", &what, &format!("created ({})", p.name)),
                     Err(e) => {
-                        let who =
-                            all().filter(|&i| probes[i].maps.iter().any(|m| m.map_type == Some(t)));
+                        let who = all().filter(|&i| {
+                            probes
+                                .get(i)
+                                .is_some_and(|p| p.maps.iter().any(|m| m.map_type == Some(t)))
+                        });
                         r.fail(&what, &format!("{e} ({})", p.name), who.collect::<Vec<_>>())
                     }
                 },
@@ -453,11 +462,14 @@ pub fn check(
 
     // 8. Per probe: which can run here (all of it, or the programs that have what they need, the
     // others skipped as a run skips them), and why not the others.
-    let runnable: Vec<&str> = all()
-        .filter(|&i| r.runs(i))
-        .map(|i| probes[i].name.as_str())
+    let runnable: Vec<&str> = probes
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| r.runs(i))
+        .map(|(_, p)| p.name.as_str())
         .collect();
-    let partial = all().any(|i| r.runs(i) && !r.blocked[i].is_empty());
+    let blocked_by = |i: usize| r.blocked.get(i).map_or(&[][..], Vec::as_slice);
+    let partial = all().any(|i| r.runs(i) && !blocked_by(i).is_empty());
     if (probes.len() > 1 || partial) && !r.failed.is_empty() {
         r.text.push_str(&format!(
             "  can run: {}\n",
@@ -468,10 +480,10 @@ pub fn check(
             }
         ));
         for (i, p) in probes.iter().enumerate() {
-            if r.blocked[i].is_empty() {
+            let needs = blocked_by(i).join(", ");
+            if needs.is_empty() {
                 continue;
             }
-            let needs = r.blocked[i].join(", ");
             if r.runs(i) {
                 r.text.push_str(&format!(
                     "  can run in part: {}: its programs that need {needs} are skipped\n",

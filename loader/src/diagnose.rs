@@ -59,7 +59,9 @@ pub fn load_failure(probe: &str, p: &PlannedProgram, e: ProgramError) -> Failure
     };
     let mut f = Failure::new(Exit::Load, format!("{subject}: {verdict}: {io_error}"));
     if !lines.is_empty() {
-        let tail = &lines[lines.len().saturating_sub(LOG_TAIL)..];
+        let tail = lines
+            .get(lines.len().saturating_sub(LOG_TAIL)..)
+            .unwrap_or_default();
         f.details
             .push(format!("verifier log (last {} lines):", tail.len()));
         f.details.extend(tail.iter().map(|l| format!("  {l}")));

@@ -116,12 +116,14 @@ fn sum_members(
             .chunks(stride.max(1))
             .filter_map(|cpu| read_uint(cpu.get(off..off + len)?, big))
             .fold(0u64, u64::wrapping_add);
-        let bytes = if big {
-            total.to_be_bytes()[8 - len..].to_vec()
-        } else {
-            total.to_le_bytes()[..len].to_vec()
-        };
-        if let Some(dst) = out.get_mut(off..off + len) {
+        let mut bytes: Vec<u8> = total.to_le_bytes().iter().take(len).copied().collect();
+        if big {
+            bytes.reverse();
+        }
+        if let Some(dst) = out
+            .get_mut(off..off + len)
+            .filter(|d| d.len() == bytes.len())
+        {
             dst.copy_from_slice(&bytes);
         }
     }
@@ -586,7 +588,7 @@ fn per_cpu_values(
         out.push('{');
     }
     for (cpu, slot) in value.chunks(stride).enumerate() {
-        let slot = &slot[..size.min(slot.len())];
+        let slot = slot.get(..size).unwrap_or(slot);
         if slot.iter().all(|&b| b == 0) {
             continue;
         }

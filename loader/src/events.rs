@@ -103,7 +103,9 @@ impl Columns {
         if self.widths.len() <= column {
             self.widths.resize(column + 1, 0);
         }
-        let width = &mut self.widths[column];
+        let Some(width) = self.widths.get_mut(column) else {
+            return;
+        };
         *width = (*width).max(len.min(MAX_COLUMN));
         for _ in 0..=*width - len.min(*width) {
             out.push(' ');

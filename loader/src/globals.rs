@@ -97,8 +97,8 @@ pub fn read_string(probe: &ProbeObject, name: &str) -> Option<String> {
     let elf = ElfFile64::<Endianness>::parse(&*probe.data).ok()?;
     let at = file_offset(&elf, &global, size)?;
     let bytes = probe.data.get(at..at + size)?;
-    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    String::from_utf8(bytes[..end].to_vec()).ok()
+    let text = bytes.split(|&b| b == 0).next().unwrap_or_default();
+    String::from_utf8(text.to_vec()).ok()
 }
 
 /// Writes each setting's bytes into the object's own `.rodata` data, which aya copies into the
@@ -158,7 +158,7 @@ fn parse_int(text: &str) -> Option<i128> {
 /// Writes the low `size` bytes of `v` in the object's byte order.
 fn int_bytes(v: i128, size: usize, big_endian: bool) -> Vec<u8> {
     let le = (v as u64).to_le_bytes();
-    let mut b = le[..size.min(8)].to_vec();
+    let mut b: Vec<u8> = le.iter().take(size).copied().collect();
     if big_endian {
         b.reverse();
     }
@@ -276,9 +276,12 @@ pub fn resolve(
             if only.is_some_and(|o| o != i) {
                 continue;
             }
-            let (Some(btf), Some(global)) =
-                (&probe.btf, per_probe[i].iter().find(|g| g.name == *name))
-            else {
+            let mine = per_probe.get(i).map_or(&[][..], Vec::as_slice);
+            let (Some(btf), Some(global), Some(settings)) = (
+                &probe.btf,
+                mine.iter().find(|g| g.name == *name),
+                out.get_mut(i),
+            ) else {
                 continue;
             };
             found = true;
@@ -294,8 +297,8 @@ pub fn resolve(
                     &per_probe,
                 )
             })?;
-            out[i].retain(|s| s.global.name != *name);
-            out[i].push(Setting {
+            settings.retain(|s| s.global.name != *name);
+            settings.push(Setting {
                 global: global.clone(),
                 bytes,
             });

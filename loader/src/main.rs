@@ -4,6 +4,21 @@
 //! events and map contents decoded through the objects' own BTF, and detaches on Ctrl-C or `--duration`.
 //! It learns everything from the objects themselves, so loose `.bpf.o` files work the same as a bundle.
 
+// ebpf-run runs as root on whatever it is handed: an index, `expect` or `panic!` that input can
+// reach is a crash, so each is an error outside tests (the same lints as the parser crates).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::expect_used,
+        clippy::unwrap_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
 mod args;
 mod attach;
 mod bundle;

@@ -63,7 +63,9 @@ fn read_probes(opts: &Options) -> Result<(Vec<ProbeObject>, Bundle, ToolArgs), F
         let mine = tool.sets.get(i).cloned().unwrap_or_default();
         match unique.iter().position(|u| u.path == p.path) {
             Some(at) => {
-                sets[at].extend(mine);
+                if let Some(set) = sets.get_mut(at) {
+                    set.extend(mine);
+                }
                 if tool.help == Some(i) {
                     tool.help = Some(at);
                 }
@@ -370,8 +372,7 @@ fn merge_tool_timing(opts: &Options, tool: &ToolArgs) -> Result<Options, Failure
 /// Runs the probes until SIGINT/SIGTERM or `--duration`, printing events, then dumps maps and detaches.
 pub fn run(opts: &Options) -> Result<(), Failure> {
     let (mut probes, bundle, tool) = read_probes(opts)?;
-    if let Some(i) = tool.help {
-        let p = &probes[i];
+    if let Some(p) = tool.help.and_then(|i| probes.get(i)) {
         let options = p
             .btf
             .as_ref()

@@ -111,8 +111,7 @@ impl StackKey {
         let Some(bytes) = self.comm.and_then(|(off, len)| key.get(off..off + len)) else {
             return b"[unknown]";
         };
-        let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-        &bytes[..end]
+        bytes.split(|&b| b == 0).next().unwrap_or_default()
     }
 }
 
@@ -182,14 +181,13 @@ fn process_file(pid: u32, path: &str) -> String {
 
 impl UserNames {
     fn mappings(&mut self, pid: u32) -> &[Mapping] {
-        let at = match self.maps.iter().position(|(p, _)| *p == pid) {
-            Some(at) => at,
-            None => {
-                self.maps.push((pid, process_maps(pid)));
-                self.maps.len() - 1
-            }
-        };
-        &self.maps[at].1
+        if !self.maps.iter().any(|(p, _)| *p == pid) {
+            self.maps.push((pid, process_maps(pid)));
+        }
+        self.maps
+            .iter()
+            .find(|(p, _)| *p == pid)
+            .map_or(&[], |(_, maps)| maps.as_slice())
     }
 
     fn name(&mut self, pid: u32, ip: u64) -> String {
@@ -197,9 +195,8 @@ impl UserNames {
             return "[unknown]".into();
         };
         let offset = m.file_offset(ip).unwrap_or(0);
-        let at = match self.files.iter().position(|(p, _)| *p == m.path) {
-            Some(at) => at,
-            None => {
+        if !self.files.iter().any(|(p, _)| *p == m.path) {
+            {
                 let file = process_file(pid, &m.path);
                 let small = std::fs::metadata(&file).is_ok_and(|md| md.len() <= MAX_SYMBOL_FILE);
                 let syms = small
@@ -208,12 +205,11 @@ impl UserNames {
                     .and_then(|data| ElfSymbols::parse::<OwnHeader>(&data).ok())
                     .filter(|s| !s.is_empty());
                 self.files.push((m.path.clone(), syms));
-                self.files.len() - 1
             }
-        };
-        match self.files[at]
-            .1
-            .as_ref()
+        }
+        let syms = self.files.iter().find(|(p, _)| *p == m.path);
+        match syms
+            .and_then(|(_, s)| s.as_ref())
             .and_then(|s| s.at_file_offset(offset))
         {
             Some((name, _)) => name.to_owned(),

@@ -771,8 +771,11 @@ fn clsact(ifindex: u32, add: bool) -> io::Result<()> {
     if got < 0 {
         return Err(io::Error::last_os_error());
     }
-    let word = |at: usize| answer.get(at..at + 4).map(|b| [b[0], b[1], b[2], b[3]]);
-    let kind = answer.get(4..6).map(|b| u16::from_ne_bytes([b[0], b[1]]));
+    let word = |at: usize| answer.get(at..).and_then(|b| b.first_chunk::<4>()).copied();
+    let kind = answer
+        .get(4..)
+        .and_then(|b| b.first_chunk::<2>())
+        .map(|b| u16::from_ne_bytes(*b));
     match (kind, word(16).map(i32::from_ne_bytes)) {
         (Some(k), Some(0)) if k == libc::NLMSG_ERROR as u16 => Ok(()),
         (Some(k), Some(e)) if k == libc::NLMSG_ERROR as u16 => {

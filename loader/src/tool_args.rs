@@ -56,9 +56,8 @@ pub fn split<E: From<UsageError>>(
         };
         let s = text.to_string_lossy();
         if let Some((flag, want)) = pending.take() {
-            let idx = targets.len() - 1;
             match want {
-                Pending::Global(global) => args.sets[idx].push((global, s.into_owned())),
+                Pending::Global(global) => push_last(&mut args.sets, (global, s.into_owned())),
                 Pending::Duration => args.duration_secs = Some(whole(&flag, &s)?),
                 Pending::Interval => args.interval_secs = Some(positive(&flag, &s)?),
             }
@@ -72,7 +71,7 @@ pub fn split<E: From<UsageError>>(
                 ))
                 .into());
             };
-            let idx = targets.len() - 1;
+            let idx = targets.len().saturating_sub(1);
             if s == "-h" || s == "--help" {
                 args.help.get_or_insert(idx);
                 continue;
@@ -80,11 +79,11 @@ pub fn split<E: From<UsageError>>(
             let (flag, attached) = split_attached(&s, options);
             if let Some(o) = options.iter().find(|o| o.flag == flag) {
                 match (&o.value, attached) {
-                    (None, None) => args.sets[idx].push((o.global.clone(), "1".into())),
+                    (None, None) => push_last(&mut args.sets, (o.global.clone(), "1".into())),
                     (None, Some(_)) => {
                         return Err(UsageError(format!("{tool}: {flag} takes no value")).into());
                     }
-                    (Some(_), Some(v)) => args.sets[idx].push((o.global.clone(), v)),
+                    (Some(_), Some(v)) => push_last(&mut args.sets, (o.global.clone(), v)),
                     (Some(_), None) => {
                         pending =
                             Some((format!("{tool} {flag}"), Pending::Global(o.global.clone())))
@@ -119,7 +118,7 @@ pub fn split<E: From<UsageError>>(
                 .filter(|o| o.is_positional())
                 .nth(positionals)
         {
-            args.sets[targets.len() - 1].push((o.global.clone(), s.into_owned()));
+            push_last(&mut args.sets, (o.global.clone(), s.into_owned()));
             positionals += 1;
             continue;
         }
@@ -199,6 +198,13 @@ fn summary(options: &[ToolOption]) -> String {
         }
     }
     parts.join(", ")
+}
+
+/// Adds a setting to the latest target's list (`sets` grows with the targets, one list each).
+fn push_last(sets: &mut [Vec<(String, String)>], setting: (String, String)) {
+    if let Some(last) = sets.last_mut() {
+        last.push(setting);
+    }
 }
 
 /// The `-h` text of a tool: its options with their help and the global each sets, then the generic

@@ -100,34 +100,46 @@ fn header(name: &str, size: Option<usize>, mtime: u64) -> Result<[u8; BLOCK], St
             .ok_or_else(|| format!("path `{name}` is too long for a ustar archive"))?;
         (&name[..cut], &name[cut + 1..])
     };
-    h[..rest.len()].copy_from_slice(rest.as_bytes());
+    put(&mut h, 0, rest.as_bytes())?;
     let octal = |h: &mut [u8; BLOCK], at: usize, width: usize, value: u64| {
-        let text = format!("{value:0w$o}", w = width - 1);
-        h[at..at + width - 1].copy_from_slice(text.as_bytes());
+        put(h, at, format!("{value:0w$o}", w = width - 1).as_bytes())
     };
-    octal(&mut h, 100, 8, if size.is_some() { 0o644 } else { 0o755 });
-    octal(&mut h, 108, 8, 0);
-    octal(&mut h, 116, 8, 0);
-    octal(&mut h, 124, 12, size.unwrap_or(0) as u64);
-    octal(&mut h, 136, 12, mtime);
+    octal(&mut h, 100, 8, if size.is_some() { 0o644 } else { 0o755 })?;
+    octal(&mut h, 108, 8, 0)?;
+    octal(&mut h, 116, 8, 0)?;
+    octal(&mut h, 124, 12, size.unwrap_or(0) as u64)?;
+    octal(&mut h, 136, 12, mtime)?;
     h[156] = if size.is_some() { b'0' } else { b'5' };
-    h[257..263].copy_from_slice(b"ustar\0");
-    h[263..265].copy_from_slice(b"00");
-    h[345..345 + prefix.len()].copy_from_slice(prefix.as_bytes());
-    h[148..156].fill(b' ');
+    put(&mut h, 257, b"ustar\0")?;
+    put(&mut h, 263, b"00")?;
+    put(&mut h, 345, prefix.as_bytes())?;
+    put(&mut h, 148, b"        ")?;
     let sum: u64 = h.iter().map(|&b| u64::from(b)).sum();
-    octal(&mut h, 148, 7, sum);
+    octal(&mut h, 148, 7, sum)?;
     h[155] = b' ';
     Ok(h)
+}
+
+/// Writes `bytes` into the header at `at`; a value too long for its field is an error.
+fn put(h: &mut [u8; BLOCK], at: usize, bytes: &[u8]) -> Result<(), String> {
+    h.get_mut(at..at + bytes.len())
+        .ok_or_else(|| {
+            format!(
+                "`{}` does not fit a ustar header",
+                String::from_utf8_lossy(bytes)
+            )
+        })?
+        .copy_from_slice(bytes);
+    Ok(())
 }
 
 /// Where an ELF file's section header table ends (from its first 64 bytes): the end of a linked,
 /// stripped executable, so bytes beyond it without a trailer are a truncated single-file executable.
 pub fn elf_end(h: &[u8]) -> Option<u64> {
-    if h.len() < 64 || h[..4] != *b"\x7fELF" {
+    if h.len() < 64 || !h.starts_with(b"\x7fELF") {
         return None;
     }
-    let little = h[5] == 1;
+    let little = h.get(5) == Some(&1);
     let n = |at: usize, len: usize| {
         let b = h.get(at..at + len)?;
         Some(b.iter().enumerate().fold(0u64, |acc, (i, &x)| {
@@ -136,12 +148,12 @@ pub fn elf_end(h: &[u8]) -> Option<u64> {
         }))
     };
     // (e_shoff, e_shentsize, e_shnum) for ELF32 and ELF64.
-    let (off, size, num) = match h[4] {
+    let (off, size, num) = match h.get(4)? {
         1 => (n(32, 4)?, n(46, 2)?, n(48, 2)?),
         2 => (n(40, 8)?, n(58, 2)?, n(60, 2)?),
         _ => return None,
     };
-    off.checked_add(size * num)
+    off.checked_add(size.checked_mul(num)?)
 }
 
 /// The two parts of a single-file executable before its trailer.
@@ -164,27 +176,30 @@ pub fn truncated(extra: u64) -> String {
 /// ELF; `Err`: it has a trailer that does not describe the file, or bytes after its ELF and no trailer
 /// (truncated or damaged).
 pub fn split(file: &[u8]) -> Result<Option<Parts<'_>>, String> {
-    let trailer_at = file.len().checked_sub(TRAILER_LEN);
-    let Some(body_len) = trailer_at.filter(|&at| &file[at + 16..] == MAGIC) else {
+    let body_len = file.len().checked_sub(TRAILER_LEN);
+    let trailer = body_len.and_then(|at| file.get(at..));
+    let (Some(body_len), Some(trailer)) = (body_len, trailer.filter(|t| t.ends_with(MAGIC))) else {
         return match elf_end(file) {
             Some(end) if file.len() as u64 > end => Err(truncated(file.len() as u64 - end)),
             _ => Ok(None),
         };
     };
-    let trailer = &file[body_len..];
     let word = |at: usize| {
         let mut b = [0u8; 8];
-        b.copy_from_slice(&trailer[at..at + 8]);
+        b.copy_from_slice(trailer.get(at..at + 8).unwrap_or(&[0; 8]));
         u64::from_le_bytes(b)
     };
     let (loader_len, payload_len) = (word(0), word(8));
-    if loader_len.checked_add(payload_len) != Some(body_len as u64) {
+    let body = file.get(..body_len).unwrap_or_default();
+    let loader_len = usize::try_from(loader_len).ok().filter(|&l| l <= body_len);
+    let Some(loader_len) = loader_len.filter(|&l| (body_len - l) as u64 == payload_len) else {
         return Err(format!(
-            "the trailer says {loader_len} + {payload_len} bytes, but {body_len} precede it \
-             (the file is truncated or was altered)"
+            "the trailer says {} + {payload_len} bytes, but {body_len} precede it \
+             (the file is truncated or was altered)",
+            word(0)
         ));
-    }
-    let (loader, payload) = file[..body_len].split_at(loader_len as usize);
+    };
+    let (loader, payload) = body.split_at(loader_len);
     Ok(Some(Parts { loader, payload }))
 }
 
@@ -194,15 +209,16 @@ pub fn unpack(payload: &[u8]) -> Result<Embedded, String> {
     let mut files = BTreeMap::new();
     let mut at = 0;
     loop {
-        let h = payload
-            .get(at..at + BLOCK)
+        let h: &[u8; BLOCK] = payload
+            .get(at..)
+            .and_then(|rest| rest.first_chunk())
             .ok_or("the archive ends without its end marker")?;
         if h.iter().all(|&b| b == 0) {
             break;
         }
         let field = |from: usize, len: usize| {
-            let f = &h[from..from + len];
-            &f[..f.iter().position(|&b| b == 0).unwrap_or(len)]
+            let f = h.get(from..from + len).unwrap_or_default();
+            f.split(|&b| b == 0).next().unwrap_or_default()
         };
         let stored: u64 = h
             .iter()
@@ -243,8 +259,9 @@ pub fn unpack(payload: &[u8]) -> Result<Embedded, String> {
         match h[156] {
             b'5' => {}
             b'0' | 0 if !rest.is_empty() => {
-                let data = payload
-                    .get(data_at..data_at + size)
+                let data = data_at
+                    .checked_add(size)
+                    .and_then(|end| payload.get(data_at..end))
                     .ok_or_else(|| format!("entry `{path}` runs past the end of the archive"))?;
                 if files.insert(rest.to_owned(), data.to_vec()).is_some() {
                     return Err(format!("entry `{path}` appears twice"));
@@ -257,7 +274,10 @@ pub fn unpack(payload: &[u8]) -> Result<Embedded, String> {
                 ));
             }
         }
-        at = data_at + size.next_multiple_of(BLOCK);
+        at = size
+            .checked_next_multiple_of(BLOCK)
+            .and_then(|padded| data_at.checked_add(padded))
+            .ok_or_else(|| format!("entry `{path}` runs past the end of the archive"))?;
     }
     let stem = stem.ok_or("the archive is empty")?;
     Ok(Embedded { stem, files })
@@ -274,8 +294,7 @@ pub fn sha256_hex(data: &[u8]) -> String {
     let digest = Sha256::digest(data);
     let mut out = String::with_capacity(64);
     for b in digest {
-        out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
-        out.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
+        out.push_str(&format!("{b:02x}"));
     }
     out
 }

@@ -125,8 +125,13 @@ impl Reader<'_> {
         hit
     }
 
+    /// The text not read yet.
+    fn rest(&self) -> &[u8] {
+        self.text.get(self.at..).unwrap_or_default()
+    }
+
     fn literal(&mut self, word: &'static [u8], value: Json) -> Result<Json, JsonError> {
-        if self.text[self.at..].starts_with(word) {
+        if self.rest().starts_with(word) {
             self.at += word.len();
             Ok(value)
         } else {
@@ -224,7 +229,8 @@ impl Reader<'_> {
             }
         }
         // Only ASCII digits, signs, `.` and `e` were consumed.
-        let text = String::from_utf8_lossy(&self.text[start..self.at]).into_owned();
+        let text =
+            String::from_utf8_lossy(self.text.get(start..self.at).unwrap_or_default()).into_owned();
         Ok(Json::Number(text))
     }
 
@@ -271,7 +277,7 @@ impl Reader<'_> {
                         b'u' => {
                             let mut code = self.hex4()?;
                             if (0xd800..0xdc00).contains(&code) {
-                                if !self.text[self.at..].starts_with(b"\\u") {
+                                if !self.rest().starts_with(b"\\u") {
                                     return Err(self.error("unpaired surrogate in \\u escape"));
                                 }
                                 self.at += 2;

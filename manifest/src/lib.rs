@@ -6,6 +6,22 @@
 //! [`embedded`] is the single-file executable's layout, written by the host and read by the loader;
 //! [`json`] the loader's small reader of `manifest.json`.
 
+// Every parser here reads outside input (objects, BTF, manifests, tar headers, kernel files) and
+// runs as root inside ebpf-run: an index, `expect` or `panic!` that input can reach is a crash, so
+// each is an error outside tests. Exceptions carry an `#[allow]` with the reason beside them.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::expect_used,
+        clippy::unwrap_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
 pub mod embedded;
 pub mod json;
 

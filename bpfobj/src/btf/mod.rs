@@ -184,11 +184,12 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn u32(&self, off: usize) -> Result<u32, BtfError> {
-        let b = off
-            .checked_add(4)
-            .and_then(|end| self.data.get(off..end))
+        let b: [u8; 4] = self
+            .data
+            .get(off..)
+            .and_then(|rest| rest.first_chunk())
+            .copied()
             .ok_or(BtfError("BTF data truncated"))?;
-        let b = [b[0], b[1], b[2], b[3]];
         Ok(if self.big_endian {
             u32::from_be_bytes(b)
         } else {
@@ -464,8 +465,11 @@ pub fn add_map_value_size(data: &[u8], map: &str, size: u32) -> Result<Vec<u8>, 
     for v in [name_off, ptr_id, last_offset] {
         new_types.extend_from_slice(&word(v));
     }
-    new_types.extend_from_slice(&types[struct_end..]);
-    new_types[struct_at + 4..struct_at + 8].copy_from_slice(&word(info + 1));
+    new_types.extend_from_slice(types.get(struct_end..).unwrap_or_default());
+    new_types
+        .get_mut(struct_at + 4..struct_at + 8)
+        .ok_or(BtfError("BTF data truncated"))?
+        .copy_from_slice(&word(info + 1));
     // `int[size]`, then the pointer to it.
     for v in [0, 3 << 24, 0, elem, index, size, 0, 2 << 24, array_id] {
         new_types.extend_from_slice(&word(v));
@@ -659,8 +663,8 @@ impl Btf {
         let Some(tail) = self.strings.get(off as usize..) else {
             return "";
         };
-        let end = tail.iter().position(|&b| b == 0).unwrap_or(tail.len());
-        std::str::from_utf8(&tail[..end]).unwrap_or("")
+        let name = tail.split(|&b| b == 0).next().unwrap_or_default();
+        std::str::from_utf8(name).unwrap_or("")
     }
 
     /// Members of a STRUCT, UNION, FUNC_PROTO or DATASEC (empty for other kinds).

@@ -101,12 +101,18 @@ impl<'a> RawBtf<'a> {
         .u32(off)
     }
 
-    fn header(&self, id: u32) -> Result<Header, BtfError> {
-        let off = *self
+    /// Where type `id` (not void) starts in the type section.
+    fn offset(&self, id: u32) -> Result<usize, BtfError> {
+        let off = self
             .offsets
             .get(id as usize)
             .filter(|_| id != 0)
-            .ok_or(BtfError("BTF type id out of range"))? as usize;
+            .ok_or(BtfError("BTF type id out of range"))?;
+        Ok(*off as usize)
+    }
+
+    fn header(&self, id: u32) -> Result<Header, BtfError> {
+        let off = self.offset(id)?;
         let info = self.u32(off + 4)?;
         Ok(Header {
             name_off: self.u32(off)?,
@@ -120,7 +126,7 @@ impl<'a> RawBtf<'a> {
 
     fn name(&self, off: u32) -> &'a [u8] {
         let rest = self.strings.get(off as usize..).unwrap_or_default();
-        &rest[..rest.iter().position(|&b| b == 0).unwrap_or(rest.len())]
+        rest.split(|&b| b == 0).next().unwrap_or_default()
     }
 
     /// The struct/union member `index`: (name offset, type, raw offset).
@@ -168,7 +174,8 @@ fn refers_in_size_or_type(kind: u32) -> bool {
 fn essential(name: &[u8]) -> &[u8] {
     name.windows(3)
         .position(|w| w == b"___")
-        .map_or(name, |at| &name[..at])
+        .and_then(|at| name.get(..at))
+        .unwrap_or(name)
 }
 
 /// One step of a field access, from the local object's view.
@@ -216,7 +223,7 @@ impl Selection<'_, '_> {
     fn need(&mut self, id: u32) -> Result<(), BtfError> {
         let mut work = vec![id];
         while let Some(id) = work.pop() {
-            let Some(slot) = self.keep.get(id as usize) else {
+            let Some(slot) = self.keep.get_mut(id as usize) else {
                 return Err(BtfError("BTF type id out of range"));
             };
             if id == 0 || *slot != Keep::No {
@@ -225,7 +232,7 @@ impl Selection<'_, '_> {
             let h = self.kernel.header(id)?;
             match h.kind {
                 kind::STRUCT | kind::UNION => {
-                    self.keep[id as usize] = Keep::Members;
+                    *slot = Keep::Members;
                     continue;
                 }
                 kind::ARRAY => {
@@ -242,7 +249,7 @@ impl Selection<'_, '_> {
                 k if refers_in_size_or_type(k) => work.push(h.size_or_type),
                 _ => {}
             }
-            self.keep[id as usize] = Keep::Whole;
+            *slot = Keep::Whole;
         }
         Ok(())
     }
@@ -323,14 +330,18 @@ pub fn tailor(
     // Most kernel types are functions and pointers: their names are not even looked at.
     let kinds = wanted.iter().fold(0u32, |mask, &(k, _)| mask | 1 << k);
     for id in 1..kernel.type_count() as u32 {
-        let off = kernel.offsets[id as usize] as usize;
+        let off = kernel.offset(id)?;
         if kinds & 1 << ((kernel.u32(off + 4)? >> 24) & 0x1f) == 0 {
             continue;
         }
         let h = kernel.header(id)?;
         let key = (h.kind, essential(kernel.name(h.name_off)));
-        if let Ok(at) = wanted.binary_search(&key) {
-            candidates[at].push(id);
+        if let Some(found) = wanted
+            .binary_search(&key)
+            .ok()
+            .and_then(|at| candidates.get_mut(at))
+        {
+            found.push(id);
         }
     }
     let mut sel = Selection {
@@ -342,10 +353,14 @@ pub fn tailor(
     };
     for r in &requests {
         for &k in &r.kinds {
-            let Ok(at) = wanted.binary_search(&(k, r.name.as_slice())) else {
+            let Some(found) = wanted
+                .binary_search(&(k, r.name.as_slice()))
+                .ok()
+                .and_then(|at| candidates.get(at))
+            else {
                 continue;
             };
-            for &candidate in &candidates[at] {
+            for &candidate in found {
                 sel.need(candidate)?;
                 if let Some(steps) = &r.steps {
                     walk(&mut sel, candidate, steps)?;
@@ -401,7 +416,7 @@ fn request(
     }
     let mut steps = Vec::new();
     let mut cur = local.resolve(relo.type_id);
-    for &part in &parts[1..] {
+    for &part in parts.iter().skip(1) {
         let t = local
             .ty(cur)
             .ok_or(BtfError("CO-RE access through an unknown local type"))?;
@@ -468,14 +483,17 @@ fn write(
     sort_short(&mut members, |a, b| a < b);
     members.dedup();
     // New id of each kept type: its rank among the kept ones.
-    let mut new_id = vec![0u32; keep.len()];
     let mut next = 0;
-    for (id, k) in keep.iter().enumerate() {
-        if *k != Keep::No {
+    let new_id: Vec<u32> = keep
+        .iter()
+        .map(|k| {
+            if *k == Keep::No {
+                return 0;
+            }
             next += 1;
-            new_id[id] = next;
-        }
-    }
+            next
+        })
+        .collect();
     let remap = |id: u32| -> Result<u32, BtfError> {
         match new_id.get(id as usize) {
             _ if id == 0 => Ok(0),
@@ -492,7 +510,7 @@ fn write(
             return 0;
         }
         match string_at.binary_search_by_key(&off, |&(old, _)| old) {
-            Ok(at) => string_at[at].1,
+            Ok(at) => string_at.get(at).map_or(0, |&(_, new)| new),
             Err(at) => {
                 let new = strings.len() as u32;
                 strings.extend_from_slice(name);
@@ -517,8 +535,10 @@ fn write(
         let id = id as u32;
         let h = kernel.header(id)?;
         let first = members.partition_point(|&(s, _)| s < id);
-        let kept_members =
-            &members[first..first + members[first..].partition_point(|&(s, _)| s == id)];
+        let from_first = members.get(first..).unwrap_or_default();
+        let kept_members = from_first
+            .get(..from_first.partition_point(|&(s, _)| s == id))
+            .unwrap_or_default();
         let vlen = if *k == Keep::Members {
             kept_members.len()
         } else {
