@@ -127,6 +127,9 @@ fn check_code_relocations(elf: &ElfFile64<'_, Endianness>) -> Result<(), String>
                 continue;
             };
             if sym.kind() != SymbolKind::Text && !sym.section_index().is_some_and(is_code) {
+                if sym.section_index().is_some() {
+                    check_data_relocation(elf, &section, name, offset, index.0)?;
+                }
                 continue;
             }
             let bad = |what: &str| {
@@ -175,6 +178,46 @@ fn check_code_relocations(elf: &ElfFile64<'_, Endianness>) -> Result<(), String>
     Ok(())
 }
 
+/// `lddw`, the 16-byte load of a 64-bit immediate: what a map or data relocation patches.
+const LD_IMM64: u8 = 0x18;
+/// `call`: aya leaves relocations on calls to its call linking.
+const CALL: u8 = 0x85;
+
+/// A relocation against a map or data section patches an `lddw` whose two halves both lie in the
+/// function holding it: aya writes the second half unchecked.
+fn check_data_relocation(
+    elf: &ElfFile64<'_, Endianness>,
+    section: &object::read::elf::ElfSection64<'_, '_, Endianness>,
+    name: &str,
+    offset: u64,
+    symbol: usize,
+) -> Result<(), String> {
+    let bad = |what: &str| {
+        format!("section {name}: the map relocation at offset {offset:#x} (symbol {symbol}) {what}")
+    };
+    let code = section.data().unwrap_or_default();
+    let opcode = usize::try_from(offset).ok().and_then(|at| code.get(at));
+    if opcode == Some(&CALL) {
+        return Ok(());
+    }
+    if opcode != Some(&LD_IMM64) {
+        return Err(bad("is not on a 64-bit immediate load (lddw)"));
+    }
+    // aya relocates the functions, each the bytes of a function symbol of the section.
+    let holder = elf.symbols().find(|f| {
+        f.kind() == SymbolKind::Text
+            && f.section_index() == Some(section.index())
+            && f.address() <= offset
+            && offset < f.address().saturating_add(f.size())
+    });
+    if let Some(f) = holder
+        && offset.saturating_add(16) > f.address().saturating_add(f.size())
+    {
+        return Err(bad("is on an lddw cut off by the end of its function"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,6 +236,7 @@ mod tests {
             ("core-field-size-overflow", "larger than 512 MiB"),
             ("legacy-map-symbol-outside", "lies outside its section maps"),
             ("section-address-underflow", "sit at 0"),
+            ("map-relocation-lddw-cut", "lddw"),
             (
                 "section-symbol-relocation-todo",
                 "neither a call nor a code address",
