@@ -55,8 +55,9 @@ fn prepared() -> Option<(std::sync::MutexGuard<'static, ()>, tempfile::TempDir)>
 
 /// The program of the read/open workload, in the spelling both bpftrace 0.17 and ebpf-pack take.
 const READS: &str = "tracepoint:syscalls:sys_enter_read /comm == \"oltest_cat\" && args->fd == 0/ \
-     { @reads = count(); @fds = hist(args->fd); @r[tid] = 1; @sz = lhist(args->count, 0, 262144, 65536); } \
-     tracepoint:syscalls:sys_exit_read /@r[tid]/ { @bytes = sum(args->ret); @avg = avg(args->ret); @st = stats(args->ret); delete(@r[tid]); } \
+     { @reads = count(); @fds = hist(args->fd); @r[tid] = 1; @sz = lhist(args->count, 0, 262144, 65536); @mnc = min(args->count); } \
+     tracepoint:syscalls:sys_exit_read /@r[tid]/ { @bytes = sum(args->ret); @avg = avg(args->ret); @st = stats(args->ret); \
+     @mn = min(args->ret); @mx = max(args->ret); delete(@r[tid]); } \
      tracepoint:syscalls:sys_enter_openat /comm == \"oltest_cat\"/ { @opens[str(args->filename)] = count(); }";
 
 /// Runs the workload of [`READS`]: `oltest_cat < input` 5 times (two reads of fd 0 each: the 5000
@@ -138,6 +139,11 @@ fn one_liners_count_exactly_what_the_workload_did() {
     );
     let opened = format!("@opens[{}]: 3", unique.display());
     assert!(out.lines().any(|l| l == opened), "{opened} in:\n{out}");
+    // Each cat read 5000 bytes, then 0 at the end; every read asked for 128 KiB (a CPU that never
+    // ran cat holds no 0 for min()).
+    assert_eq!(map_block(&out, "@mn"), ["@mn: 0"], "{out}");
+    assert_eq!(map_block(&out, "@mx"), ["@mx: 5000"], "{out}");
+    assert_eq!(map_block(&out, "@mnc"), ["@mnc: 131072"], "{out}");
 
     // A known sleep lands in its bucket; if/else, scratch variables, ++ and a wildcard with
     // `probe` count what the three sleeps did.
@@ -360,7 +366,9 @@ fn one_liners_hold_what_bpftrace_holds_on_the_same_workload() {
     let bpftrace = reader.join().unwrap_or_default();
     let out = stop(ours);
     // The same maps with the same contents (entries of equal value may come in either order).
-    for map in ["@reads", "@bytes", "@avg", "@st", "@fds", "@sz"] {
+    for map in [
+        "@reads", "@bytes", "@avg", "@st", "@fds", "@sz", "@mn", "@mx", "@mnc",
+    ] {
         assert_eq!(
             map_block(&out, map),
             map_block(&bpftrace, map),

@@ -82,6 +82,9 @@ pub fn map_entry(layout: &Layout, probe: &str, line: &str) -> Option<Entry> {
     let value = v.get("value")?;
     let value = if let Some(slots) = value.get("slots").and_then(|s| s.as_array()) {
         Value::Slots(slots.iter().map(|n| n.as_u64().unwrap_or(0)).collect())
+    } else if let (Some(v), Some(_)) = (value.get("value"), value.get("set")) {
+        // min() and max(): the extreme ebpf-run took over the CPUs.
+        Value::Int(number(v)?)
     } else if let (Some(count), Some(total)) = (value.get("count"), value.get("total")) {
         Value::Avg {
             count: count.as_u64()?,

@@ -46,6 +46,10 @@ pub enum MapKind {
     Avg,
     /// `stats(x)`: the same count and total, printed as count, average and total.
     Stats,
+    /// `min(x)`: the lowest value (signed, as bpftrace's).
+    Min,
+    /// `max(x)`: the highest value.
+    Max,
     /// `hist(x)`: [`HIST_SLOTS`] power-of-two slots.
     Hist,
     /// `lhist(x, min, max, step)`.
@@ -71,6 +75,8 @@ impl MapKind {
             MapKind::Sum => "sum()",
             MapKind::Avg => "avg()",
             MapKind::Stats => "stats()",
+            MapKind::Min => "min()",
+            MapKind::Max => "max()",
             MapKind::Hist => "hist()",
             MapKind::Lhist { .. } => "lhist()",
             MapKind::Value { .. } => "a plain value",
@@ -1219,9 +1225,26 @@ impl Compiler<'_> {
                     last = slots - 1
                 );
             }
-            Some((name @ ("min" | "max"), _)) => {
-                return Err(Diagnostic::new(value.span, format!("`{name}()` is outside the supported subset"))
-                    .hint("count(), sum(), avg(), stats(), hist() and lhist() are supported; min/max need a per-CPU reduction ebpf-run does not do yet"));
+            Some((which @ ("min" | "max"), args)) => {
+                let v = int_arg(self, f, args, which, 1)?;
+                let (kind, below) = if which == "min" {
+                    (MapKind::Min, "<")
+                } else {
+                    (MapKind::Max, ">")
+                };
+                let (i, key) = self.map_key(f, map, depth, Some((kind, value.span)))?;
+                let c = &self.maps[i].layout.c_name;
+                // This CPU's copy; ebpf-run takes the extreme over the CPUs that set theirs.
+                let _ = writeln!(
+                    f.body,
+                    "{ind}struct ep_{which} z{key} = {{}}, *v{key} = ep_lookup_or_init(&{c}, &{key}, &z{key});
+{ind}__s64 x{key} = (__s64)({});
+{ind}if (v{key} && (!v{key}->set || x{key} {below} v{key}->value)) {{
+{ind}	v{key}->value = x{key};
+{ind}	v{key}->set = 1;
+{ind}}}",
+                    v[0].code
+                );
             }
             _ => {
                 let v = self.expr(f, value, depth)?;
@@ -1960,6 +1983,8 @@ fn map_definition(i: usize, m: &MapInfo, clear: bool) -> String {
             }
             ("BPF_MAP_TYPE_PERCPU_HASH", "struct bt_avg".to_owned())
         }
+        MapKind::Min => ("BPF_MAP_TYPE_PERCPU_HASH", "struct ep_min".to_owned()),
+        MapKind::Max => ("BPF_MAP_TYPE_PERCPU_HASH", "struct ep_max".to_owned()),
         MapKind::Hist => {
             let _ = writeln!(
                 out,

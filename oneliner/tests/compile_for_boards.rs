@@ -15,6 +15,7 @@ pub const ONE_LINERS: &[&str] = &[
     "tracepoint:syscalls:sys_exit_read { @sizes = hist(args.ret); }",
     "tracepoint:syscalls:sys_exit_read { @l[pid] = lhist(args.ret, 0, 4096, 512); }",
     "tracepoint:syscalls:sys_enter_read { @avg[tid] = avg(args.count); }",
+    "tracepoint:syscalls:sys_exit_read { @lo[comm] = min(args.ret); @hi[comm] = max(args.ret); }",
     "tracepoint:syscalls:sys_enter_open* { @[probe] = count(); }",
     "tracepoint:syscalls:sys_enter_read { @start[tid] = nsecs; } \
      tracepoint:syscalls:sys_exit_read /@start[tid]/ { @ns[comm] = hist(nsecs - @start[tid]); delete(@start[tid]); }",
