@@ -6,5 +6,14 @@
 # Usage: scripts/bench-soak.sh [SECONDS]        (as root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The whole output goes to target/bench-soak.log; the figure line (or the failure) is printed.
+log=target/bench-soak.log
+mkdir -p target
+rc=0
 EBPF_PACK_SOAK_SECONDS=${1:-600} cargo test --locked -q -p ebpf-pack --test run_on_this_kernel \
-  soak_an_overflowing_ring_buffer -- --nocapture 2>&1 | grep -E '^soak |test result'
+  soak_an_overflowing_ring_buffer -- --nocapture >"$log" 2>&1 || rc=$?
+grep -E '^soak |test result' "$log" || true
+if [ "$rc" -ne 0 ]; then
+  grep -A12 'panicked' "$log" >&2 || tail -20 "$log" >&2
+  exit "$rc"
+fi

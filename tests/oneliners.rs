@@ -7,6 +7,8 @@
 //! Needs root, BTF and tracefs (and bpftrace for the comparison); under CI=true a missing one fails.
 
 mod support;
+#[path = "../oneliner/tests/support/table.rs"]
+mod table;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -174,6 +176,82 @@ fn one_liners_count_exactly_what_the_workload_did() {
         ["@[tracepoint:syscalls:sys_enter_exit_group]: 3"],
         "{out}"
     );
+}
+
+/// A program of this machine, built with frame pointers and symbols, that spins in `spin_here`
+/// (called from `main`) for `secs` seconds: what a profile probe's user stacks must name.
+fn spinner(dir: &Path, secs: u32) -> PathBuf {
+    let src = dir.join("spin.c");
+    std::fs::write(
+        &src,
+        format!(
+            "#include <unistd.h>\n\
+             __attribute__((noinline)) void spin_here(volatile unsigned long *n) {{ for (;;) (*n)++; }}\n\
+             int main(void) {{ volatile unsigned long n = 0; alarm({secs}); spin_here(&n); return 0; }}\n"
+        ),
+    )
+    .expect("spinner source");
+    let bin = dir.join("oltest_spin");
+    let out = Command::new("cc")
+        .args(["-O1", "-g", "-fno-omit-frame-pointer", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .output()
+        .expect("cc runs");
+    assert!(
+        out.status.success(),
+        "cc: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bin
+}
+
+#[test]
+fn profile_samples_count_stacks_named_on_the_host() {
+    let Some((_guard, dir)) = prepared() else {
+        return;
+    };
+    let spin = spinner(dir.path(), 3);
+    let run = start_oneliner(
+        "profile:hz:99 /comm == \"oltest_spin\"/ { @n = count(); @[ustack] = count(); @k[kstack(3)] = count(); @cpus[cpu] = count(); }",
+    );
+    // SIGALRM ends it after 3 s of spinning in user mode.
+    let status = Command::new(&spin).status().expect("run the spinner");
+    assert!(!status.success(), "the spinner ends by its alarm");
+    let out = stop(run);
+    let samples: u64 = map_block(&out, "@n")
+        .first()
+        .and_then(|l| l.strip_prefix("@n: ")?.parse().ok())
+        .unwrap_or_else(|| panic!("@n in:\n{out}"));
+    // 99 Hz for 3 s is ~300 samples of a process that has a CPU; a busy host gives it less.
+    assert!(samples > 30, "{samples} samples:\n{out}");
+    // The user stacks are named from the binary's own symbols, innermost first, as bpftrace
+    // prints them: `@[` then `    spin_here+N`, `    main+M`, ... `]: count`.
+    let lines: Vec<&str> = out.lines().collect();
+    let stack_at = lines
+        .iter()
+        .position(|l| l.starts_with("    spin_here+"))
+        .unwrap_or_else(|| panic!("a user stack in spin_here:\n{out}"));
+    assert_eq!(lines[stack_at - 1], "@[", "{out}");
+    assert!(lines[stack_at + 1].starts_with("    main+"), "{out}");
+    // Maps print in name order: `@` first, then `@cpus`.
+    let ustacks: u64 = lines
+        .iter()
+        .take_while(|l| !l.starts_with("@cpus["))
+        .filter(|l| l.starts_with("]: ") || l.starts_with("@[]: "))
+        .filter_map(|l| l.rsplit(": ").next()?.parse::<u64>().ok())
+        .sum();
+    assert!(
+        ustacks >= samples,
+        "every sample has its user stack:\n{out}"
+    );
+    // Spinning in user mode, the kernel stack is mostly empty: `@k[]: N` (and the timer
+    // interrupt's frames when the sample lands in the kernel).
+    assert!(
+        lines.iter().any(|l| l.starts_with("@k[]: ")),
+        "empty kernel stacks:\n{out}"
+    );
+    assert!(lines.iter().any(|l| l.starts_with("@cpus[")), "{out}");
 }
 
 #[test]
@@ -531,4 +609,64 @@ fn bad_programs_are_located_errors_and_nothing_is_built() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// The table of one-liners (`oneliner/tests/support/table.rs`) as probes of a project of its own
+/// (`probes/*.bt`), compiled by ebpf-pack's own build for x86_64, arm64 (rpi4), 32-bit ARM
+/// (beaglebone) and big-endian s390x, every object then verified against its board as any probe is
+/// (`ebpf-pack tools`: machine, byte order, BTF, license, attach kinds, map types, no atomics where
+/// the JIT lacks them, `.kconfig` values) and its hooks read from it.
+#[test]
+fn the_table_builds_and_verifies_for_every_kind_of_board() {
+    let dir = tempdir();
+    let project = dir.path().join("tbl");
+    run_ok(
+        ebpf_pack()
+            .arg("init")
+            .arg(&project)
+            .args(["--name", "tbl", "--ci", "none"]),
+    );
+    let file = project.join("ebpf-pack.yaml");
+    let yaml = std::fs::read_to_string(&file).expect("project file");
+    std::fs::write(
+        &file,
+        yaml.replace(
+            "  - probes/*.bpf.c\n",
+            "  - probes/*.bpf.c\n  - probes/*.bt\n",
+        ),
+    )
+    .expect("write project file");
+    for (i, program) in table::ONE_LINERS.iter().enumerate() {
+        std::fs::write(project.join(format!("probes/bt{i:02}.bt")), program).expect("write .bt");
+    }
+    for target in ["x86_64", "rpi4", "beaglebone", "s390x"] {
+        let out = run_ok(
+            ebpf_pack()
+                .arg("-C")
+                .arg(&project)
+                .args(["tools", "--target", target, "--json"]),
+        );
+        let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect();
+        // Each one-liner is a tool with its hooks, plus init's hello.
+        assert_eq!(
+            rows.len(),
+            table::ONE_LINERS.len() + 1,
+            "{target}: {rows:?}"
+        );
+        for (i, program) in table::ONE_LINERS.iter().enumerate() {
+            let name = format!("bt{i:02}");
+            let row = rows
+                .iter()
+                .find(|r| r["tool"] == name.as_str())
+                .unwrap_or_else(|| panic!("{target}: {name} ({program}) in {rows:?}"));
+            let hooks = row["hooks"].as_array().map_or(0, Vec::len);
+            assert!(
+                hooks > 0,
+                "{target}: {name} ({program}) attaches nowhere: {row}"
+            );
+        }
+    }
 }

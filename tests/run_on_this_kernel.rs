@@ -14,10 +14,15 @@ use support::*;
 /// Starts `ebpf-run ARGS` in `dir` and returns once it reports its programs attached. `--duration` is
 /// only a safety net: the test stops it with SIGTERM.
 fn start(dir: &Path, args: &[&str]) -> Attached {
+    start_for(dir, args, 120)
+}
+
+/// [`start`] with a safety net of `secs` seconds, for runs longer than two minutes.
+fn start_for(dir: &Path, args: &[&str], secs: u64) -> Attached {
     start_attached(
         Command::new(dir.join("ebpf-run"))
             .args(args)
-            .args(["--duration", "120"])
+            .args(["--duration", &secs.to_string()])
             .current_dir(dir),
     )
 }
@@ -587,17 +592,26 @@ fn perf_buffer_fallback_carries_the_same_records() {
 }
 
 /// Resident memory (KiB) and open file descriptors of process `pid`.
-fn rss_and_fds(pid: u32) -> (u64, usize) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+fn rss_and_fds(pid: u32) -> Option<(u64, usize)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let rss = status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS");
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .expect("fds")
-        .count();
-    (rss, fds)
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())?;
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count();
+    Some((rss, fds))
+}
+
+/// Kills process `pid` when dropped: a workload never outlives a test that failed.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.0) {
+            // SAFETY: kill(2) of a child of this test; at worst it has already exited.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
 }
 
 /// Soak: opensnoop's ring buffer overflowing again and again for `EBPF_PACK_SOAK_SECONDS` (30 here;
@@ -626,11 +640,12 @@ fn soak_an_overflowing_ring_buffer_stays_exact_and_flat() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("start sh");
+    let shell_guard = KillOnDrop(shell.id());
     let mut shell_out = BufReader::new(shell.stdout.take().expect("stdout"));
     let mut line = String::new();
     shell_out.read_line(&mut line).expect("sh says ready");
     let filter = format!("filter_pid={}", shell.id());
-    let loader = start(
+    let loader = start_for(
         &top,
         &[
             "opensnoop",
@@ -641,6 +656,7 @@ fn soak_an_overflowing_ring_buffer_stays_exact_and_flat() {
             "--interval",
             "1",
         ],
+        seconds + 120,
     );
     let pid = loader.child.id();
     {
@@ -649,18 +665,25 @@ fn soak_an_overflowing_ring_buffer_stays_exact_and_flat() {
         stdin.write_all(b"go\n").expect("go");
     }
     let mut samples = Vec::new();
-    for _ in 0..seconds {
+    for second in 0..seconds {
         loader.signal(libc::SIGSTOP);
         std::thread::sleep(Duration::from_millis(700));
         loader.signal(libc::SIGCONT);
         std::thread::sleep(Duration::from_millis(300));
-        samples.push(rss_and_fds(pid));
+        let Some(sample) = rss_and_fds(pid) else {
+            let (stdout, stderr) = finish(loader);
+            let tail: Vec<&str> = stdout.lines().rev().take(5).collect();
+            panic!("ebpf-run ended after {second} s\nstderr:\n{stderr}\nlast lines: {tail:?}");
+        };
+        samples.push(sample);
     }
     std::fs::write(&stop, b"").expect("stop the shell");
     line.clear();
     shell_out.read_line(&mut line).expect("the shell's count");
     let opens: u64 = line.trim().parse().expect("a count");
     assert!(shell.wait().expect("wait sh").success());
+    // Waited for: its pid is no longer ours to kill.
+    std::mem::forget(shell_guard);
     // The loader drains the rest and reads the lost counter (each second) before it is stopped.
     std::thread::sleep(Duration::from_millis(1300));
     let (stdout, stderr) = finish(loader);

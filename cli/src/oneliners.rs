@@ -19,6 +19,23 @@ pub struct OneLiner {
     pub source: PathBuf,
     /// The maps as the host prints them.
     pub layout: Layout,
+    /// The program's text and its name in messages (`-e` or the script's path).
+    pub text: String,
+    /// How the program is named in messages.
+    pub shown: String,
+}
+
+impl OneLiner {
+    /// A build failure (`message`) in which clang refused this one-liner's C, as the located error
+    /// at the statement that C was written for; `None` when clang said nothing about it.
+    pub fn located_clang_error(&self, message: &str) -> Option<String> {
+        let c = std::fs::read_to_string(&self.source).ok()?;
+        let file = format!("{}.bpf.c", self.name);
+        let d = ebpf_pack_oneliner::compile::clang_diagnostic(&c, &file, message)?;
+        let r = d.render(&self.shown, &self.text);
+        let r = r.trim_end();
+        Some(r.strip_prefix("error: ").unwrap_or(r).to_owned())
+    }
 }
 
 /// Compiles `text` (named `shown` in messages: `-e` or the script's path) for `arch` and writes
@@ -54,28 +71,55 @@ pub fn compile_to(
         name: name.to_owned(),
         source,
         layout: compiled.layout,
+        text: text.to_owned(),
+        shown: shown.to_owned(),
     })
 }
 
 /// The map entry of a one-liner's map in one JSON line of ebpf-run (`{"probe":..,"map":..,
-/// "key":..,"value":..}`), or `None` for any other line.
-pub fn map_entry(layout: &Layout, probe: &str, line: &str) -> Option<Entry> {
+/// "key":..,"value":..}`, and `"stacks"` when keys hold stacks, named by `stacks` from the
+/// symbol record before them), or `None` for any other line. A symbol record of the probe is taken
+/// into `stacks` (and is no entry).
+pub fn map_entry(
+    layout: &Layout,
+    probe: &str,
+    line: &str,
+    stacks: &mut crate::stacks::Stacks,
+) -> Option<Entry> {
     let v: serde_json::Value = serde_json::from_str(line).ok()?;
     if v.get("probe")?.as_str()? != probe {
         return None;
     }
     let map = v.get("map")?.as_str()?;
+    if let Some(symbols) = v.get("symbols") {
+        stacks.take_symbols(probe, map, symbols);
+        return None;
+    }
     let m = layout.maps.iter().find(|m| m.c_name == map)?;
     let key = v.get("key")?;
+    let stack_of = |member: &str| {
+        v.get("stacks")?
+            .as_array()?
+            .iter()
+            .find(|s| s.get("member").and_then(|n| n.as_str()) == Some(member))
+    };
     let keys = m
         .keys
         .iter()
         .enumerate()
         .map(|(i, kind)| {
-            let field = key.get(format!("k{i}"))?;
+            let member = format!("k{i}");
+            let field = key.get(&member)?;
             Some(match kind {
                 KeyKind::Str { .. } => KeyValue::Str(field.as_str()?.to_owned()),
                 KeyKind::Int { .. } => KeyValue::Int(number(field)?),
+                // The function's name as the board's kallsyms gave it (its address where hidden).
+                KeyKind::Ksym { prefix } => {
+                    KeyValue::Str(format!("{}{}", prefix.unwrap_or(""), field.as_str()?))
+                }
+                KeyKind::Stack { frames, .. } => {
+                    KeyValue::Str(stacks.stack_text(probe, map, key, stack_of(&member)?, *frames))
+                }
             })
         })
         .collect::<Option<Vec<_>>>()?;
@@ -128,6 +172,8 @@ pub fn printf_text(layout: &Layout, probe: &str, line: &str) -> Option<String> {
                     i128::from(bits)
                 })
             }
+            // The compiler takes stacks as map keys only.
+            KeyKind::Stack { .. } | KeyKind::Ksym { .. } => return None,
         });
     }
     Some(format_printf(&site.format, &args))
@@ -240,9 +286,10 @@ mod tests {
             ],
             ..Layout::default()
         };
+        let mut stacks = crate::stacks::Stacks::default();
         let line = r#"{"probe":"bt","map":"at_s","key":{"k0":7848,"k1":"cat"},"value":31}"#;
         assert_eq!(
-            map_entry(&layout, "bt", line),
+            map_entry(&layout, "bt", line, &mut stacks),
             Some(Entry {
                 map: "at_s".into(),
                 keys: vec![KeyValue::Int(7848), KeyValue::Str("cat".into())],
@@ -251,7 +298,7 @@ mod tests {
         );
         let avg = r#"{"probe":"bt","map":"at_a","key":0,"value":{"count":93,"total":45613056}}"#;
         assert_eq!(
-            map_entry(&layout, "bt", avg).map(|e| e.value),
+            map_entry(&layout, "bt", avg, &mut stacks).map(|e| e.value),
             Some(Value::Avg {
                 count: 93,
                 total: 45_613_056
@@ -259,14 +306,79 @@ mod tests {
         );
         let hist = r#"{"probe":"bt","map":"at_h","key":0,"value":{"slots":[0,6,0,87]}}"#;
         assert_eq!(
-            map_entry(&layout, "bt", hist).map(|e| e.value),
+            map_entry(&layout, "bt", hist, &mut stacks).map(|e| e.value),
             Some(Value::Slots(vec![0, 6, 0, 87]))
         );
         assert_eq!(
-            map_entry(&layout, "other", line),
+            map_entry(&layout, "other", line, &mut stacks),
             None,
             "another probe's map"
         );
-        assert_eq!(map_entry(&layout, "bt", r#"{"dump":"exit"}"#), None);
+        assert_eq!(
+            map_entry(&layout, "bt", r#"{"dump":"exit"}"#, &mut stacks),
+            None
+        );
+    }
+
+    #[test]
+    fn extremes_functions_and_stacks_become_keys_and_values() {
+        let map = |name: &str, kind, keys| MapLayout {
+            name: name.into(),
+            c_name: format!("at_{name}"),
+            kind,
+            keys,
+        };
+        let layout = Layout {
+            maps: vec![
+                map("m", MapKind::Min, vec![]),
+                map(
+                    "f",
+                    MapKind::Count,
+                    vec![KeyKind::Ksym {
+                        prefix: Some("kprobe:"),
+                    }],
+                ),
+                map(
+                    "k",
+                    MapKind::Count,
+                    vec![KeyKind::Stack {
+                        user: false,
+                        frames: 2,
+                    }],
+                ),
+            ],
+            ..Layout::default()
+        };
+        let mut stacks = crate::stacks::Stacks::default();
+        let min = r#"{"probe":"bt","map":"at_m","key":0,"value":{"value":-3,"set":1}}"#;
+        assert_eq!(
+            map_entry(&layout, "bt", min, &mut stacks).map(|e| e.value),
+            Some(Value::Int(-3))
+        );
+        let func = r#"{"probe":"bt","map":"at_f","key":{"k0":"vfs_read"},"value":4}"#;
+        assert_eq!(
+            map_entry(&layout, "bt", func, &mut stacks).map(|e| e.keys),
+            Some(vec![KeyValue::Str("kprobe:vfs_read".into())])
+        );
+        // The symbols record first (taken, no entry), then rows whose stacks it names, innermost
+        // frame first, cut to the frames asked for; an empty stack is an empty key.
+        let symbols = r#"{"probe":"bt","map":"at_k","symbols":{"kernel":[["0xffff0000","0xffff0100","vfs_read"],["0xffff0100","0xffff0200","ksys_read"]],"processes":[]}}"#;
+        assert_eq!(map_entry(&layout, "bt", symbols, &mut stacks), None);
+        let row = r#"{"probe":"bt","map":"at_k","key":{"k0":3},"value":5,"stacks":[{"member":"k0","kind":"kernel","id":3,"ips":["0xffff0010","0xffff0120","0xffff0130"]}]}"#;
+        assert_eq!(
+            map_entry(&layout, "bt", row, &mut stacks),
+            Some(Entry {
+                map: "at_k".into(),
+                keys: vec![KeyValue::Str(
+                    "\n    vfs_read+16\n    ksys_read+32\n".into()
+                )],
+                value: Value::Int(5),
+            })
+        );
+        let empty = r#"{"probe":"bt","map":"at_k","key":{"k0":-14},"value":7,"stacks":[{"member":"k0","kind":"kernel","id":-14,"ips":[]}]}"#;
+        assert_eq!(
+            map_entry(&layout, "bt", empty, &mut stacks).map(|e| e.keys),
+            Some(vec![KeyValue::Str(String::new())])
+        );
     }
 }

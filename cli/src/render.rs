@@ -334,6 +334,11 @@ impl Renderer {
         &self.stacks
     }
 
+    /// The stacks of the run, to take a one-liner's symbol records and name its stack keys.
+    pub fn stacks_mut(&mut self) -> &mut Stacks {
+        &mut self.stacks
+    }
+
     /// Prints the folded stacks of the dump that was being received.
     fn flush_stacks(&mut self, out: &mut Vec<String>) {
         let Some(p) = self.pending_stacks.take() else {

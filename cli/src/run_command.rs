@@ -246,6 +246,16 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
                 verbose: args.verbose,
                 quiet: true,
                 loose: loose.clone(),
+            })
+            .map_err(|f| {
+                // clang refusing a one-liner's C is said at the one-liner's statement.
+                match oneliner
+                    .as_ref()
+                    .and_then(|ol| ol.located_clang_error(&f.message))
+                {
+                    Some(located) => failure(EXIT_BAD_INPUT, located),
+                    None => f,
+                }
             })?;
             built
                 .into_iter()
@@ -454,7 +464,9 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
                 let _ = lock.flush();
                 return;
             }
-            if let Some(entry) = crate::oneliners::map_entry(&ol.layout, &ol.name, text) {
+            if let Some(entry) =
+                crate::oneliners::map_entry(&ol.layout, &ol.name, text, renderer.stacks_mut())
+            {
                 held_entries.push(entry);
                 return;
             }

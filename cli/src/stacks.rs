@@ -41,6 +41,14 @@ pub struct Stacks {
     totals: BTreeMap<String, u64>,
 }
 
+/// What names a user frame.
+enum UserFrame {
+    /// A symbol and the offset into it.
+    Symbol(String, u64),
+    /// The mapped file's name and the offset into the file.
+    File(String, u64),
+}
+
 /// Parses a `"0x…"` address.
 fn addr(v: &Value) -> Option<u64> {
     u64::from_str_radix(v.as_str()?.strip_prefix("0x")?, 16).ok()
@@ -147,41 +155,95 @@ impl Stacks {
         line
     }
 
+    /// One stack of a row as bpftrace prints a `kstack` or `ustack` map key: a newline, then each
+    /// frame innermost first as `    SYMBOL+OFFSET` (decimal) and a newline, at most `limit` frames
+    /// (`stack` as ebpf-run wrote it, the process id from `key`); a stack with no frames is empty.
+    pub fn stack_text(
+        &mut self,
+        probe: &str,
+        map: &str,
+        key: &Value,
+        stack: &Value,
+        limit: usize,
+    ) -> String {
+        let pid = key["pid"].as_u64().unwrap_or(0);
+        let kernel = stack["kind"] == "kernel";
+        let ips: Vec<u64> = stack["ips"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(addr)
+            .take(limit)
+            .collect();
+        if ips.is_empty() {
+            return String::new();
+        }
+        let mut text = String::from("\n");
+        for ip in ips {
+            let frame = if kernel {
+                self.kernel_symbol(probe, map, ip)
+                    .map_or_else(|| format!("0x{ip:x}"), |(n, off)| format!("{n}+{off}"))
+            } else {
+                match self.user_symbol(probe, map, pid, ip) {
+                    Some(UserFrame::Symbol(n, off)) => format!("{n}+{off}"),
+                    Some(UserFrame::File(base, off)) => format!("{base}+{off:#x}"),
+                    None => format!("0x{ip:x}"),
+                }
+            };
+            text.push_str("    ");
+            text.push_str(&frame);
+            text.push('\n');
+        }
+        text
+    }
+
     fn kernel_name(&self, probe: &str, map: &str, ip: u64) -> String {
-        let name = self
-            .board
+        let name = self.kernel_symbol(probe, map, ip);
+        format!("{}_[k]", name.map_or("[unknown]", |(n, _)| n))
+    }
+
+    /// The kallsyms entry holding `ip` and the offset into it.
+    fn kernel_symbol(&self, probe: &str, map: &str, ip: u64) -> Option<(&str, u64)> {
+        self.board
             .get(&(probe.to_owned(), map.to_owned()))
             .and_then(|b| b.kernel.lookup(ip))
-            .map_or("[unknown]", |(n, _)| n);
-        format!("{name}_[k]")
     }
 
     fn user_name(&mut self, probe: &str, map: &str, pid: u64, ip: u64) -> String {
-        let Some((mapping, build_id)) = self
+        match self.user_symbol(probe, map, pid, ip) {
+            Some(UserFrame::Symbol(name, _)) => name,
+            Some(UserFrame::File(base, offset)) => format!("{base}+{offset:#x}"),
+            None => "[unknown]".into(),
+        }
+    }
+
+    /// What names user address `ip` of process `pid`: a symbol of the mapped file found here, or the
+    /// file and the offset into it; `None` when no mapping the board sent holds it.
+    fn user_symbol(&mut self, probe: &str, map: &str, pid: u64, ip: u64) -> Option<UserFrame> {
+        let (mapping, build_id) = self
             .board
             .get(&(probe.to_owned(), map.to_owned()))
             .and_then(|b| b.processes.get(&pid))
             .and_then(|maps| maps.iter().find(|(m, _)| m.file_offset(ip).is_some()))
-            .cloned()
-        else {
-            return "[unknown]".into();
-        };
+            .cloned()?;
         let offset = mapping.file_offset(ip).unwrap_or(0);
         let key = (mapping.path.clone(), build_id.clone());
         if !self.files.contains_key(&key) {
             let found = self.find_file(&mapping.path, &build_id);
             self.files.insert(key.clone(), found);
         }
-        match self.files[&key]
-            .as_ref()
-            .and_then(|f| f.symbols.at_file_offset(offset))
-        {
-            Some((name, _)) => name.to_owned(),
+        let symbol = self
+            .files
+            .get(&key)
+            .and_then(Option::as_ref)
+            .and_then(|f| f.symbols.at_file_offset(offset));
+        Some(match symbol {
+            Some((name, into)) => UserFrame::Symbol(name.to_owned(), into),
             None => {
                 let base = mapping.path.rsplit('/').next().unwrap_or(&mapping.path);
-                format!("{base}+{offset:#x}")
+                UserFrame::File(base.to_owned(), offset)
             }
-        }
+        })
     }
 
     /// Where a board file `path` with build id `id` (hex, may be empty) may be on this machine,

@@ -97,7 +97,26 @@ pub enum KeyKind {
         /// Buffer size.
         len: usize,
     },
+    /// `func` (or `probe`, with its `kprobe:`/`kretprobe:` prefix) of a wildcard kprobe: the traced
+    /// function's address, which ebpf-run names from the board's /proc/kallsyms.
+    Ksym {
+        /// Printed before the name (`probe`'s `kprobe:`).
+        prefix: Option<&'static str>,
+    },
+    /// `kstack` or `ustack` (`ustack(N)`: the innermost N frames): a stack id of the object's
+    /// stack-trace map, which ebpf-run resolves to addresses and the host names.
+    Stack {
+        /// User (`ustack`), not kernel.
+        user: bool,
+        /// Frames shown, innermost first.
+        frames: usize,
+    },
 }
+
+/// The name of the object's stack-trace map (`kstack`, `ustack`).
+pub const STACK_MAP: &str = "bt_stacks";
+/// Frames a stack keeps: the kernel's limit, `EP_STACK_DEPTH` of the probe header.
+pub const STACK_DEPTH: usize = 127;
 
 /// One map of the program as the host prints it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,6 +211,8 @@ pub fn compile(program: &Program, target: &Target) -> Result<Compiled, Diagnosti
         end: String::new(),
         interval: None,
         interval_spans: Vec::new(),
+        stacks: false,
+        globals: String::new(),
     };
     for probe in &program.probes {
         cx.probe(probe)?;
@@ -226,6 +247,13 @@ pub fn compile(program: &Program, target: &Target) -> Result<Compiled, Diagnosti
     let mut c = String::from(PRELUDE);
     if !cx.printfs.is_empty() {
         c.push_str(&printf_record());
+    }
+    c.push_str(&cx.globals);
+    if cx.stacks {
+        let _ = writeln!(
+            c,
+            "\n/* The stacks of kstack and ustack keys (ebpf-run reads them, never prints them). */\nstruct {{\n\t__uint(type, BPF_MAP_TYPE_STACK_TRACE);\n\t__uint(max_entries, {MAP_ENTRIES});\n\t__type(key, __u32);\n\t__type(value, __u64[EP_STACK_DEPTH]);\n}} {STACK_MAP} EP_SCRATCH SEC(\".maps\");"
+        );
     }
     for (i, m) in cx.maps.iter().enumerate() {
         c.push_str(&map_definition(i, m, cleared.contains(&m.layout.name)));
@@ -349,6 +377,8 @@ enum Context {
     Tracepoint,
     /// kprobe/uprobe, `ret` for the return kinds.
     Probe { ret: bool, user: bool },
+    /// `profile:hz:N`: a CPU sample.
+    Profile,
 }
 
 struct Compiler<'t> {
@@ -362,6 +392,10 @@ struct Compiler<'t> {
     interval: Option<Interval>,
     /// Where each action of `interval` is, for errors found at the end.
     interval_spans: Vec<Span>,
+    /// A probe takes `kstack` or `ustack`: the object gets its stack-trace map.
+    stacks: bool,
+    /// `const volatile` settings of the object (a `profile:` probe's rate).
+    globals: String,
 }
 
 /// One C function being written: its statements, scratch variables and temporaries.
@@ -461,6 +495,8 @@ struct Point {
     ctx_type: String,
     probe: String,
     func: String,
+    /// A `const volatile __u64` the attach point reads (a profile probe's rate): name, value.
+    setting: Option<(String, u64)>,
 }
 
 impl Compiler<'_> {
@@ -515,6 +551,7 @@ impl Compiler<'_> {
                             },
                             probe: format!("tracepoint:syscalls:{dir}_{n}"),
                             func: format!("{dir}_{n}"),
+                            setting: None,
                         }
                     })
                     .collect())
@@ -531,6 +568,7 @@ impl Compiler<'_> {
                     },
                     probe: format!("tracepoint:raw_syscalls:{e}"),
                     func: (*e).to_owned(),
+                    setting: None,
                 }])
             }
             ["tracepoint" | "t", category, event] => {
@@ -564,14 +602,14 @@ impl Compiler<'_> {
                             ctx_type,
                             probe: format!("tracepoint:{name}"),
                             func: e.to_owned(),
+                            setting: None,
                         }
                     })
                     .collect())
             }
+            // A wildcard stays one program: ebpf-run attaches it to every matching function of the
+            // board kernel's available_filter_functions.
             [kind @ ("kprobe" | "k" | "kretprobe" | "kr"), function] => {
-                if function.contains(['*', '?']) {
-                    return Err(outside("a kprobe wildcard (it needs the board kernel's function list)"));
-                }
                 let ret = kind.starts_with("kr");
                 let k = if ret { "kretprobe" } else { "kprobe" };
                 Ok(vec![Point {
@@ -580,6 +618,7 @@ impl Compiler<'_> {
                     ctx_type: "struct pt_regs".to_owned(),
                     probe: format!("{k}:{function}"),
                     func: (*function).to_owned(),
+                    setting: None,
                 }])
             }
             [kind @ ("uprobe" | "u" | "uretprobe" | "ur"), path, function] => {
@@ -591,6 +630,21 @@ impl Compiler<'_> {
                     ctx_type: "struct pt_regs".to_owned(),
                     probe: format!("{k}:{path}:{function}"),
                     func: (*function).to_owned(),
+                    setting: None,
+                }])
+            }
+            ["profile" | "p", unit, n] => {
+                let hz = profile_hz(unit, n).ok_or_else(|| {
+                    Diagnostic::new(ap.span, format!("`{}` is no sampling rate this compiler supports", ap.text))
+                        .hint("write profile:hz:N, or profile:s:N / profile:ms:N / profile:us:N for a whole number of samples per second")
+                })?;
+                Ok(vec![Point {
+                    section: format!("perf_event/{{bt_hz_{hz}}}"),
+                    context: Context::Profile,
+                    ctx_type: "struct bpf_perf_event_data".to_owned(),
+                    probe: ap.text.clone(),
+                    func: String::new(),
+                    setting: Some((format!("bt_hz_{hz}"), hz)),
                 }])
             }
             // BEGIN, END and interval probes run on the host (`probe` takes them before this).
@@ -729,6 +783,17 @@ impl Compiler<'_> {
         }
         for ap in &probe.points {
             for point in self.points(ap)? {
+                if let Some((name, value)) = &point.setting {
+                    let line = format!("const volatile __u64 {name} = {value};\n");
+                    if !self.globals.contains(&line) {
+                        if self.globals.is_empty() {
+                            self.globals.push_str(
+                                "\n/* The sampling rates of the profile probes (Hz). */\n",
+                            );
+                        }
+                        self.globals.push_str(&line);
+                    }
+                }
                 let mut f = Function {
                     body: String::new(),
                     temps: 0,
@@ -738,6 +803,7 @@ impl Compiler<'_> {
                     func: point.func.clone(),
                 };
                 if let Some(pred) = &probe.predicate {
+                    mark(&mut f, pred.span, 1);
                     let v = self.expr(&mut f, pred, 1)?;
                     let cond = self.truth(&v, pred.span)?;
                     let _ = writeln!(f.body, "\tif (!({cond}))\n\t\treturn 0;");
@@ -766,6 +832,7 @@ impl Compiler<'_> {
 
     fn block(&mut self, f: &mut Function, stmts: &[Stmt], depth: usize) -> Result<(), Diagnostic> {
         for s in stmts {
+            mark(f, stmt_span(s), depth);
             self.stmt(f, s, depth)?;
         }
         Ok(())
@@ -1001,6 +1068,18 @@ impl Compiler<'_> {
         let mut keys = Vec::new();
         let mut codes = Vec::new();
         for k in &m.keys {
+            if let Some(prefix) = traced_function_key(f, k) {
+                keys.push(KeyKind::Ksym { prefix });
+                codes.push("bpf_get_func_ip(ctx)".to_owned());
+                continue;
+            }
+            if let Some((user, frames)) = stack_key(k)? {
+                self.stacks = true;
+                let flags = if user { "BPF_F_USER_STACK" } else { "0" };
+                keys.push(KeyKind::Stack { user, frames });
+                codes.push(format!("bpf_get_stackid(ctx, &{STACK_MAP}, {flags})"));
+                continue;
+            }
             let v = self.expr(f, k, depth)?;
             keys.push(match v.ty {
                 Ty::Int { signed } => KeyKind::Int { signed },
@@ -1024,11 +1103,13 @@ impl Compiler<'_> {
                     ));
                 }
                 for (j, (a, b)) in had.layout.keys.iter().zip(&keys).enumerate() {
-                    let same = matches!(
-                        (a, b),
+                    let same = match (a, b) {
                         (KeyKind::Int { .. }, KeyKind::Int { .. })
-                            | (KeyKind::Str { .. }, KeyKind::Str { .. })
-                    );
+                        | (KeyKind::Str { .. }, KeyKind::Str { .. }) => true,
+                        (KeyKind::Stack { user: x, .. }, KeyKind::Stack { user: y, .. }) => x == y,
+                        (KeyKind::Ksym { prefix: x }, KeyKind::Ksym { prefix: y }) => x == y,
+                        _ => false,
+                    };
                     if !same {
                         return Err(Diagnostic::new(
                             m.keys[j].span,
@@ -1089,6 +1170,12 @@ impl Compiler<'_> {
                     ),
                     _ => writeln!(f.body, "{ind}{key}.k{j} = {code};"),
                 };
+            }
+            if layout_keys
+                .iter()
+                .any(|k| matches!(k, KeyKind::Stack { user: true, .. }))
+            {
+                let _ = writeln!(f.body, "{ind}{key}.pid = bpf_get_current_pid_tgid() >> 32;");
             }
         }
         Ok((i, key))
@@ -1485,6 +1572,15 @@ impl Compiler<'_> {
                     ty: Ty::Str { len: 16 },
                 }
             }
+            "probe" | "func" if is_wildcard_kprobe(f) => {
+                return Err(Diagnostic::new(
+                    at,
+                    format!("`{name}` of a wildcard kprobe is supported as a map key only"),
+                )
+                .hint(format!(
+                    "ebpf-run names the functions on the board: @[{name}] = count()"
+                )));
+            }
             "probe" | "func" => {
                 let text = if name == "probe" {
                     f.probe.clone()
@@ -1548,16 +1644,12 @@ impl Compiler<'_> {
                 let mut d = Diagnostic::new(at, format!("unknown builtin `{name}`"));
                 if let Some(k) = close {
                     d = d.hint(format!("did you mean `{k}`?"));
+                } else if matches!(name, "kstack" | "ustack") {
+                    d = Diagnostic::new(at, format!("`{name}` is supported as a map key only"))
+                        .hint(format!("count the stacks: @[{name}] = count()"));
                 } else if matches!(
                     name,
-                    "kstack"
-                        | "ustack"
-                        | "elapsed"
-                        | "cgroup"
-                        | "username"
-                        | "rand"
-                        | "ctx"
-                        | "jiffies"
+                    "elapsed" | "cgroup" | "username" | "rand" | "ctx" | "jiffies"
                 ) {
                     d = Diagnostic::new(at, format!("`{name}` is outside the supported subset"));
                 }
@@ -1656,6 +1748,8 @@ impl Compiler<'_> {
             .hint("oneliner/src/tracepoint_args.txt holds the tracepoints whose fields are known")),
             Context::Probe { .. } => Err(Diagnostic::new(at, "kprobes and uprobes have no `args`")
                 .hint("their arguments are arg0 to arg4")),
+            Context::Profile => Err(Diagnostic::new(at, "a profile probe has no `args`")
+                .hint("a sample has pid, tid, comm, cpu, kstack and ustack")),
         }
     }
 
@@ -1789,6 +1883,54 @@ impl Compiler<'_> {
 }
 
 /// Where a statement is.
+/// Marks where the C of the program's text at `span` begins: `/* bt@START-END */`, what
+/// [`clang_diagnostic`] maps clang's errors back through.
+fn mark(f: &mut Function, span: Span, depth: usize) {
+    let _ = writeln!(
+        f.body,
+        "{}/* {MARK}{}-{} */",
+        "\t".repeat(depth),
+        span.start,
+        span.end
+    );
+}
+
+/// The prefix of the comments that mark where each statement's C begins.
+const MARK: &str = "bt@";
+
+/// clang's first error about the C `c` (its diagnostics on stderr, naming the C file `c_file`, a
+/// path ending in it)
+/// as a diagnostic at the part of the program that C was written for, clang's words as the hint;
+/// `None` when clang names no line of `c_file` after a mark.
+pub fn clang_diagnostic(c: &str, c_file: &str, stderr: &str) -> Option<Diagnostic> {
+    let named = format!("{c_file}:");
+    let (line, message) = stderr.lines().find_map(|l| {
+        let rest = l.get(l.find(&named)? + named.len()..)?;
+        let (line, rest) = rest.split_once(':')?;
+        let (_col, rest) = rest.split_once(':')?;
+        let message = rest.trim().strip_prefix("error:")?.trim();
+        Some((line.parse::<usize>().ok()?, message.to_owned()))
+    })?;
+    let span = c
+        .lines()
+        .take(line)
+        .filter_map(|l| {
+            let (start, end) = l
+                .trim()
+                .strip_prefix("/* ")?
+                .strip_suffix(" */")?
+                .strip_prefix(MARK)?
+                .split_once('-')?;
+            Some(Span::new(start.parse().ok()?, end.parse().ok()?))
+        })
+        .last()?;
+    Some(
+        Diagnostic::new(span, "clang cannot compile what this became").hint(format!(
+            "clang: {message} (a gap in the compiler's checks: please report it)"
+        )),
+    )
+}
+
 fn stmt_span(stmt: &Stmt) -> Span {
     match stmt {
         Stmt::MapAssign { span, .. }
@@ -1911,7 +2053,77 @@ fn key_name(k: KeyKind) -> &'static str {
     match k {
         KeyKind::Int { .. } => "a number",
         KeyKind::Str { .. } => "a string",
+        KeyKind::Stack { user: false, .. } => "a kernel stack",
+        KeyKind::Stack { user: true, .. } => "a user stack",
+        KeyKind::Ksym { .. } => "a traced kernel function",
     }
+}
+
+/// Whether the probe of `f` is a kprobe or kretprobe with a wildcard, which ebpf-run expands on the
+/// board: its `func` and `probe` are known only there.
+fn is_wildcard_kprobe(f: &Function) -> bool {
+    matches!(f.context, Context::Probe { user: false, .. }) && f.func.contains(['*', '?'])
+}
+
+/// Whether map key `k` is `func` or `probe` of a wildcard kprobe: the prefix `probe` prints with.
+fn traced_function_key(f: &Function, k: &Expr) -> Option<Option<&'static str>> {
+    let ExprKind::Ident(name) = &k.kind else {
+        return None;
+    };
+    if !is_wildcard_kprobe(f) {
+        return None;
+    }
+    let ret = matches!(f.context, Context::Probe { ret: true, .. });
+    match name.as_str() {
+        "func" => Some(None),
+        "probe" => Some(Some(if ret { "kretprobe:" } else { "kprobe:" })),
+        _ => None,
+    }
+}
+
+/// The samples per second of `profile:UNIT:N`: N Hz, or one sample every N s, ms or us when that
+/// is a whole number of hertz.
+fn profile_hz(unit: &str, n: &str) -> Option<u64> {
+    let n: u64 = n.parse().ok().filter(|&n| n > 0)?;
+    let per_second = match unit {
+        "hz" => return Some(n),
+        "s" => 1,
+        "ms" => 1_000,
+        "us" => 1_000_000,
+        _ => return None,
+    };
+    (per_second % n == 0).then(|| per_second / n)
+}
+
+/// Whether map key `k` is `kstack`, `ustack`, `kstack(N)` or `ustack(N)`: (user, frames shown).
+fn stack_key(k: &Expr) -> Result<Option<(bool, usize)>, Diagnostic> {
+    let (name, args) = match &k.kind {
+        ExprKind::Ident(n) => (n.as_str(), &[][..]),
+        ExprKind::Call { name, args } => (name.as_str(), args.as_slice()),
+        _ => return Ok(None),
+    };
+    let user = match name {
+        "kstack" => false,
+        "ustack" => true,
+        _ => return Ok(None),
+    };
+    let frames = match args {
+        [] => STACK_DEPTH,
+        [
+            Expr {
+                kind: ExprKind::Int(n),
+                ..
+            },
+        ] if (1..=STACK_DEPTH as u64).contains(n) => *n as usize,
+        _ => {
+            return Err(Diagnostic::new(
+                k.span,
+                format!("{name}() takes a frame count from 1 to {STACK_DEPTH}"),
+            )
+            .hint(format!("{name} alone keeps every frame")));
+        }
+    };
+    Ok(Some((user, frames)))
 }
 
 /// Slots of an lhist: one below `min`, one per step up to `max`, one from `max` on.
@@ -1966,7 +2178,17 @@ fn map_definition(i: usize, m: &MapInfo, clear: bool) -> String {
                 KeyKind::Int { signed: true } => writeln!(out, "\t__s64 k{j};"),
                 KeyKind::Int { signed: false } => writeln!(out, "\t__u64 k{j};"),
                 KeyKind::Str { len } => writeln!(out, "\tchar k{j}[{}];", len.next_multiple_of(8)),
+                KeyKind::Stack { user: false, .. } => writeln!(out, "\tep_kstack_t k{j};"),
+                KeyKind::Stack { user: true, .. } => writeln!(out, "\tep_ustack_t k{j};"),
+                KeyKind::Ksym { .. } => writeln!(out, "\tep_ksym_t k{j};"),
             };
+        }
+        // User frames are named from the process's mappings: the key carries whose they are.
+        if l.keys
+            .iter()
+            .any(|k| matches!(k, KeyKind::Stack { user: true, .. }))
+        {
+            out.push_str("\t__u32 pid;\n");
         }
         out.push_str("};\n");
         format!("struct bt_key_{i}")
@@ -2154,6 +2376,123 @@ mod tests {
         assert_eq!(
             err("tracepoint:syscalls:sys_enter_read { @ = retval; }"),
             "retval exists in kretprobe and uretprobe probes only"
+        );
+        assert_eq!(
+            err("profile:hz:99 { printf(\"%d\\n\", kstack); }"),
+            "`kstack` is supported as a map key only"
+        );
+        assert_eq!(
+            err("profile:hz:99 { @[ustack(0)] = count(); }"),
+            "ustack() takes a frame count from 1 to 127"
+        );
+        assert_eq!(
+            err("profile:ms:3 { @ = count(); }"),
+            "`profile:ms:3` is no sampling rate this compiler supports"
+        );
+        assert_eq!(
+            err("profile:hz:99 { @[args.x] = count(); }"),
+            "a profile probe has no `args`"
+        );
+        assert_eq!(
+            err("profile:hz:99 { @[kstack] = count(); } profile:hz:49 { @[ustack] = count(); }"),
+            "key 1 of @ is a user stack here but a kernel stack before"
+        );
+    }
+
+    #[test]
+    fn wildcard_kprobes_stay_one_program_named_on_the_board() {
+        let c = compiled(
+            "kprobe:vfs_* { @[func] = count(); } kretprobe:vfs_r* { @r[probe] = count(); }",
+        );
+        assert!(c.c.contains("SEC(\"kprobe/vfs_*\")"), "{}", c.c);
+        assert!(c.c.contains("SEC(\"kretprobe/vfs_r*\")"), "{}", c.c);
+        assert!(c.c.contains("\tep_ksym_t k0;"), "{}", c.c);
+        assert_eq!(c.c.matches("bpf_get_func_ip(ctx)").count(), 2, "{}", c.c);
+        let keys = |name: &str| {
+            c.layout
+                .maps
+                .iter()
+                .find(|m| m.name == name)
+                .map(|m| m.keys.clone())
+        };
+        assert_eq!(keys(""), Some(vec![KeyKind::Ksym { prefix: None }]));
+        assert_eq!(
+            keys("r"),
+            Some(vec![KeyKind::Ksym {
+                prefix: Some("kretprobe:")
+            }])
+        );
+        // Without a wildcard, func is the name as written.
+        let c = compiled("kprobe:vfs_read { @[func] = count(); }");
+        assert!(c.c.contains("= \"vfs_read\";"), "{}", c.c);
+        let p = crate::parse("kprobe:vfs_* { printf(\"%s\\n\", func); }").expect("parses");
+        assert_eq!(
+            compile(&p, &target()).expect_err("refused").message,
+            "`func` of a wildcard kprobe is supported as a map key only"
+        );
+    }
+
+    #[test]
+    fn profile_probes_sample_at_their_rate_and_stacks_are_keys() {
+        let c = compiled(
+            "profile:hz:99 { @[kstack] = count(); } profile:ms:10 /pid == 1/ { @u[comm, ustack(3)] = count(); }",
+        );
+        // Each rate is a setting the loader reads from the section name.
+        assert!(
+            c.c.contains("const volatile __u64 bt_hz_99 = 99;"),
+            "{}",
+            c.c
+        );
+        assert!(
+            c.c.contains("const volatile __u64 bt_hz_100 = 100;"),
+            "{}",
+            c.c
+        );
+        assert!(c.c.contains("SEC(\"perf_event/{bt_hz_99}\")"), "{}", c.c);
+        assert!(
+            c.c.contains("int bt_0(struct bpf_perf_event_data *ctx)"),
+            "{}",
+            c.c
+        );
+        // One stack-trace map, not printed; user stacks carry the process id.
+        assert_eq!(
+            c.c.matches("BPF_MAP_TYPE_STACK_TRACE").count(),
+            1,
+            "{}",
+            c.c
+        );
+        assert!(
+            c.c.contains("} bt_stacks EP_SCRATCH SEC(\".maps\");"),
+            "{}",
+            c.c
+        );
+        assert!(c.c.contains("\tep_kstack_t k0;"), "{}", c.c);
+        assert!(c.c.contains("\tep_ustack_t k1;\n\t__u32 pid;"), "{}", c.c);
+        assert!(
+            c.c.contains("bpf_get_stackid(ctx, &bt_stacks, 0)"),
+            "{}",
+            c.c
+        );
+        assert!(
+            c.c.contains("bpf_get_stackid(ctx, &bt_stacks, BPF_F_USER_STACK)"),
+            "{}",
+            c.c
+        );
+        assert!(
+            c.c.contains(".pid = bpf_get_current_pid_tgid() >> 32;"),
+            "{}",
+            c.c
+        );
+        let u = c.layout.maps.iter().find(|m| m.name == "u").expect("@u");
+        assert_eq!(
+            u.keys,
+            [
+                KeyKind::Str { len: 16 },
+                KeyKind::Stack {
+                    user: true,
+                    frames: 3
+                }
+            ]
         );
     }
 }

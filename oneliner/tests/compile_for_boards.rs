@@ -7,34 +7,9 @@ use std::process::Command;
 
 use ebpf_pack_oneliner::{Target, compile, parse};
 
-/// The one-liners: bpftrace's classics and more, within the supported subset.
-pub const ONE_LINERS: &[&str] = &[
-    "tracepoint:raw_syscalls:sys_enter { @[comm] = count(); }",
-    "tracepoint:syscalls:sys_enter_openat { @[comm, str(args.filename)] = count(); }",
-    "tracepoint:syscalls:sys_exit_read /args->ret > 0/ { @bytes[comm] = sum(args->ret); }",
-    "tracepoint:syscalls:sys_exit_read { @sizes = hist(args.ret); }",
-    "tracepoint:syscalls:sys_exit_read { @l[pid] = lhist(args.ret, 0, 4096, 512); }",
-    "tracepoint:syscalls:sys_enter_read { @avg[tid] = avg(args.count); }",
-    "tracepoint:syscalls:sys_exit_read { @lo[comm] = min(args.ret); @hi[comm] = max(args.ret); }",
-    "tracepoint:syscalls:sys_enter_open* { @[probe] = count(); }",
-    "tracepoint:syscalls:sys_enter_read { @start[tid] = nsecs; } \
-     tracepoint:syscalls:sys_exit_read /@start[tid]/ { @ns[comm] = hist(nsecs - @start[tid]); delete(@start[tid]); }",
-    "tracepoint:syscalls:sys_enter_openat /comm == \"cat\"/ { $f = str(args.filename); @files[$f] = count(); }",
-    "tracepoint:syscalls:sys_enter_kill { if (args.sig == 9) { @kills[comm] = count(); } else { @other = count(); } }",
-    "tracepoint:syscalls:sys_enter_getpid { unroll (3) { @n++; } @x = pid > 1 ? 1 : 2; }",
-    "kprobe:vfs_read { @reads[comm] = count(); }",
-    "kretprobe:vfs_read /retval >= 0/ { @ret = hist(retval); }",
-    "kprobe:do_sys_openat2 { @[str(arg1)] = count(); }",
-    "uprobe:/bin/bash:readline { @[uid] = count(); }",
-    "BEGIN { printf(\"Tracing... Hit Ctrl-C to end.\\n\"); } \
-     tracepoint:syscalls:sys_enter_openat { printf(\"%-6d %-16s %s\\n\", pid, comm, str(args.filename)); } \
-     END { printf(\"bye\\n\"); }",
-    "kretprobe:vfs_read { printf(\"%s read %d bytes\\n\", comm, retval); }",
-    "tracepoint:sched:sched_switch { @[args->prev_comm] = count(); @prio = lhist(args->next_prio, 0, 140, 10); }",
-    "tracepoint:sched:sched_process_exec { printf(\"%d %s\\n\", args.pid, args.filename); }",
-    "tracepoint:block:block_rq_issue { @bytes[args->rwbs] = hist(args->bytes); }",
-    "tracepoint:sched:sched_wakeup* { @[probe] = count(); }",
-];
+#[path = "support/table.rs"]
+mod table;
+use table::ONE_LINERS;
 
 /// What a board's syscall table offers (the compile test needs these few).
 fn target() -> Target {
@@ -113,4 +88,63 @@ fn the_table_compiles_for_every_kind_of_board() {
     }
     let _ = std::fs::remove_dir_all(&dir);
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// clang's errors about the C map back to the statement it was written for: the C of a one-liner
+/// with one call misspelt (the kind of gap the compiler's own checks could leave) is refused by
+/// clang, and the error points at that statement of the one-liner.
+#[test]
+fn clang_errors_point_at_the_one_liners_statement() {
+    let Some(clang) = clang() else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "clang is required under CI"
+        );
+        eprintln!("SKIPPED clang_errors_point_at_the_one_liners_statement: no clang");
+        return;
+    };
+    let src = "tracepoint:syscalls:sys_enter_read /pid > 1/ { @a = count(); @c[cpu] = count(); }";
+    let program = parse(src).expect("parses");
+    let compiled = compile(&program, &target()).expect("compiles");
+    let broken = compiled
+        .c
+        .replace("bpf_get_smp_processor_id()", "bpf_get_smp_processor_idd()");
+    assert_ne!(broken, compiled.c, "the C reads the CPU number");
+    let dir = std::env::temp_dir().join(format!("oneliner-clang-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let c = dir.join("broken.bpf.c");
+    std::fs::write(&c, &broken).expect("write C");
+    let out = Command::new(clang)
+        .args([
+            "-g",
+            "-O2",
+            "-Wall",
+            "-Werror",
+            "-target",
+            "bpfel",
+            "-D__TARGET_ARCH_x86",
+        ])
+        .arg("-I")
+        .arg(repo().join("probes/include/x86_64"))
+        .arg("-I")
+        .arg(repo().join("probes/include"))
+        .arg("-c")
+        .arg(&c)
+        .arg("-o")
+        .arg(dir.join("broken.bpf.o"))
+        .output()
+        .expect("clang runs");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!out.status.success(), "clang refuses the misspelt call");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let d = ebpf_pack_oneliner::compile::clang_diagnostic(&broken, "broken.bpf.c", &stderr)
+        .unwrap_or_else(|| panic!("mapped back:\n{stderr}"));
+    let at = src.find("@c[cpu]").expect("the statement");
+    assert_eq!(d.span.start, at, "{}", d.render("-e", src));
+    let shown = d.render("-e", src);
+    assert!(shown.contains(&format!("-e:1:{}", at + 1)), "{shown}");
+    assert!(
+        shown.contains("bpf_get_smp_processor_idd"),
+        "clang's words: {shown}"
+    );
 }

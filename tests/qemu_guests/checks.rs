@@ -34,6 +34,21 @@ pub fn map_value(output: &str, header: &str, key: u32) -> Option<u64> {
     })
 }
 
+/// The value of the entry whose key mentions `name` in the map dump under `header`.
+fn named_value(output: &str, header: &str, name: &str) -> Option<u64> {
+    let mut lines = output.lines().map(|l| l.trim_end_matches('\r'));
+    lines.find(|l| l.starts_with(header))?;
+    lines
+        .take_while(|l| l.starts_with("  "))
+        .filter(|l| l.contains(name))
+        .find_map(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("value="))?
+                .parse()
+                .ok()
+        })
+}
+
 /// `KERNEL_VERSION(a, b, c)` of a version `a.b.c...`, the patch level capped at 255.
 fn version_code(version: &str) -> Option<u64> {
     let mut n = version
@@ -216,6 +231,14 @@ pub fn problems(case: &Case, out: &Outcome) -> Vec<String> {
         bt_fds.is_some_and(|f| f >= opens as u64 && bt_calls.is_some_and(|c| c >= f)),
         format!(
             "one-liner btopens: {bt_calls:?} calls and {bt_fds:?} descriptors, want at least the workload's {opens} opens, calls >= descriptors"
+        ),
+    );
+    // Its wildcard kprobe: every call above under the function's own name.
+    let by_name = named_value(o, "btopens map at_:", "do_sys_openat2");
+    check(
+        by_name.is_some_and(|n| n >= opens as u64),
+        format!(
+            "one-liner btopens: kprobe:do_sys_open* counted {by_name:?} under do_sys_openat2, want at least the workload's {opens} opens"
         ),
     );
     // acount's .kconfig externs: the guest kernel's own version (Debian's, which its release
