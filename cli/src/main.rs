@@ -116,6 +116,13 @@ enum Command {
         /// on this Unix socket for `ebpf-pack run --via serial:unix:PATH`, until it powers off.
         #[arg(long, value_name = "PATH", conflicts_with_all = ["bundle", "loader", "duration", "add"])]
         serve: Option<PathBuf>,
+        /// A bpftrace program: compiled for the target and run in its guest (`run --via qemu`),
+        /// its maps printed here as bpftrace prints them (docs/ONELINERS.md).
+        #[arg(short = 'e', value_name = "PROGRAM", conflicts_with_all = ["bundle", "loader", "target_file", "serve", "add", "script"])]
+        program: Option<String>,
+        /// A bpftrace script (FILE.bt), run as -e runs a program.
+        #[arg(long, value_name = "FILE.bt", conflicts_with_all = ["bundle", "loader", "target_file", "serve", "add"])]
+        script: Option<PathBuf>,
         /// Arguments of ebpf-run in the guest (default: every probe of the bundle).
         #[arg(last = true, value_name = "EBPF-RUN ARGS")]
         loader_args: Vec<String>,
@@ -377,6 +384,8 @@ fn main() -> ExitCode {
             duration,
             add,
             serve,
+            program,
+            script,
             loader_args,
         } => {
             let g = guest.spec();
@@ -398,6 +407,8 @@ fn main() -> ExitCode {
                 memory_mb: g.memory_mb,
                 loader_args,
                 serve,
+                program,
+                script,
                 verbose: cli.verbose,
             })
         }

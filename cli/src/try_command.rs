@@ -57,9 +57,52 @@ pub struct TryArgs {
     /// Instead of running the bundle: serve a shell on the guest's console at this Unix socket, for
     /// `ebpf-pack run --via serial:unix:PATH`, until the guest powers off.
     pub serve: Option<PathBuf>,
+    /// `-e PROGRAM`: a bpftrace program compiled for the target and run in its guest.
+    pub program: Option<String>,
+    /// A bpftrace script (`FILE.bt`) compiled for the target and run in its guest.
+    pub script: Option<PathBuf>,
     /// Echo commands.
     pub verbose: bool,
 }
+
+/// `try -e PROGRAM` / `try --script FILE.bt`: the one-liner compiled for the target, built into a
+/// bundle of its own and run in the target's kind of guest by `run --via qemu` (the same guest, the
+/// same rendering as bpftrace's on this terminal); `--duration` ends it, else Ctrl-C.
+fn try_oneliner(args: &TryArgs) -> Result<(), Failure> {
+    if args.target.is_none() {
+        return Err(failure(
+            EXIT_BAD_INPUT,
+            "try -e / --script: a bpftrace program is compiled for a target\n  help: pass --target NAME (a built-in target or targets/NAME.yaml of the project)",
+        ));
+    }
+    let mut loader_args = args.loader_args.clone();
+    if let Some(secs) = args.duration_secs {
+        loader_args.extend(["--duration".to_string(), secs.to_string()]);
+    }
+    crate::run_command::run(&crate::run_command::RunArgs {
+        project: args.project.clone(),
+        target: args.target.clone(),
+        bundle: None,
+        via: "qemu".into(),
+        format: crate::run_command::RunFormat::Text,
+        output: None,
+        program: args.program.clone(),
+        probes: args
+            .script
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
+        loader_args,
+        timestamps: crate::render::Timestamps::Off,
+        interval: None,
+        guest: guest_spec(args),
+        symbols: Vec::new(),
+        flamegraph: None,
+        folded: None,
+        verbose: args.verbose,
+    })
+}
+
 /// What a guest needs besides the bundle: `try`'s guest options, shared with `run --via qemu`.
 #[derive(Debug, Clone, Default)]
 pub struct GuestSpec {
@@ -351,6 +394,9 @@ fn serve(args: &TryArgs, socket: &Path) -> Result<(), Failure> {
 pub fn try_bundle(args: &TryArgs) -> Result<(), Failure> {
     if let Some(socket) = &args.serve {
         return serve(args, socket);
+    }
+    if args.program.is_some() || args.script.is_some() {
+        return try_oneliner(args);
     }
     // 1. The bundle, built through the same pipeline as `ebpf-pack build`, and its target.
     let (target, bundle) = match &args.bundle {

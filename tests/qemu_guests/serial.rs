@@ -328,3 +328,61 @@ fn run_via_qemu_boots_its_own_guest() {
     );
     assert!(stderr.contains("pushed "), "{stderr}");
 }
+
+/// `ebpf-pack try -e`: a bpftrace program with kprobes (which this host lacks) compiled for the
+/// arm64 target, run in its guest by `run --via qemu` with the serial workload (two opens a second),
+/// and printed here as bpftrace prints it: the count, the kprobe's kernel stacks named from the
+/// guest's kallsyms, and a kprobe glob's functions named by the guest's ebpf-run.
+#[test]
+fn try_runs_a_kprobe_one_liner_in_its_guest() {
+    let Some(envs) = provisioned() else {
+        return;
+    };
+    if !has_qemu(Arch::Arm64) {
+        return;
+    }
+    let arm64 = &envs["arm64"];
+    let transcript = tier_dir().join("try-oneliner.console.log");
+    let _ = std::fs::remove_file(&transcript);
+    let out = Command::new(env!("CARGO_BIN_EXE_ebpf-pack"))
+        .env("EBPF_PACK_CONSOLE_LOG", &transcript)
+        .arg("-C")
+        .arg(repo())
+        .args(["try", "--target", "qemuarm64", "--kernel"])
+        .arg(env_path(arm64, "kernel"))
+        .arg("--busybox")
+        .arg(env_path(arm64, "busybox"))
+        .arg("--workload")
+        .arg(repo().join("tests/fixtures/serial-workload.sh"))
+        .args(["--duration", "5", "-e"])
+        .arg(
+            "kprobe:do_sys_openat2 { @opens = count(); @k[kstack(2)] = count(); } \
+             kprobe:do_sys_open* { @f[func] = count(); }",
+        )
+        .output()
+        .expect("ebpf-pack try -e");
+    let (stdout, stderr) = text(&out);
+    let shown = format!("{stdout}\n{stderr}\n{}", transcript_tail(&transcript));
+    assert!(out.status.success(), "{shown}");
+    let opens: u64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("@opens: ")?.parse().ok())
+        .unwrap_or_else(|| panic!("@opens in:\n{shown}"));
+    assert!(opens >= 2, "{opens} opens in 5 s of the workload:\n{shown}");
+    // The kprobe's own function is the innermost frame of its stacks.
+    let lines: Vec<&str> = stdout.lines().collect();
+    let frame = lines
+        .iter()
+        .position(|l| l.starts_with("    do_sys_openat2+"))
+        .unwrap_or_else(|| panic!("a kernel stack in do_sys_openat2:\n{shown}"));
+    assert_eq!(lines[frame - 1], "@k[", "{shown}");
+    let by_name: u64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("@f[do_sys_openat2]: ")?.parse().ok())
+        .unwrap_or_else(|| panic!("@f[do_sys_openat2] in:\n{shown}"));
+    // Read one map after the other at the end: two calls of slack.
+    assert!(
+        by_name + 2 >= opens,
+        "{by_name} by name, {opens} counted:\n{shown}"
+    );
+}
