@@ -380,9 +380,10 @@ fn try_runs_a_kprobe_one_liner_in_its_guest() {
         .lines()
         .find_map(|l| l.strip_prefix("@f[do_sys_openat2]: ")?.parse().ok())
         .unwrap_or_else(|| panic!("@f[do_sys_openat2] in:\n{shown}"));
-    // Read one map after the other at the end: two calls of slack.
+    // The glob attaches after the plain kprobe (it reads the kernel's function list first) and so
+    // counts the later calls: some, never more (maps read one after the other: two of slack).
     assert!(
-        by_name + 2 >= opens,
+        by_name > 0 && by_name <= opens + 2,
         "{by_name} by name, {opens} counted:\n{shown}"
     );
 }
