@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use ebpf_pack_oneliner::Layout;
-use ebpf_pack_oneliner::compile::{HostAction, Interval, KeyKind, PRINTF_MAP};
+use ebpf_pack_oneliner::compile::{HostAction, Interval, KeyKind, MapKind, PRINTF_MAP};
 use ebpf_pack_oneliner::render::{Arg, Entry, KeyValue, Value, format_printf};
 
 use crate::arch::Arch;
@@ -126,9 +126,8 @@ pub fn map_entry(
     let value = v.get("value")?;
     let value = if let Some(slots) = value.get("slots").and_then(|s| s.as_array()) {
         Value::Slots(slots.iter().map(|n| n.as_u64().unwrap_or(0)).collect())
-    } else if let (Some(v), Some(_)) = (value.get("value"), value.get("set")) {
-        // min() and max(): the extreme ebpf-run took over the CPUs.
-        Value::Int(number(v)?)
+    } else if matches!(m.kind, MapKind::Min | MapKind::Max) {
+        Value::Int(extreme(value, m.kind == MapKind::Max)?)
     } else if let (Some(count), Some(total)) = (value.get("count"), value.get("total")) {
         Value::Avg {
             count: count.as_u64()?,
@@ -142,6 +141,20 @@ pub fn map_entry(
         keys,
         value,
     })
+}
+
+/// A `min()` or `max()` value as ebpf-run prints a per-CPU `struct ep_min`/`ep_max`: each CPU's copy
+/// that is not all zeros, `{"cpuN": {"cpu": {"value": V, "set": 1}}, ...}`; the extreme of the values
+/// of the CPUs that set theirs (`None`: none did).
+fn extreme(value: &serde_json::Value, max: bool) -> Option<i128> {
+    value
+        .as_object()?
+        .values()
+        .filter_map(|slot| {
+            let copy = slot.get("cpu")?;
+            (copy.get("set")?.as_u64()? != 0).then(|| number(copy.get("value")?))?
+        })
+        .reduce(|a, b| if (b > a) == max { b } else { a })
 }
 
 /// The text of a one-liner's `printf()` record in one JSON line of ebpf-run, or `None` for any
@@ -259,7 +272,7 @@ fn number(v: &serde_json::Value) -> Option<i128> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ebpf_pack_oneliner::compile::{MapKind, MapLayout};
+    use ebpf_pack_oneliner::compile::MapLayout;
 
     #[test]
     fn ebpf_run_json_lines_become_map_entries() {
@@ -350,10 +363,17 @@ mod tests {
             ..Layout::default()
         };
         let mut stacks = crate::stacks::Stacks::default();
-        let min = r#"{"probe":"bt","map":"at_m","key":0,"value":{"value":-3,"set":1}}"#;
+        // Each CPU's copy that is not all zeros; a copy not set does not count.
+        let min = r#"{"probe":"bt","map":"at_m","key":0,"value":{"cpu0":{"cpu":{"value":4,"set":1}},"cpu1":{"cpu":{"value":-3,"set":1}},"cpu3":{"cpu":{"value":-9,"set":0}}}}"#;
         assert_eq!(
             map_entry(&layout, "bt", min, &mut stacks).map(|e| e.value),
             Some(Value::Int(-3))
+        );
+        let mut with_max = layout.clone();
+        with_max.maps[0].kind = MapKind::Max;
+        assert_eq!(
+            map_entry(&with_max, "bt", min, &mut stacks).map(|e| e.value),
+            Some(Value::Int(4))
         );
         let func = r#"{"probe":"bt","map":"at_f","key":{"k0":"vfs_read"},"value":4}"#;
         assert_eq!(

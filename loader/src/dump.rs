@@ -99,66 +99,6 @@ fn integer_members(btf: &Btf, ty: u32) -> Option<Vec<(usize, usize)>> {
     (!out.is_empty()).then_some(out)
 }
 
-/// A per-CPU `struct ep_min` or `struct ep_max` (a one-liner's `min()`/`max()`): the extreme of
-/// `value` over the CPUs whose `set` is not 0 (a CPU that never saw the key holds zeros, which no
-/// sum and no plain minimum may count).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Extreme {
-    max: bool,
-    /// `(offset, size, signed)` of `value`.
-    value: (usize, usize, bool),
-    /// `(offset, size)` of `set`.
-    set: (usize, usize),
-}
-
-/// The [`Extreme`] layout of value type `ty`, if it is one.
-fn extreme_layout(btf: &Btf, ty: u32) -> Option<Extreme> {
-    let t = btf.ty(btf.resolve(ty))?;
-    let max = match (t.kind, btf.string(t.name_off)) {
-        (Kind::Struct, "ep_min") => false,
-        (Kind::Struct, "ep_max") => true,
-        _ => return None,
-    };
-    let (mut value, mut set) = (None, None);
-    for m in btf.members(t) {
-        if (t.kind_flag && m.offset >> 24 != 0) || m.offset % 8 != 0 {
-            return None;
-        }
-        let (size, signed) = integer_type(btf, m.ty)?;
-        let off = (m.offset / 8) as usize;
-        match btf.string(m.name_off) {
-            "value" => value = Some((off, size, signed)),
-            "set" => set = Some((off, size)),
-            _ => {}
-        }
-    }
-    Some(Extreme {
-        max,
-        value: value?,
-        set: set?,
-    })
-}
-
-/// One CPU's worth of bytes: the copy in `value` (`stride` bytes apart) that holds the extreme.
-fn reduce_extreme(value: &[u8], stride: usize, size: usize, e: Extreme, big: bool) -> Vec<u8> {
-    let (off, len, signed) = e.value;
-    let (set_off, set_len) = e.set;
-    let best = value
-        .chunks(stride.max(1))
-        .filter(|cpu| {
-            cpu.get(set_off..set_off + set_len)
-                .and_then(|b| read_uint(b, big))
-                .is_some_and(|set| set != 0)
-        })
-        .filter_map(|cpu| Some((int_at(cpu.get(off..)?, len, signed, big)?, cpu)))
-        .reduce(|a, b| {
-            let better = if e.max { b.0 > a.0 } else { b.0 < a.0 };
-            if better { b } else { a }
-        });
-    best.and_then(|(_, cpu)| cpu.get(..size))
-        .map_or_else(|| vec![0; size], <[u8]>::to_vec)
-}
-
 /// One CPU's worth of bytes where each integer member is the wrapping sum of that member over the CPUs'
 /// copies in `value` (`stride` bytes apart).
 fn sum_members(
@@ -403,13 +343,9 @@ fn dump_map(
     // their total count.
     let layout = btf.zip(decl.value).and_then(|(b, t)| hist_layout(b, t));
     let hist = layout.filter(|_| !map.json);
-    let extreme = btf
-        .zip(decl.value)
-        .filter(|_| per_cpu)
-        .and_then(|(b, t)| extreme_layout(b, t));
     let summable_members = btf
         .zip(decl.value)
-        .filter(|_| per_cpu && layout.is_none() && value_int.is_none() && extreme.is_none())
+        .filter(|_| per_cpu && layout.is_none() && value_int.is_none())
         .and_then(|(b, t)| integer_members(b, t));
     let summable = summable_members.as_deref();
     let mut rows = Vec::new();
@@ -433,10 +369,9 @@ fn dump_map(
             }
         };
         // A per-CPU struct of integers prints as one struct, each member summed over the CPUs.
-        let value = match (summable, extreme) {
-            (Some(members), _) => sum_members(&value, stride, raw.value_size, members, big),
-            (None, Some(e)) => reduce_extreme(&value, stride, raw.value_size, e, big),
-            (None, None) => value,
+        let value = match summable {
+            Some(members) => sum_members(&value, stride, raw.value_size, members, big),
+            None => value,
         };
         // Histograms sort by their total count, busiest first, like integer values; summed structs by
         // their first member.
@@ -447,10 +382,6 @@ fn dump_map(
                     .map(|&c| i128::from(c))
                     .sum(),
             ),
-            None if extreme.is_some() => extreme.and_then(|e| {
-                let (off, size, signed) = e.value;
-                int_at(value.get(off..)?, size, signed, big)
-            }),
             None if summable.is_some() => summable
                 .and_then(|m| m.first())
                 .and_then(|&(off, size)| int_at(value.get(off..)?, size, false, big)),
@@ -691,36 +622,6 @@ mod tests {
         for bad in ["", "x", "3-1", "0-", "-2", "0,,1"] {
             assert_eq!(possible_cpu_slots(bad), None, "{bad:?}");
         }
-    }
-
-    #[test]
-    fn min_and_max_reduce_over_the_cpus_that_set_them() {
-        // Four CPUs of { __s64 value; __u64 set; }: -5 set, 0 unset (never saw the key), 7 set,
-        // 3 set.
-        let slot = |v: i64, set: u64| [v.to_le_bytes(), set.to_le_bytes()].concat();
-        let value = [slot(-5, 1), slot(0, 0), slot(7, 1), slot(3, 1)].concat();
-        let min = Extreme {
-            max: false,
-            value: (0, 8, true),
-            set: (8, 8),
-        };
-        assert_eq!(reduce_extreme(&value, 16, 16, min, false), slot(-5, 1));
-        let max = Extreme { max: true, ..min };
-        assert_eq!(reduce_extreme(&value, 16, 16, max, false), slot(7, 1));
-        // Unsigned: -5 is the largest.
-        let umax = Extreme {
-            value: (0, 8, false),
-            ..max
-        };
-        assert_eq!(reduce_extreme(&value, 16, 16, umax, false), slot(-5, 1));
-        // The unset zero is not a minimum of positive values; none set gives zeros.
-        let positive = [slot(0, 0), slot(9, 1), slot(4, 1)].concat();
-        assert_eq!(reduce_extreme(&positive, 16, 16, min, false), slot(4, 1));
-        assert_eq!(reduce_extreme(&slot(0, 0), 16, 16, min, false), vec![0; 16]);
-        // Big-endian objects.
-        let be = |v: i64, set: u64| [v.to_be_bytes(), set.to_be_bytes()].concat();
-        let value = [be(2, 1), be(-1, 1)].concat();
-        assert_eq!(reduce_extreme(&value, 16, 16, min, true), be(-1, 1));
     }
 
     #[test]

@@ -1321,15 +1321,10 @@ impl Compiler<'_> {
                 };
                 let (i, key) = self.map_key(f, map, depth, Some((kind, value.span)))?;
                 let c = &self.maps[i].layout.c_name;
-                // This CPU's copy; ebpf-run takes the extreme over the CPUs that set theirs.
+                // This CPU's copy; the host takes the extreme over the CPUs that set theirs.
                 let _ = writeln!(
                     f.body,
-                    "{ind}struct ep_{which} z{key} = {{}}, *v{key} = ep_lookup_or_init(&{c}, &{key}, &z{key});
-{ind}__s64 x{key} = (__s64)({});
-{ind}if (v{key} && (!v{key}->set || x{key} {below} v{key}->value)) {{
-{ind}	v{key}->value = x{key};
-{ind}	v{key}->set = 1;
-{ind}}}",
+                    "{ind}struct ep_{which} z{key} = {{}}, *v{key} = ep_lookup_or_init(&{c}, &{key}, &z{key});\n{ind}__s64 x{key} = (__s64)({});\n{ind}if (v{key} && (!v{key}->cpu.set || x{key} {below} v{key}->cpu.value)) {{\n{ind}\tv{key}->cpu.value = x{key};\n{ind}\tv{key}->cpu.set = 1;\n{ind}}}",
                     v[0].code
                 );
             }

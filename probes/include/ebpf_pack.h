@@ -300,16 +300,19 @@ static __always_inline void ep_hist_add_us(void *map, const void *key, __u64 ns)
  * lsblk's MAJ:MIN column. */
 typedef __u32 ep_dev_t;
 
-/* A per-CPU minimum or maximum (a one-liner's min() and max()): each CPU keeps its own extreme and
- * sets `set`; ebpf-run takes the extreme of `value` over the CPUs whose `set` is not 0 (a CPU that never
- * saw the key holds zeros, which must not count as a minimum). */
-struct ep_min {
+/* A per-CPU minimum or maximum (a one-liner's min() and max()): each CPU keeps its own extreme and sets
+ * `set` once it has seen the key. The nested struct keeps ebpf-run from summing the CPUs' copies (it
+ * sums per-CPU structs of plain integers): it prints each CPU's copy, leaving out a CPU that never saw
+ * the key (all zeros, which must not count as a minimum), and the host takes the extreme. */
+struct ep_extreme {
 	__s64 value;
 	__u64 set;
 };
+struct ep_min {
+	struct ep_extreme cpu;
+};
 struct ep_max {
-	__s64 value;
-	__u64 set;
+	struct ep_extreme cpu;
 };
 
 /* Enumerators of a record's or key's enum print by name; an `EP__` prefix is left out (EP__CLOSE prints
