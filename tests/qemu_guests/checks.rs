@@ -306,6 +306,8 @@ btopens map at_calls:
   key=0  value=9
 btopens map at_fds:
   key=0  value=8
+btopens map at_:
+  k0=do_sys_openat2  value=9
 acount map kconfig:
   key=0  value=393630
   key=1  value=1
@@ -391,6 +393,10 @@ ebpf-pack: ebpf-run exited 0 in the guest (10.4 s boot to result)
     // Each tool's event missing is named.
     for (drop, named) in [
         ("exit_code=7", "exitsnoop: no exit of pid 150 with code 7"),
+        (
+            "k0=do_sys_openat2",
+            "one-liner btopens: kprobe:do_sys_open* counted None under do_sys_openat2, want at least the workload's 2 opens",
+        ),
         ("tpid=151", "killsnoop: no SIGUSR1 from 136 to 151"),
         (
             "name=CAP_SYS_ADMIN",
