@@ -154,7 +154,8 @@ fn one_liners_count_exactly_what_the_workload_did() {
         "tracepoint:syscalls:sys_enter_clock_nanosleep /comm == \"oltest_sleep\"/ { @s[tid] = nsecs; } \
          tracepoint:syscalls:sys_exit_clock_nanosleep /@s[tid]/ { $d = nsecs - @s[tid]; \
          @ms = hist($d / 1000000); delete(@s[tid]); if ($d > 50000000) { @long++; } else { @short++; } } \
-         tracepoint:syscalls:sys_enter_exit_g* /comm == \"oltest_sleep\"/ { @[probe] = count(); }",
+         tracepoint:syscalls:sys_enter_exit_g* /comm == \"oltest_sleep\"/ { @[probe] = count(); } \
+         tracepoint:timer:hrtimer_start /comm == \"oltest_sleep\"/ { @t[ksym(args->function)] = count(); }",
     );
     for _ in 0..3 {
         let status = Command::new(&sleep).arg("0.1").status().expect("sleep");
@@ -170,6 +171,12 @@ fn one_liners_count_exactly_what_the_workload_did() {
         "a 100 ms sleep is in [64, 128) ms:\n{out}"
     );
     assert_eq!(map_block(&out, "@long"), ["@long: 3"], "{out}");
+    // Each sleep armed its hrtimer to wake it: the callback's address named on the board.
+    let wakeups: u64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("@t[hrtimer_wakeup]: ")?.parse().ok())
+        .unwrap_or_else(|| panic!("@t[hrtimer_wakeup] in:\n{out}"));
+    assert!(wakeups >= 3, "{out}");
     assert!(map_block(&out, "@short").is_empty(), "{out}");
     assert_eq!(
         map_block(&out, "@[tracepoint:syscalls:sys_enter_exit_group]"),
@@ -341,6 +348,37 @@ fn an_interval_probe_prints_clears_and_exits() {
         out, "tick\n@reads: 10\n",
         "the run ended by itself after one interval"
     );
+}
+
+#[test]
+fn exit_in_a_probe_ends_the_run_with_its_maps() {
+    let Some((_guard, dir)) = prepared() else {
+        return;
+    };
+    // The first open of the workload ends the run by itself: its printf line, then the maps.
+    let run = start_oneliner(
+        "tracepoint:syscalls:sys_enter_openat /comm == \"oltest_cat\"/ \
+         { @opens = count(); printf(\"first open by %s\\n\", comm); exit(); }",
+    );
+    reads_workload(dir.path());
+    let (status, out, err) = run.wait();
+    assert!(
+        status.success(),
+        "exit {status}\nstdout:\n{out}\nstderr:\n{err}"
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines.first().copied(),
+        Some("first open by oltest_cat"),
+        "{out}"
+    );
+    // Opens already on their way when the run stops are counted too (bpftrace's exit() is no
+    // barrier either): at least the first.
+    let opens: u64 = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("@opens: ")?.parse().ok())
+        .unwrap_or_else(|| panic!("@opens in:\n{out}"));
+    assert!(opens >= 1, "{out}");
 }
 
 #[test]

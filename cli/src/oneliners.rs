@@ -157,6 +157,20 @@ fn extreme(value: &serde_json::Value, max: bool) -> Option<i128> {
         .reduce(|a, b| if (b > a) == max { b } else { a })
 }
 
+/// Whether one JSON line of ebpf-run is the record of an `exit()` of the one-liner's probes.
+pub fn is_exit(layout: &Layout, probe: &str, line: &str) -> bool {
+    let site = || {
+        let v: serde_json::Value = serde_json::from_str(line).ok()?;
+        if v.get("probe")?.as_str()? != probe || v.get("map")?.as_str()? != PRINTF_MAP {
+            return None;
+        }
+        layout
+            .printfs
+            .get(usize::try_from(v.get("site")?.as_u64()?).ok()?)
+    };
+    site().is_some_and(|s| s.exits)
+}
+
 /// The text of a one-liner's `printf()` record in one JSON line of ebpf-run, or `None` for any
 /// other line.
 pub fn printf_text(layout: &Layout, probe: &str, line: &str) -> Option<String> {

@@ -462,6 +462,10 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
                 let mut lock = stdout.lock();
                 let _ = write!(lock, "{}", crate::oneliners::printed(&printed, json));
                 let _ = lock.flush();
+                // exit() in a probe: the run ends as at Ctrl-C, its maps and END printed.
+                if crate::oneliners::is_exit(&ol.layout, &ol.name, text) {
+                    STOP.store(true, Ordering::SeqCst);
+                }
                 return;
             }
             if let Some(entry) =

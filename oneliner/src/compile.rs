@@ -172,13 +172,16 @@ pub enum HostAction {
 }
 
 /// One `printf()` of a probe: its format and the kinds of its arguments, in order. Numbers travel
-/// in the record's `n0`, `n1`, ... fields, strings in `s0`, `s1`, ...
+/// in the record's `n0`, `n1`, ... fields, strings in `s0`, `s1`, ... An `exit()` of a probe is a
+/// site too, without format: its record ends the run once the lines before it are printed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrintfSite {
     /// The format, escapes resolved.
     pub format: String,
     /// Each argument's kind.
     pub args: Vec<KeyKind>,
+    /// The site is an `exit()`: the host stops the run when its record arrives.
+    pub exits: bool,
 }
 
 /// The ring buffer `printf()` records go through (`struct bt_printf`).
@@ -929,6 +932,25 @@ impl Compiler<'_> {
                     self.printf(f, args, e.span, depth + 1)?;
                     let _ = writeln!(f.body, "{ind}}}");
                 }
+                ExprKind::Call { name, args } if name == "exit" => {
+                    if !args.is_empty() {
+                        return Err(Diagnostic::new(e.span, "exit() takes no argument"));
+                    }
+                    // A record of its own site through the printf ring buffer: in order after the
+                    // lines before it, and the host ends the run (maps and END printed) on it.
+                    let site = self.printfs.len();
+                    let r = format!("e{}", f.temps);
+                    f.temps += 1;
+                    let _ = writeln!(
+                        f.body,
+                        "{ind}{{\n{ind}\tstruct {PRINTF_MAP} *{r} = EP_EVENT_RESERVE({PRINTF_MAP});\n{ind}\tif ({r}) {{\n{ind}\t\t__builtin_memset({r}, 0, sizeof(*{r}));\n{ind}\t\t{r}->site = {site};\n{ind}\t\tEP_EVENT_SUBMIT(ctx, {PRINTF_MAP}, {r});\n{ind}\t}}\n{ind}}}"
+                    );
+                    self.printfs.push(PrintfSite {
+                        format: String::new(),
+                        args: Vec::new(),
+                        exits: true,
+                    });
+                }
                 ExprKind::Call { name, args } if name == "delete" => {
                     let [
                         Expr {
@@ -955,8 +977,8 @@ impl Compiler<'_> {
                     return Err(Diagnostic::new(
                         e.span,
                         match name.as_str() {
-                            "print" | "clear" | "zero" | "exit" | "time" | "join" | "system"
-                            | "cat" | "signal" | "override" => {
+                            "print" | "clear" | "zero" | "time" | "join" | "system" | "cat"
+                            | "signal" | "override" => {
                                 format!("`{name}()` is outside the supported subset")
                             }
                             _ => format!("`{name}()` is no statement here"),
@@ -1045,6 +1067,7 @@ impl Compiler<'_> {
         self.printfs.push(PrintfSite {
             format,
             args: kinds,
+            exits: false,
         });
         Ok(())
     }
@@ -1071,6 +1094,24 @@ impl Compiler<'_> {
             if let Some(prefix) = traced_function_key(f, k) {
                 keys.push(KeyKind::Ksym { prefix });
                 codes.push("bpf_get_func_ip(ctx)".to_owned());
+                continue;
+            }
+            // ksym(ADDR): a kernel address the board's ebpf-run names from its kallsyms.
+            if let ExprKind::Call { name, args } = &k.kind
+                && name == "ksym"
+            {
+                let [addr] = args.as_slice() else {
+                    return Err(Diagnostic::new(k.span, "ksym() takes one kernel address"));
+                };
+                let v = self.expr(f, addr, depth)?;
+                if let Ty::Str { .. } = v.ty {
+                    return Err(Diagnostic::new(
+                        addr.span,
+                        "ksym() needs a kernel address here, not a string",
+                    ));
+                }
+                keys.push(KeyKind::Ksym { prefix: None });
+                codes.push(format!("(__u64)({})", v.code));
                 continue;
             }
             if let Some((user, frames)) = stack_key(k)? {
@@ -1871,13 +1912,18 @@ impl Compiler<'_> {
                 )
                 .hint(format!("write @name[key] = {name}(...)")))
             }
+            "ksym" => Err(Diagnostic::new(at, "ksym() is supported as a map key only")
+                .hint("ebpf-run names the address from the board's /proc/kallsyms: @[ksym(arg0)] = count()")),
+            "usym" | "kaddr" | "uaddr" | "cgroupid" | "ntop" | "reg" | "buf" | "macaddr" => {
+                Err(Diagnostic::new(at, format!("`{name}()` is outside the supported subset"))
+                    .hint("see docs/ONELINERS.md for the functions the compiler supports"))
+            }
             _ => Err(Diagnostic::new(at, format!("unknown function `{name}()`"))
                 .hint("see docs/ONELINERS.md for the functions the compiler supports")),
         }
     }
 }
 
-/// Where a statement is.
 /// Marks where the C of the program's text at `span` begins: `/* bt@START-END */`, what
 /// [`clang_diagnostic`] maps clang's errors back through.
 fn mark(f: &mut Function, span: Span, depth: usize) {
@@ -1893,10 +1939,9 @@ fn mark(f: &mut Function, span: Span, depth: usize) {
 /// The prefix of the comments that mark where each statement's C begins.
 const MARK: &str = "bt@";
 
-/// clang's first error about the C `c` (its diagnostics on stderr, naming the C file `c_file`, a
-/// path ending in it)
-/// as a diagnostic at the part of the program that C was written for, clang's words as the hint;
-/// `None` when clang names no line of `c_file` after a mark.
+/// clang's first error about the C `c` (its diagnostics on stderr, naming the C file by a path
+/// ending in `c_file`) as a diagnostic at the part of the program that C was written for, clang's
+/// words as the hint; `None` when clang names no line of `c_file` after a mark.
 pub fn clang_diagnostic(c: &str, c_file: &str, stderr: &str) -> Option<Diagnostic> {
     let named = format!("{c_file}:");
     let (line, message) = stderr.lines().find_map(|l| {
@@ -1926,6 +1971,7 @@ pub fn clang_diagnostic(c: &str, c_file: &str, stderr: &str) -> Option<Diagnosti
     )
 }
 
+/// Where a statement is.
 fn stmt_span(stmt: &Stmt) -> Span {
     match stmt {
         Stmt::MapAssign { span, .. }
@@ -2284,6 +2330,7 @@ mod tests {
             [PrintfSite {
                 format: "%d %s\n".into(),
                 args: vec![KeyKind::Int { signed: false }, KeyKind::Str { len: 16 }],
+                exits: false,
             }]
         );
         assert_eq!(c.layout.maps.len(), 1);
@@ -2392,6 +2439,15 @@ mod tests {
             err("profile:hz:99 { @[kstack] = count(); } profile:hz:49 { @[ustack] = count(); }"),
             "key 1 of @ is a user stack here but a kernel stack before"
         );
+    }
+
+    #[test]
+    fn exit_in_a_probe_is_a_site_that_ends_the_run() {
+        let c = compiled("tracepoint:syscalls:sys_enter_read { printf(\"%d\\n\", pid); exit(); }");
+        assert_eq!(c.layout.printfs.len(), 2);
+        assert!(!c.layout.printfs[0].exits);
+        assert!(c.layout.printfs[1].exits && c.layout.printfs[1].format.is_empty());
+        assert!(c.c.contains("->site = 1;"), "{}", c.c);
     }
 
     #[test]

@@ -34,4 +34,6 @@ pub const ONE_LINERS: &[&str] = &[
     "kprobe:vfs_* { @[func] = count(); }",
     "kretprobe:vfs_read* /retval > 0/ { @[probe] = sum(retval); }",
     "tracepoint:syscalls:sys_enter_openat { @[ustack, kstack] = count(); }",
+    "tracepoint:timer:hrtimer_start { @[ksym(args->function)] = count(); }",
+    "tracepoint:syscalls:sys_enter_openat { printf(\"%s opened first\\n\", comm); exit(); }",
 ];
