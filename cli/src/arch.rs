@@ -82,6 +82,8 @@ pub struct ArchFacts {
     pub trampoline_since: Option<KernelVersion>,
     /// The arch's BPF JIT lacks atomic instructions (errno 524 at load with the JIT on).
     pub jit_lacks_atomics: bool,
+    /// The order of clone(2)'s arguments, and so of `syscalls:sys_enter_clone`'s fields.
+    pub clone_args: CloneArgs,
     /// Whether a `vmlinux.h` for `kernel.btf: builtin` is committed under `probes/include/<name>/`.
     pub has_builtin_vmlinux_h: bool,
     /// How `ebpf-pack try` boots a kernel of this arch (a target file's `qemu:` section overrides parts).
@@ -136,6 +138,7 @@ impl Arch {
                 default_bpf_cpu: BpfCpu::V3,
                 trampoline_since: Some(v(5, 5)),
                 jit_lacks_atomics: false,
+                clone_args: CloneArgs::Generic,
                 has_builtin_vmlinux_h: true,
                 qemu: QemuFacts {
                     binary: "qemu-system-x86_64",
@@ -163,6 +166,7 @@ impl Arch {
                 // fentry with ENOTSUPP (524) in the QEMU guest.
                 trampoline_since: Some(v(6, 4)),
                 jit_lacks_atomics: false,
+                clone_args: CloneArgs::Backwards,
                 has_builtin_vmlinux_h: true,
                 qemu: QemuFacts {
                     binary: "qemu-system-aarch64",
@@ -193,6 +197,7 @@ impl Arch {
                 default_bpf_cpu: BpfCpu::V2,
                 trampoline_since: None,
                 jit_lacks_atomics: true,
+                clone_args: CloneArgs::Backwards,
                 has_builtin_vmlinux_h: true,
                 qemu: QemuFacts {
                     binary: "qemu-system-arm",
@@ -220,6 +225,7 @@ impl Arch {
                 default_bpf_cpu: BpfCpu::V3,
                 trampoline_since: Some(v(6, 3)),
                 jit_lacks_atomics: false,
+                clone_args: CloneArgs::Generic,
                 has_builtin_vmlinux_h: true,
                 qemu: QemuFacts {
                     binary: "qemu-system-riscv64",
@@ -244,6 +250,7 @@ impl Arch {
                 default_bpf_cpu: BpfCpu::V3,
                 trampoline_since: Some(v(6, 0)),
                 jit_lacks_atomics: false,
+                clone_args: CloneArgs::Backwards2,
                 has_builtin_vmlinux_h: true,
                 qemu: QemuFacts {
                     binary: "qemu-system-s390x",
@@ -268,6 +275,7 @@ impl Arch {
                 default_bpf_cpu: BpfCpu::V2,
                 trampoline_since: None,
                 jit_lacks_atomics: true,
+                clone_args: CloneArgs::Backwards,
                 has_builtin_vmlinux_h: false,
                 qemu: QemuFacts {
                     binary: "qemu-system-mips",
@@ -292,6 +300,7 @@ impl Arch {
                 default_bpf_cpu: BpfCpu::V2,
                 trampoline_since: None,
                 jit_lacks_atomics: true,
+                clone_args: CloneArgs::Backwards,
                 has_builtin_vmlinux_h: false,
                 qemu: QemuFacts {
                     binary: "qemu-system-mipsel",
@@ -349,6 +358,35 @@ impl fmt::Display for Libc {
             Libc::Glibc => "glibc",
             Libc::Musl => "musl",
         })
+    }
+}
+
+/// The argument order of clone(2) on an arch (the kernel's `CONFIG_CLONE_BACKWARDS*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloneArgs {
+    /// `clone_flags, newsp, parent_tidptr, child_tidptr, tls` (x86_64, riscv64).
+    Generic,
+    /// `clone_flags, newsp, parent_tidptr, tls, child_tidptr` (arm, arm64, mips).
+    Backwards,
+    /// `newsp, clone_flags, parent_tidptr, child_tidptr, tls` (s390x).
+    Backwards2,
+}
+
+impl CloneArgs {
+    /// The `sys_enter_clone` row of the one-liner compiler's syscall table in this order (a
+    /// tracepoint's fields follow the syscall's definition).
+    pub fn syscall_row(self) -> &'static str {
+        match self {
+            CloneArgs::Generic => {
+                "clone\tunsigned long clone_flags\tunsigned long newsp\tint * parent_tidptr\tint * child_tidptr\tunsigned long tls"
+            }
+            CloneArgs::Backwards => {
+                "clone\tunsigned long clone_flags\tunsigned long newsp\tint * parent_tidptr\tunsigned long tls\tint * child_tidptr"
+            }
+            CloneArgs::Backwards2 => {
+                "clone\tunsigned long newsp\tunsigned long clone_flags\tint * parent_tidptr\tint * child_tidptr\tunsigned long tls"
+            }
+        }
     }
 }
 

@@ -58,6 +58,7 @@ pub fn compile_to(
         syscalls: crate::syscalls::syscall_names(arch)
             .map(str::to_owned)
             .collect(),
+        syscall_rows: vec![arch.facts().clone_args.syscall_row().to_owned()],
     };
     let compiled = ebpf_pack_oneliner::compile(&program, &target).map_err(located)?;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;

@@ -13,6 +13,7 @@ fuzz_target!(|data: &[u8]| {
         syscalls: ["openat", "read", "write", "execve", "clone"]
             .map(str::to_owned)
             .to_vec(),
+        syscall_rows: Vec::new(),
     };
     match parse(src).and_then(|program| compile(&program, &target)) {
         Ok(compiled) => assert!(!compiled.c.is_empty()),

@@ -13,6 +13,7 @@ fn main() {
         syscalls: ["openat", "read", "write", "close"]
             .map(String::from)
             .to_vec(),
+        syscall_rows: Vec::new(),
     };
     let mut times = Vec::new();
     let mut bytes = 0;

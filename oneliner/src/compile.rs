@@ -33,6 +33,9 @@ pub struct Target {
     /// The syscalls of the board's architecture (its syscall table): `syscalls:sys_enter_*`
     /// tracepoints exist for these.
     pub syscalls: Vec<String>,
+    /// Rows of the syscall argument table (`syscall_args.txt`'s format) that differ on the board's
+    /// architecture (clone's argument order), read before the table.
+    pub syscall_rows: Vec<String>,
 }
 
 /// How a map's entries aggregate, and so how they print.
@@ -412,8 +415,14 @@ struct Function {
     func: String,
 }
 
-fn syscall_args(name: &str) -> Option<Vec<(String, String)>> {
-    table_row(SYSCALL_ARGS, name).map(|cols| cols.map(field).collect())
+/// The arguments of syscall `name` on `target`: its own row, else the table's.
+fn syscall_args(target: &Target, name: &str) -> Option<Vec<(String, String)>> {
+    target
+        .syscall_rows
+        .iter()
+        .find_map(|row| table_row(row, name))
+        .or_else(|| table_row(SYSCALL_ARGS, name))
+        .map(|cols| cols.map(field).collect())
 }
 
 /// The columns after the first of the row of `table` (a generated tab-separated table, `#`
@@ -527,7 +536,7 @@ impl Compiler<'_> {
                     .target
                     .syscalls
                     .iter()
-                    .filter(|s| wildcard_match(pattern, s) && syscall_args(s).is_some())
+                    .filter(|s| wildcard_match(pattern, s) && syscall_args(self.target, s).is_some())
                     .collect();
                 if names.is_empty() {
                     return Err(Diagnostic::new(
@@ -543,7 +552,7 @@ impl Compiler<'_> {
                         Point {
                             section: format!("tracepoint/syscalls/{dir}_{n}"),
                             context: if enter {
-                                Context::SysEnter(syscall_args(n).unwrap_or_default())
+                                Context::SysEnter(syscall_args(self.target, n).unwrap_or_default())
                             } else {
                                 Context::SysExit
                             },
@@ -2285,6 +2294,7 @@ mod tests {
             syscalls: ["openat", "open", "read", "write"]
                 .map(String::from)
                 .to_vec(),
+            syscall_rows: Vec::new(),
         }
     }
 
@@ -2439,6 +2449,31 @@ mod tests {
             err("profile:hz:99 { @[kstack] = count(); } profile:hz:49 { @[ustack] = count(); }"),
             "key 1 of @ is a user stack here but a kernel stack before"
         );
+    }
+
+    #[test]
+    fn an_arch_row_replaces_the_tables_syscall_arguments() {
+        // s390x's clone (CONFIG_CLONE_BACKWARDS2) takes the stack first.
+        let target = Target {
+            syscalls: vec!["clone".into()],
+            syscall_rows: vec![
+                "clone\tunsigned long newsp\tunsigned long clone_flags\tint * parent_tidptr\tint * child_tidptr\tunsigned long tls".into(),
+            ],
+        };
+        let p =
+            crate::parse("tracepoint:syscalls:sys_enter_clone { @[args.clone_flags] = count(); }")
+                .expect("parses");
+        let c = compile(&p, &target).expect("compiles");
+        assert!(c.c.contains("EP_CORE_READ(ctx, args[1])"), "{}", c.c);
+        let c = compile(
+            &p,
+            &Target {
+                syscall_rows: Vec::new(),
+                ..target
+            },
+        )
+        .expect("compiles");
+        assert!(c.c.contains("EP_CORE_READ(ctx, args[0])"), "{}", c.c);
     }
 
     #[test]

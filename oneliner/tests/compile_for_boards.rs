@@ -25,6 +25,7 @@ fn target() -> Target {
         ]
         .map(String::from)
         .to_vec(),
+        syscall_rows: Vec::new(),
     }
 }
 

@@ -332,7 +332,8 @@ fn run_via_qemu_boots_its_own_guest() {
 /// `ebpf-pack try -e`: a bpftrace program with kprobes (which this host lacks) compiled for the
 /// arm64 target, run in its guest by `run --via qemu` with the serial workload (two opens a second),
 /// and printed here as bpftrace prints it: the count, the kprobe's kernel stacks named from the
-/// guest's kallsyms, and a kprobe glob's functions named by the guest's ebpf-run.
+/// guest's kallsyms, a kprobe glob's functions named by the guest's ebpf-run, and clone's flags
+/// read in arm64's own argument order.
 #[test]
 fn try_runs_a_kprobe_one_liner_in_its_guest() {
     let Some(envs) = provisioned() else {
@@ -357,7 +358,8 @@ fn try_runs_a_kprobe_one_liner_in_its_guest() {
         .args(["--duration", "5", "-e"])
         .arg(
             "kprobe:do_sys_openat2 { @opens = count(); @k[kstack(2)] = count(); } \
-             kprobe:do_sys_open* { @f[func] = count(); }",
+             kprobe:do_sys_open* { @f[func] = count(); } \
+             tracepoint:syscalls:sys_enter_clone { @cf[args.clone_flags & 0xff, args.child_tidptr != 0, args.tls != 0] = count(); }",
         )
         .output()
         .expect("ebpf-pack try -e");
@@ -376,6 +378,13 @@ fn try_runs_a_kprobe_one_liner_in_its_guest() {
         .position(|l| l.starts_with("    do_sys_openat2+"))
         .unwrap_or_else(|| panic!("a kernel stack in do_sys_openat2:\n{shown}"));
     assert_eq!(lines[frame - 1], "@k[", "{shown}");
+    // arm64's clone takes tls before child_tidptr (CONFIG_CLONE_BACKWARDS): read in the guest
+    // kernel's order, the shell's forks (glibc's fork: SIGCHLD, a child tid pointer, no TLS) show
+    // as such; read in x86_64's order they would have a TLS and no child tid pointer.
+    assert!(
+        stdout.lines().any(|l| l.starts_with("@cf[17, 1, 0]: ")),
+        "forks with SIGCHLD, a child tid pointer and no TLS:\n{shown}"
+    );
     let by_name: u64 = stdout
         .lines()
         .find_map(|l| l.strip_prefix("@f[do_sys_openat2]: ")?.parse().ok())
