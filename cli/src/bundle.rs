@@ -1,6 +1,19 @@
 //! The bundle: a deterministic `tar.gz` with one top folder, `manifest.json` and `SHA256SUMS`; and the
 //! re-check of a bundle someone hands you.
 
+// Outside input (files other people send, programs people type) is parsed here: an index or
+// `expect` it can reach is a panic, so each is an error outside tests.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::expect_used,
+        clippy::unwrap_used,
+        clippy::panic,
+        clippy::unreachable
+    )
+)]
+
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 
@@ -526,7 +539,7 @@ pub fn check_btf_header(
             .and_then(|b| b.try_into().ok())
             .map(rd)
     };
-    if data.len() < 24 || data[..2] != magic || data[2] != 1 {
+    if data.len() < 24 || !data.starts_with(&magic) || data.get(2) != Some(&1) {
         return Err(bad(
             file,
             "not a raw BTF file in the board's byte order",

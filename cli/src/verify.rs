@@ -2,6 +2,19 @@
 //!
 //! Pure functions over byte slices; every failure names the file and says what would fix it.
 
+// Outside input (files other people send, programs people type) is parsed here: an index or
+// `expect` it can reach is a panic, so each is an error outside tests.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::expect_used,
+        clippy::unwrap_used,
+        clippy::panic,
+        clippy::unreachable
+    )
+)]
+
 use object::elf;
 use object::read::elf::{Dyn, FileHeader, ProgramHeader, SectionHeader};
 use object::{Endianness, FileKind};
@@ -70,14 +83,18 @@ fn endian_name(e: Endian) -> &'static str {
 
 /// Reads class and byte order from the ELF identification, refusing anything that is not ELF.
 fn ident(file: &str, data: &[u8]) -> Result<(u8, Endian), VerifyError> {
-    if data.len() < 16 || &data[..4] != b"\x7fELF" {
+    let (true, Some(&class), Some(&order)) = (
+        data.len() >= 16 && data.starts_with(b"\x7fELF"),
+        data.get(4),
+        data.get(5),
+    ) else {
         return Err(fail(
             file,
             "not an ELF file",
             "check that the right file was given and that it is complete",
         ));
-    }
-    let bits = match data[4] {
+    };
+    let bits = match class {
         elf::ELFCLASS32 => 32,
         elf::ELFCLASS64 => 64,
         c => {
@@ -88,7 +105,7 @@ fn ident(file: &str, data: &[u8]) -> Result<(u8, Endian), VerifyError> {
             ));
         }
     };
-    let endian = match data[5] {
+    let endian = match order {
         elf::ELFDATA2LSB => Endian::Little,
         elf::ELFDATA2MSB => Endian::Big,
         d => {
@@ -494,10 +511,10 @@ pub fn verify_object(
             }
             if facts.jit_lacks_atomics {
                 let code = sdata()?;
-                if let Some(at) = code
-                    .chunks_exact(8)
-                    .position(|insn| insn[0] & 0x07 == 0x03 && insn[0] & 0xe0 == 0xc0)
-                {
+                if let Some(at) = code.chunks_exact(8).position(|insn| {
+                    insn.first()
+                        .is_some_and(|op| op & 0x07 == 0x03 && op & 0xe0 == 0xc0)
+                }) {
                     return Err(fail(
                         file,
                         format!(

@@ -2,6 +2,19 @@
 //! is named — for a raw probe word (`tracepoint:syscalls:sys_enter_*`, `uprobe:/bin/bash:readline`),
 //! whose characters would not be tokens anywhere else.
 
+// Outside input (files other people send, programs people type) is parsed here: an index or
+// `expect` it can reach is a panic, so each is an error outside tests.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::expect_used,
+        clippy::unwrap_used,
+        clippy::panic,
+        clippy::unreachable
+    )
+)]
+
 use crate::diagnostic::{Diagnostic, Span};
 
 /// What a token is.

@@ -1,5 +1,18 @@
 //! The parser: a program text to its [`Program`], or the first syntax error, located.
 
+// Outside input (files other people send, programs people type) is parsed here: an index or
+// `expect` it can reach is a panic, so each is an error outside tests.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::expect_used,
+        clippy::unwrap_used,
+        clippy::panic,
+        clippy::unreachable
+    )
+)]
+
 use crate::ast::{AttachPoint, Expr, ExprKind, MapRef, Probe, Program, Stmt};
 use crate::diagnostic::{Diagnostic, Span};
 use crate::lexer::{Lexer, Tok, Token};
@@ -69,7 +82,10 @@ impl Parser<'_> {
             let t = self.lx.next_token()?;
             self.peeked.push(t);
         }
-        Ok(&self.peeked[n])
+        // Filled up to `n` just above.
+        self.peeked
+            .get(n)
+            .ok_or_else(|| Diagnostic::new(Span::default(), "the program ends here"))
     }
 
     fn next(&mut self) -> Result<Token, Diagnostic> {
