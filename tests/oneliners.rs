@@ -351,6 +351,43 @@ fn an_interval_probe_prints_clears_and_exits() {
 }
 
 #[test]
+fn kernel_structs_are_read_through_pointers() {
+    let Some((_guard, dir)) = prepared() else {
+        return;
+    };
+    // curtask's parent (this test), its own tgid (pid), and the name of its working directory's
+    // dentry through fs->pwd (an embedded struct path) — each read with CO-RE in this kernel's
+    // layout, the last through a cast pointer and str().
+    let run = start_oneliner(
+        "tracepoint:syscalls:sys_enter_openat /comm == \"oltest_cat\"/ { \
+         @parent[curtask->real_parent->tgid] = count(); @own[curtask->tgid == pid] = count(); \
+         @cwd[str(((struct fs_struct *)curtask->fs)->pwd.dentry->d_name.name)] = count(); }",
+    );
+    let cat = renamed("/usr/bin/cat", dir.path(), "oltest_cat");
+    let status = Command::new(&cat)
+        .arg("/dev/null")
+        .current_dir(dir.path())
+        .status()
+        .expect("run oltest_cat");
+    assert!(status.success());
+    let out = stop(run);
+    let parent = format!("@parent[{}]: ", std::process::id());
+    assert!(
+        out.lines().any(|l| l.starts_with(&parent)),
+        "{parent} in:\n{out}"
+    );
+    assert!(out.lines().any(|l| l.starts_with("@own[1]: ")), "{out}");
+    assert!(!out.lines().any(|l| l.starts_with("@own[0]: ")), "{out}");
+    let name = dir
+        .path()
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("dir name");
+    let cwd = format!("@cwd[{name}]: ");
+    assert!(out.lines().any(|l| l.starts_with(&cwd)), "{cwd} in:\n{out}");
+}
+
+#[test]
 fn exit_in_a_probe_ends_the_run_with_its_maps() {
     let Some((_guard, dir)) = prepared() else {
         return;

@@ -158,6 +158,13 @@ pub enum ExprKind {
         /// Right side.
         right: Box<Expr>,
     },
+    /// `(struct NAME *)operand`: a kernel pointer of a known struct type, for `->`.
+    Cast {
+        /// The struct's name (`task_struct`).
+        ty: String,
+        /// What is cast.
+        operand: Box<Expr>,
+    },
     /// `cond ? a : b`.
     Ternary {
         /// The condition.

@@ -26,6 +26,8 @@ pub const MAX_LHIST_SLOTS: u64 = 1002;
 pub const MAP_ENTRIES: u32 = 10240;
 /// Most keys a map may have.
 pub const MAX_KEYS: usize = 8;
+/// Most pointers one `->` chain follows (libbpf's `BPF_CORE_READ` takes nine accessors).
+pub const MAX_KERNEL_STEPS: usize = 9;
 
 /// What the compiler knows of the target board.
 #[derive(Debug, Clone, Default)]
@@ -1457,10 +1459,22 @@ impl Compiler<'_> {
                 }
             },
             ExprKind::Ident(name) => self.builtin(f, name, e.span, depth)?,
+            ExprKind::Field { base, .. } if !matches!(&base.kind, ExprKind::Ident(b) if b == "args") => {
+                self.kernel_fields(f, e, depth)?
+            }
+            ExprKind::Cast { .. } => {
+                return Err(Diagnostic::new(
+                    e.span,
+                    "a cast is for `->`: ((struct NAME *)PTR)->FIELD",
+                )
+                .hint("the pointer itself is the value without the cast"));
+            }
             ExprKind::Field { base, field, .. } => {
                 let ExprKind::Ident(b) = &base.kind else {
-                    return Err(Diagnostic::new(e.span, "field access is supported on `args` only")
-                        .hint("struct navigation through pointers (->) on kernel types is not in the subset yet"));
+                    return Err(Diagnostic::new(
+                        e.span,
+                        "field access is supported on `args` only",
+                    ));
                 };
                 if b != "args" {
                     return Err(Diagnostic::new(base.span, format!("`{b}` has no fields"))
@@ -1700,6 +1714,88 @@ impl Compiler<'_> {
                 }
                 return Err(d);
             }
+        })
+    }
+
+    /// `BASE->a->b.c`: kernel memory read with CO-RE (`BPF_CORE_READ`, in the board kernel's own
+    /// layout), BASE `curtask` or a cast `(struct NAME *)PTR`. The value is a number (an integer
+    /// or a pointer, `str()` reads a string through it); the member types are the board kernel's,
+    /// which clang checks against the target's vmlinux.h.
+    fn kernel_fields(
+        &mut self,
+        f: &mut Function,
+        e: &Expr,
+        depth: usize,
+    ) -> Result<Val, Diagnostic> {
+        // Walk down to the base, collecting accessors: `->` starts one, `.` extends it.
+        let mut steps: Vec<(String, bool)> = Vec::new();
+        let mut cur = e;
+        while let ExprKind::Field { base, field, ptr } = &cur.kind {
+            steps.push((field.clone(), *ptr));
+            cur = base;
+        }
+        steps.reverse();
+        let (ty, base) = match &cur.kind {
+            ExprKind::Ident(b) if b == "curtask" => (
+                "task_struct".to_owned(),
+                "bpf_get_current_task()".to_owned(),
+            ),
+            ExprKind::Cast { ty, operand } => {
+                let v = self.expr(f, operand, depth)?;
+                if let Ty::Str { .. } = v.ty {
+                    return Err(Diagnostic::new(
+                        operand.span,
+                        "a string is no pointer to cast",
+                    ));
+                }
+                (ty.clone(), v.code)
+            }
+            _ => {
+                return Err(Diagnostic::new(
+                    cur.span,
+                    "`->` needs the pointer's struct type: cast it, ((struct NAME *)PTR)->FIELD",
+                )
+                .hint("curtask is a struct task_struct * already: curtask->pid"));
+            }
+        };
+        let mut accessors: Vec<String> = Vec::new();
+        for (i, (field, ptr)) in steps.iter().enumerate() {
+            match (i, ptr, accessors.last_mut()) {
+                (0, false, _) => {
+                    return Err(Diagnostic::new(
+                        e.span,
+                        "a kernel pointer's members are reached with `->`",
+                    ));
+                }
+                (_, false, Some(last)) => {
+                    last.push('.');
+                    last.push_str(field);
+                }
+                _ => accessors.push(field.clone()),
+            }
+        }
+        if accessors.len() > MAX_KERNEL_STEPS {
+            return Err(Diagnostic::new(
+                e.span,
+                format!("at most {MAX_KERNEL_STEPS} pointers are followed in one expression"),
+            ));
+        }
+        if !ty.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(Diagnostic::new(
+                cur.span,
+                format!("`{ty}` is no struct name"),
+            ));
+        }
+        // The base in a local first: CO-RE reads cannot nest in one expression.
+        let ind = Self::indent(depth);
+        let t = Self::temp(f);
+        let _ = writeln!(f.body, "{ind}__u64 {t} = (__u64)({base});");
+        Ok(Val {
+            code: format!(
+                "((__u64)BPF_CORE_READ((struct {ty} *){t}, {}))",
+                accessors.join(", ")
+            ),
+            ty: Ty::Ptr { user: false },
         })
     }
 
@@ -2428,6 +2524,18 @@ mod tests {
         assert_eq!(
             err("tracepoint:syscalls:sys_enter_read { @ = retval; }"),
             "retval exists in kretprobe and uretprobe probes only"
+        );
+        assert_eq!(
+            err("kprobe:vfs_open { @ = arg0->dentry; }"),
+            "`->` needs the pointer's struct type: cast it, ((struct NAME *)PTR)->FIELD"
+        );
+        assert_eq!(
+            err("kprobe:vfs_open { @ = (struct path *)arg0; }"),
+            "a cast is for `->`: ((struct NAME *)PTR)->FIELD"
+        );
+        assert_eq!(
+            err("kprobe:vfs_open { @ = curtask.pid; }"),
+            "a kernel pointer's members are reached with `->`"
         );
         assert_eq!(
             err("profile:hz:99 { printf(\"%d\\n\", kstack); }"),

@@ -498,6 +498,33 @@ impl Parser<'_> {
                 }
                 ExprKind::Ident(name)
             }
+            Tok::Punct("(") if matches!(&self.peek(1)?.tok, Tok::Ident(s) if s == "struct") => {
+                // `(struct NAME *)operand`
+                self.next()?;
+                self.next()?;
+                let n = self.next()?;
+                let Tok::Ident(ty) = n.tok else {
+                    return Err(Diagnostic::new(
+                        n.span,
+                        format!("expected a struct name, found {}", describe(&n.tok)),
+                    ));
+                };
+                self.expect(
+                    "*",
+                    "after the struct name: casts are to pointers, (struct NAME *)",
+                )?;
+                self.expect(")", "to end the cast")?;
+                self.deeper(t.span)?;
+                let operand = self.unary()?;
+                self.depth -= 1;
+                return Ok(Expr {
+                    span: t.span.to(operand.span),
+                    kind: ExprKind::Cast {
+                        ty,
+                        operand: Box::new(operand),
+                    },
+                });
+            }
             Tok::Punct("(") => {
                 self.next()?;
                 let e = self.expr()?;

@@ -35,5 +35,8 @@ pub const ONE_LINERS: &[&str] = &[
     "kretprobe:vfs_read* /retval > 0/ { @[probe] = sum(retval); }",
     "tracepoint:syscalls:sys_enter_openat { @[ustack, kstack] = count(); }",
     "tracepoint:timer:hrtimer_start { @[ksym(args->function)] = count(); }",
+    "tracepoint:syscalls:sys_enter_openat { @[curtask->real_parent->tgid, comm] = count(); }",
+    "kprobe:vfs_open { @[str(((struct path *)arg0)->dentry->d_name.name)] = count(); }",
+    "tracepoint:sched:sched_switch /curtask->mm == 0/ { @kthreads = count(); }",
     "tracepoint:syscalls:sys_enter_openat { printf(\"%s opened first\\n\", comm); exit(); }",
 ];
