@@ -1217,7 +1217,14 @@ fn profile_via_run_names_stripped_frames_from_the_build_and_draws_a_flame_graph(
         "-F 49 for 3 s: {total}\n{stacks}"
     );
     assert!(inner * 3 >= total, "{inner} of {total}\n{stacks}");
-    assert!(stacks.contains("getppid_[k]"), "{stacks}");
+    // The workload's getppid calls reach the kernel: its frames under the libc wrapper, marked
+    // `_[k]` (which kernel frames a sample catches varies: entry, do_syscall_64, the syscall).
+    assert!(
+        stacks
+            .lines()
+            .any(|l| l.contains(";getppid;") && l.contains("_[k]")),
+        "{stacks}"
+    );
     assert!(
         stdout.contains(";main;spin_outer;spin_inner "),
         "printed as text too: {stdout}"
@@ -1236,12 +1243,10 @@ fn profile_via_run_names_stripped_frames_from_the_build_and_draws_a_flame_graph(
         .map(|h| h as u32)
         .expect("svg height");
     if let Some(seen) = seen_in_browser(&svg, height) {
-        // A frame's label is shortened to its box (`spin_i..`): spin_inner is read from the
-        // screenshot only when its box is at least half the graph (its share varies with the load).
-        let mut names = vec!["spin_outer", "main", "spin-workload"];
-        if inner * 2 >= total {
-            names.push("spin_inner");
-        }
+        // The outer frames span the graph and their labels read back whole; the innermost,
+        // spin_inner, is checked in the document above (its label, in a box the share of the
+        // samples decides, OCR reads back only some of the time on this host).
+        let names = ["spin_outer", "main", "spin-workload"];
         for name in names {
             assert!(
                 seen.contains(name),

@@ -139,7 +139,7 @@ pub fn render_maps_json(layout: &Layout, entries: &[Entry]) -> String {
         };
         let name = json_string(&format!("@{}", map.name));
         let data = if map.keys.is_empty() {
-            rows.first().map(|e| value(e)).unwrap_or_default()
+            rows.first().map(&value).unwrap_or_default()
         } else {
             let parts: Vec<String> = rows
                 .iter()
@@ -218,14 +218,58 @@ fn hist_json(slots: &[u64], bounds: impl Fn(usize) -> (Option<i128>, Option<i128
 }
 
 /// The entries of `map`, in the order bpftrace prints them: by value, then by key.
-fn rows<'e>(map: &MapLayout, entries: &'e [Entry]) -> Vec<&'e Entry> {
-    let mut rows: Vec<&Entry> = entries.iter().filter(|e| e.map == map.c_name).collect();
+fn rows(map: &MapLayout, entries: &[Entry]) -> Vec<Entry> {
+    // Entries whose keys print the same are one: stacks cut to their first frames (`kstack(2)`)
+    // come from stack ids that differ deeper down.
+    let mut rows: Vec<Entry> = Vec::new();
+    let mut at: std::collections::BTreeMap<&[KeyValue], usize> = std::collections::BTreeMap::new();
+    for e in entries.iter().filter(|e| e.map == map.c_name) {
+        match at.get(e.keys.as_slice()) {
+            Some(&i) => {
+                if let Some(row) = rows.get_mut(i) {
+                    row.value = merged(&map.kind, &row.value, &e.value);
+                }
+            }
+            None => {
+                at.insert(&e.keys, rows.len());
+                rows.push(e.clone());
+            }
+        }
+    }
     rows.sort_by(|a, b| {
         order(&a.value)
             .cmp(&order(&b.value))
             .then(a.keys.cmp(&b.keys))
     });
     rows
+}
+
+/// Two values of one key, as one: counts, sums, averages and histograms add up, `min()` and
+/// `max()` keep the extreme, a plain value the later one.
+fn merged(kind: &MapKind, a: &Value, b: &Value) -> Value {
+    match (kind, a, b) {
+        (MapKind::Min, Value::Int(x), Value::Int(y)) => Value::Int(*x.min(y)),
+        (MapKind::Max, Value::Int(x), Value::Int(y)) => Value::Int(*x.max(y)),
+        (MapKind::Value { .. }, _, later) => later.clone(),
+        (_, Value::Int(x), Value::Int(y)) => Value::Int(x + y),
+        (
+            _,
+            Value::Avg { count, total },
+            Value::Avg {
+                count: c2,
+                total: t2,
+            },
+        ) => Value::Avg {
+            count: count + c2,
+            total: total + t2,
+        },
+        (_, Value::Slots(x), Value::Slots(y)) => Value::Slots(
+            (0..x.len().max(y.len()))
+                .map(|i| x.get(i).copied().unwrap_or(0) + y.get(i).copied().unwrap_or(0))
+                .collect(),
+        ),
+        (_, _, later) => later.clone(),
+    }
 }
 
 /// `total / count`, 0 for no values (bpftrace's integer average).
@@ -695,6 +739,39 @@ mod tests {
     }
 
     /// bpftrace 0.17's text and JSON of `stats()` maps on this host.
+    #[test]
+    fn entries_whose_keys_print_alike_are_one() {
+        // Two stack ids whose stacks share their first two frames (`kstack(2)`), and two CPUs'
+        // minimums of one key.
+        let stack = KeyKind::Stack {
+            user: false,
+            frames: 2,
+        };
+        let layout = Layout {
+            maps: vec![
+                map("", MapKind::Count, vec![stack]),
+                map("m", MapKind::Min, vec![]),
+            ],
+            ..Layout::default()
+        };
+        let frames = KeyValue::Str("\n    vfs_read+4\n    ksys_read+90\n".into());
+        let entry = |map: &str, keys: Vec<KeyValue>, v: i128| Entry {
+            map: map.into(),
+            keys,
+            value: Value::Int(v),
+        };
+        let entries = [
+            entry("at_", vec![frames.clone()], 3),
+            entry("at_", vec![frames.clone()], 4),
+            entry("at_m", vec![], 9),
+            entry("at_m", vec![], -2),
+        ];
+        assert_eq!(
+            render_maps(&layout, &entries),
+            "@[\n    vfs_read+4\n    ksys_read+90\n]: 7\n@m: -2\n"
+        );
+    }
+
     #[test]
     fn stats_print_count_average_and_total() {
         let layout = Layout {

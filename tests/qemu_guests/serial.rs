@@ -389,10 +389,13 @@ fn try_runs_a_kprobe_one_liner_in_its_guest() {
         .lines()
         .find_map(|l| l.strip_prefix("@f[do_sys_openat2]: ")?.parse().ok())
         .unwrap_or_else(|| panic!("@f[do_sys_openat2] in:\n{shown}"));
-    // The glob attaches after the plain kprobe (it reads the kernel's function list first) and so
-    // counts the later calls: some, never more (maps read one after the other: two of slack).
+    // The glob attaches after the plain kprobe (it reads the kernel's function list first), and
+    // the maps are read one after the other while the workload goes on: about as many, not equal.
     assert!(
-        by_name > 0 && by_name <= opens + 2,
+        by_name > 0 && by_name.abs_diff(opens) <= opens / 4 + 4,
         "{by_name} by name, {opens} counted:\n{shown}"
     );
+    // kstack(2) keeps two frames: stacks that differ deeper print once, their counts added.
+    let stacks = stdout.matches("@k[\n    do_sys_openat2+").count();
+    assert_eq!(stacks, 1, "{shown}");
 }
