@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the fuzz targets (fuzz/fuzz_targets/*.rs) with libFuzzer, each for SECONDS, on the committed
+# Runs the fuzz targets (fuzz/fuzz_targets/*.rs) with libFuzzer, each for SECONDS (less when it crashes), on the committed
 # seeds (fuzz/seeds/T), every input that once crashed (fuzz/regressions/T) and the corpus grown by
 # earlier campaigns (~/.cache/ebpf-pack/fuzz/corpus/T). Each input is bounded: 10 s, 256 MB per
 # allocation, 1 GB resident. One line per target: time, executions, coverage, crashes. A crash leaves
@@ -43,16 +43,19 @@ run_one() {
   mkdir -p "$corpus" "fuzz/artifacts/$t"
   local dirs=("$corpus" "fuzz/seeds/$t")
   [ -d "fuzz/regressions/$t" ] && dirs+=("fuzz/regressions/$t")
-  local rc=0
+  local rc=0 started
+  started=$(date +%s)
   "$bin/$t" -max_total_time="$seconds" -timeout=10 -malloc_limit_mb=256 -rss_limit_mb=1024 \
     -print_final_stats=1 -artifact_prefix="fuzz/artifacts/$t/" "${dirs[@]}" >"$logs/$t.log" 2>&1 || rc=$?
+  # The time it really ran: a crash ends the run early.
+  local ran=$(($(date +%s) - started))
   local execs cov ft
   execs=$(awk '/stat::number_of_executed_units/ { print $2 }' "$logs/$t.log")
   cov=$(grep -oE 'cov: [0-9]+' "$logs/$t.log" | tail -1 | cut -d' ' -f2)
   ft=$(grep -oE 'ft: [0-9]+' "$logs/$t.log" | tail -1 | cut -d' ' -f2)
   local found
   found=$(find "fuzz/artifacts/$t" -type f | wc -l)
-  printf '%-14s %5ss %10s execs  cov %6s  ft %6s  corpus %5s  crashes %s\n' "$t" "$seconds" "${execs:-?}" \
+  printf '%-14s %5ss %10s execs  cov %6s  ft %6s  corpus %5s  crashes %s\n' "$t" "$ran" "${execs:-?}" \
     "${cov:-?}" "${ft:-?}" "$(find "$corpus" -type f | wc -l)" "$found"
   if [ "$rc" -ne 0 ] || [ "$found" -ne 0 ]; then
     grep -E 'panicked|ERROR|SUMMARY|Test unit written' "$logs/$t.log" | head -5 >&2
