@@ -3,9 +3,9 @@
 //! BTF in either byte order, whether CO-RE relocations need kernel BTF, and decoding typed bytes to text.
 //! No syscalls and no kernel access here; small on purpose, since it ships inside `ebpf-run`.
 
-// Every parser here reads outside input (objects, BTF, manifests, tar headers, kernel files) and
-// runs as root inside ebpf-run: an index, `expect` or `panic!` that input can reach is a crash, so
-// each is an error outside tests. Exceptions carry an `#[allow]` with the reason beside them.
+// Every parser here reads outside input (objects, BTF, kernel config files) and runs as root inside
+// ebpf-run: an index, `expect` or `panic!` that input can reach is a crash, so each is an error
+// outside tests (as in `manifest` and `ebpf-run`).
 #![cfg_attr(
     not(test),
     deny(

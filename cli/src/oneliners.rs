@@ -158,23 +158,9 @@ fn extreme(value: &serde_json::Value, max: bool) -> Option<i128> {
         .reduce(|a, b| if (b > a) == max { b } else { a })
 }
 
-/// Whether one JSON line of ebpf-run is the record of an `exit()` of the one-liner's probes.
-pub fn is_exit(layout: &Layout, probe: &str, line: &str) -> bool {
-    let site = || {
-        let v: serde_json::Value = serde_json::from_str(line).ok()?;
-        if v.get("probe")?.as_str()? != probe || v.get("map")?.as_str()? != PRINTF_MAP {
-            return None;
-        }
-        layout
-            .printfs
-            .get(usize::try_from(v.get("site")?.as_u64()?).ok()?)
-    };
-    site().is_some_and(|s| s.exits)
-}
-
-/// The text of a one-liner's `printf()` record in one JSON line of ebpf-run, or `None` for any
-/// other line.
-pub fn printf_text(layout: &Layout, probe: &str, line: &str) -> Option<String> {
+/// A one-liner's `printf()` (or `exit()`) record in one JSON line of ebpf-run, formatted, or `None`
+/// for any other line.
+pub fn printf_text(layout: &Layout, probe: &str, line: &str) -> Option<Printed> {
     let v: serde_json::Value = serde_json::from_str(line).ok()?;
     if v.get("probe")?.as_str()? != probe || v.get("map")?.as_str()? != PRINTF_MAP {
         return None;
@@ -204,7 +190,19 @@ pub fn printf_text(layout: &Layout, probe: &str, line: &str) -> Option<String> {
             KeyKind::Stack { .. } | KeyKind::Ksym { .. } => return None,
         });
     }
-    Some(format_printf(&site.format, &args))
+    Some(Printed {
+        text: format_printf(&site.format, &args),
+        exits: site.exits,
+    })
+}
+
+/// A `printf()` record of a one-liner's probes, formatted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Printed {
+    /// The line as written (empty for an `exit()`).
+    pub text: String,
+    /// The record is an `exit()`: the run ends.
+    pub exits: bool,
 }
 
 /// What an interval dump prints under the program's `interval` probe: its maps by `print(@m)`,

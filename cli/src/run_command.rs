@@ -460,10 +460,10 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
             let json = args.format == RunFormat::Json;
             if let Some(printed) = crate::oneliners::printf_text(&ol.layout, &ol.name, text) {
                 let mut lock = stdout.lock();
-                let _ = write!(lock, "{}", crate::oneliners::printed(&printed, json));
+                let _ = write!(lock, "{}", crate::oneliners::printed(&printed.text, json));
                 let _ = lock.flush();
                 // exit() in a probe: the run ends as at Ctrl-C, its maps and END printed.
-                if crate::oneliners::is_exit(&ol.layout, &ol.name, text) {
+                if printed.exits {
                     STOP.store(true, Ordering::SeqCst);
                 }
                 return;

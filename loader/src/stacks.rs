@@ -181,13 +181,14 @@ fn process_file(pid: u32, path: &str) -> String {
 
 impl UserNames {
     fn mappings(&mut self, pid: u32) -> &[Mapping] {
-        if !self.maps.iter().any(|(p, _)| *p == pid) {
-            self.maps.push((pid, process_maps(pid)));
-        }
-        self.maps
-            .iter()
-            .find(|(p, _)| *p == pid)
-            .map_or(&[], |(_, maps)| maps.as_slice())
+        let at = match self.maps.iter().position(|(p, _)| *p == pid) {
+            Some(at) => at,
+            None => {
+                self.maps.push((pid, process_maps(pid)));
+                self.maps.len() - 1
+            }
+        };
+        self.maps.get(at).map_or(&[], |(_, maps)| maps.as_slice())
     }
 
     fn name(&mut self, pid: u32, ip: u64) -> String {
@@ -195,8 +196,9 @@ impl UserNames {
             return "[unknown]".into();
         };
         let offset = m.file_offset(ip).unwrap_or(0);
-        if !self.files.iter().any(|(p, _)| *p == m.path) {
-            {
+        let at = match self.files.iter().position(|(p, _)| *p == m.path) {
+            Some(at) => at,
+            None => {
                 let file = process_file(pid, &m.path);
                 let small = std::fs::metadata(&file).is_ok_and(|md| md.len() <= MAX_SYMBOL_FILE);
                 let syms = small
@@ -205,9 +207,10 @@ impl UserNames {
                     .and_then(|data| ElfSymbols::parse::<OwnHeader>(&data).ok())
                     .filter(|s| !s.is_empty());
                 self.files.push((m.path.clone(), syms));
+                self.files.len() - 1
             }
-        }
-        let syms = self.files.iter().find(|(p, _)| *p == m.path);
+        };
+        let syms = self.files.get(at);
         match syms
             .and_then(|(_, s)| s.as_ref())
             .and_then(|s| s.at_file_offset(offset))

@@ -6,9 +6,9 @@
 //! [`embedded`] is the single-file executable's layout, written by the host and read by the loader;
 //! [`json`] the loader's small reader of `manifest.json`.
 
-// Every parser here reads outside input (objects, BTF, manifests, tar headers, kernel files) and
-// runs as root inside ebpf-run: an index, `expect` or `panic!` that input can reach is a crash, so
-// each is an error outside tests. Exceptions carry an `#[allow]` with the reason beside them.
+// The readers here take outside input (manifest.json, the single file's trailer and tar) and run as
+// root inside ebpf-run: an index, `expect` or `panic!` that input can reach is a crash, so each is an
+// error outside tests (as in `bpfobj` and `ebpf-run`).
 #![cfg_attr(
     not(test),
     deny(

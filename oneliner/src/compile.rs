@@ -949,13 +949,10 @@ impl Compiler<'_> {
                     }
                     // A record of its own site through the printf ring buffer: in order after the
                     // lines before it, and the host ends the run (maps and END printed) on it.
-                    let site = self.printfs.len();
-                    let r = format!("e{}", f.temps);
-                    f.temps += 1;
-                    let _ = writeln!(
-                        f.body,
-                        "{ind}{{\n{ind}\tstruct {PRINTF_MAP} *{r} = EP_EVENT_RESERVE({PRINTF_MAP});\n{ind}\tif ({r}) {{\n{ind}\t\t__builtin_memset({r}, 0, sizeof(*{r}));\n{ind}\t\t{r}->site = {site};\n{ind}\t\tEP_EVENT_SUBMIT(ctx, {PRINTF_MAP}, {r});\n{ind}\t}}\n{ind}}}"
-                    );
+                    let _ = writeln!(f.body, "{ind}{{");
+                    let r = self.open_record(f, depth + 1);
+                    Self::close_record(f, depth + 1, &r);
+                    let _ = writeln!(f.body, "{ind}}}");
                     self.printfs.push(PrintfSite {
                         format: String::new(),
                         args: Vec::new(),
@@ -1007,6 +1004,30 @@ impl Compiler<'_> {
     }
 
     /// `printf(format, args...)`: a record of the site and its arguments, printed on the host.
+    /// Reserves the record of the next printf site (a `printf()` or an `exit()`) and writes its site
+    /// number; the caller fills its fields inside the `if` and ends it with [`Self::close_record`].
+    /// Returns the record's C name.
+    fn open_record(&self, f: &mut Function, depth: usize) -> String {
+        let ind = Self::indent(depth);
+        let site = self.printfs.len();
+        let e = format!("e{}", f.temps);
+        f.temps += 1;
+        let _ = writeln!(
+            f.body,
+            "{ind}struct {PRINTF_MAP} *{e} = EP_EVENT_RESERVE({PRINTF_MAP});\n{ind}if ({e}) {{\n{ind}\t__builtin_memset({e}, 0, sizeof(*{e}));\n{ind}\t{e}->site = {site};"
+        );
+        e
+    }
+
+    /// Submits the record [`Self::open_record`] reserved.
+    fn close_record(f: &mut Function, depth: usize, e: &str) {
+        let ind = Self::indent(depth);
+        let _ = writeln!(
+            f.body,
+            "{ind}\tEP_EVENT_SUBMIT(ctx, {PRINTF_MAP}, {e});\n{ind}}}"
+        );
+    }
+
     fn printf(
         &mut self,
         f: &mut Function,
@@ -1037,13 +1058,7 @@ impl Compiler<'_> {
                 ),
             ));
         }
-        let site = self.printfs.len();
-        let e = format!("e{}", f.temps);
-        f.temps += 1;
-        let _ = writeln!(
-            f.body,
-            "{ind}struct {PRINTF_MAP} *{e} = EP_EVENT_RESERVE({PRINTF_MAP});\n{ind}if ({e}) {{\n{ind}\t__builtin_memset({e}, 0, sizeof(*{e}));\n{ind}\t{e}->site = {site};"
-        );
+        let e = self.open_record(f, depth);
         let (mut n, mut sn) = (0, 0);
         let mut kinds = Vec::new();
         for v in &vals {
@@ -1071,10 +1086,7 @@ impl Compiler<'_> {
                 }
             }
         }
-        let _ = writeln!(
-            f.body,
-            "{ind}\tEP_EVENT_SUBMIT(ctx, {PRINTF_MAP}, {e});\n{ind}}}"
-        );
+        Self::close_record(f, depth, &e);
         self.printfs.push(PrintfSite {
             format,
             args: kinds,
